@@ -1,0 +1,15 @@
+// The toxlora command line: a thin layer over the library. Each command lives in its own file
+// under src/cli/ and exports `register(program)`; this file only wires them together.
+import { Command } from "commander";
+import { VERSION } from "../version.js";
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name("toxlora")
+    .description("Fine-tune transformers with LoRA into multi-label toxicity classifiers for Japanese text.")
+    .version(VERSION, "-V, --version")
+    .showHelpAfterError();
+  // command registrations (keep one line per command, sorted)
+  return program;
+}
