@@ -1,0 +1,152 @@
+// File helpers shared by fetch, import and score: atomic whole-file writes, durable appends, and
+// reading back (and repairing) a JSONL file that a previous run may have left half-written.
+import {
+  closeSync,
+  createReadStream,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeSync,
+} from "node:fs";
+import { createInterface } from "node:readline";
+
+/** Temporary sibling of `file` used for atomic writes (same directory, so rename is atomic). */
+export function tmpPathFor(file: string): string {
+  return `${file}.tmp-${process.pid}`;
+}
+
+/** Write `content` to `file` atomically: temp file, fsync, rename. */
+export function writeFileAtomic(file: string, content: string): void {
+  const tmp = tmpPathFor(file);
+  const fd = openSync(tmp, "w");
+  try {
+    writeSync(fd, content);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+}
+
+export function writeJsonAtomic(file: string, value: unknown): void {
+  writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** Append complete lines and fsync, so a crash after this returns never loses them. */
+export function appendDurable(fd: number, text: string): void {
+  if (text === "") return;
+  const buf = Buffer.from(text, "utf8");
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+  fsyncSync(fd);
+}
+
+/**
+ * If `file` ends in an incomplete line (a crash mid-write), cut it off. Returns the number of bytes
+ * removed (0 when the file is missing, empty or already ends with a newline).
+ */
+export function truncatePartialLine(file: string): number {
+  if (!existsSync(file)) return 0;
+  const size = statSync(file).size;
+  if (size === 0) return 0;
+  const fd = openSync(file, "r");
+  try {
+    const chunk = Buffer.alloc(64 * 1024);
+    let end = size;
+    // Scan backwards for the last newline.
+    while (end > 0) {
+      const start = Math.max(0, end - chunk.length);
+      const n = readSync(fd, chunk, 0, end - start, start);
+      const nl = chunk.subarray(0, n).lastIndexOf(0x0a);
+      if (nl >= 0) {
+        const keep = start + nl + 1;
+        if (keep === size) return 0;
+        truncateSync(file, keep);
+        return size - keep;
+      }
+      end = start;
+    }
+    // No newline at all: the whole file is one partial line.
+    truncateSync(file, 0);
+    return size;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Read a JSONL file line by line; `onRow` gets the parsed value and its 1-based line number. Blank lines are skipped. */
+export async function forEachJsonLine(
+  file: string,
+  onRow: (value: unknown, line: number) => void | Promise<void>,
+): Promise<number> {
+  const rl = createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
+  let line = 0;
+  let rows = 0;
+  for await (const raw of rl) {
+    line++;
+    const text = line === 1 ? raw.replace(/^\uFEFF/, "") : raw;
+    if (text.trim() === "") continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      rl.close();
+      throw new Error(`${file}:${line}: invalid JSON (${(err as Error).message})`);
+    }
+    await onRow(value, line);
+    rows++;
+  }
+  return rows;
+}
+
+/** The `id` of every row of an existing tweets JSONL file (empty when the file does not exist). */
+export async function readIds(file: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  if (!existsSync(file)) return ids;
+  await forEachJsonLine(file, (value, line) => {
+    const id = (value as { id?: unknown } | null)?.id;
+    if (typeof id !== "string") throw new Error(`${file}:${line}: field "id": missing or not a string`);
+    ids.add(id);
+  });
+  return ids;
+}
+
+/** A line writer into a temporary file that becomes `file` only on `commit()` (atomic output). */
+export class AtomicLineWriter {
+  private readonly tmp: string;
+  private readonly fd: number;
+  private closed = false;
+
+  constructor(readonly file: string) {
+    this.tmp = tmpPathFor(file);
+    this.fd = openSync(this.tmp, "w");
+  }
+
+  write(text: string): void {
+    const buf = Buffer.from(text, "utf8");
+    let off = 0;
+    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
+  }
+
+  /** fsync, close and rename into place. */
+  commit(): void {
+    fsyncSync(this.fd);
+    closeSync(this.fd);
+    this.closed = true;
+    renameSync(this.tmp, this.file);
+  }
+
+  /** Drop the temporary file (after an error). */
+  abort(): void {
+    if (!this.closed) {
+      closeSync(this.fd);
+      this.closed = true;
+    }
+    rmSync(this.tmp, { force: true });
+  }
+}

@@ -1,0 +1,225 @@
+// `tweets score`: run a Classifier over a tweets JSONL in batches, write one scored row per tweet, and
+// summarise how many tweets each label flags with the most confident examples.
+import { dirname, join } from "node:path";
+import type { Classifier } from "../predict/types.js";
+import { AtomicLineWriter, forEachJsonLine, writeJsonAtomic } from "./files.js";
+import { normalizeText } from "./normalize.js";
+
+export interface ScoreOptions {
+  /** Texts per classifier call (default 32). */
+  batchSize?: number;
+  /** Normalise texts that have no `text_normalized` yet (see normalizeText). */
+  normalize?: boolean;
+  /** Examples kept per label in the summary (default 5). */
+  topK?: number;
+  /** Where to write the summary; default `summary.json` beside the output; null = do not write. */
+  summaryFile?: string | null;
+  /** Progress lines for stderr. */
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+/** One output row. */
+export interface ScoredTweet {
+  id: string;
+  created_at: string | null;
+  author_id: string | null;
+  text: string;
+  probs: Record<string, number>;
+  decisions: Record<string, boolean>;
+  /** Labels whose decision is true, in label order. */
+  flagged: string[];
+}
+
+export interface TopExample {
+  id: string;
+  prob: number;
+  flagged: boolean;
+  created_at: string | null;
+  author_id: string | null;
+  text: string;
+}
+
+export interface ScoreSummary {
+  input: string;
+  output: string;
+  total: number;
+  labels: string[];
+  thresholds: Record<string, number>;
+  /** Tweets flagged per label. */
+  flagged: Record<string, number>;
+  /** flagged / total per label (0 when there are no tweets). */
+  rate: Record<string, number>;
+  /** Tweets flagged for at least one label. */
+  anyFlagged: number;
+  /** The highest-probability tweets per label, most probable first. */
+  top: Record<string, TopExample[]>;
+}
+
+interface Pending {
+  id: string;
+  created_at: string | null;
+  author_id: string | null;
+  text: string;
+  input: string;
+}
+
+function optString(v: unknown, where: string, field: string): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== "string") throw new Error(`${where}: field "${field}": expected a string`);
+  return v;
+}
+
+/** Score every tweet of `inputFile` into `outFile` (atomic) and return (and by default write) the summary. */
+export async function scoreTweets(
+  classifier: Classifier,
+  inputFile: string,
+  outFile: string,
+  opts: ScoreOptions = {},
+): Promise<ScoreSummary> {
+  const batchSize = Math.max(1, opts.batchSize ?? 32);
+  const topK = Math.max(0, opts.topK ?? 5);
+  const labels = [...classifier.labels];
+  const thresholds = [...classifier.thresholds];
+  if (thresholds.length !== labels.length) {
+    throw new Error(`classifier has ${labels.length} labels but ${thresholds.length} thresholds`);
+  }
+
+  const flagged = new Array<number>(labels.length).fill(0);
+  const top: TopExample[][] = labels.map(() => []);
+  let total = 0;
+  let anyFlagged = 0;
+  const started = Date.now();
+
+  const writer = new AtomicLineWriter(outFile);
+  let batch: Pending[] = [];
+
+  const flush = async () => {
+    if (batch.length === 0) return;
+    if (opts.signal?.aborted) throw new Error("scoring interrupted");
+    const scored = await classifier.predict(batch.map((b) => b.input));
+    if (scored.length !== batch.length) {
+      throw new Error(`classifier returned ${scored.length} results for ${batch.length} texts`);
+    }
+    let lines = "";
+    for (const [i, row] of batch.entries()) {
+      const s = scored[i];
+      if (s === undefined || s.probs.length !== labels.length || s.decisions.length !== labels.length) {
+        throw new Error(`classifier returned a malformed result for tweet ${row.id}`);
+      }
+      const out: ScoredTweet = {
+        id: row.id,
+        created_at: row.created_at,
+        author_id: row.author_id,
+        text: row.text,
+        probs: {},
+        decisions: {},
+        flagged: [],
+      };
+      for (const [j, label] of labels.entries()) {
+        const p = s.probs[j] as number;
+        const d = s.decisions[j] as boolean;
+        out.probs[label] = p;
+        out.decisions[label] = d;
+        if (d) {
+          out.flagged.push(label);
+          flagged[j] = (flagged[j] as number) + 1;
+        }
+        keepTop(top[j] as TopExample[], topK, {
+          id: row.id,
+          prob: p,
+          flagged: d,
+          created_at: row.created_at,
+          author_id: row.author_id,
+          text: row.text,
+        });
+      }
+      if (out.flagged.length > 0) anyFlagged++;
+      lines += `${JSON.stringify(out)}\n`;
+    }
+    writer.write(lines);
+    total += batch.length;
+    batch = [];
+    const perS = total / Math.max(0.001, (Date.now() - started) / 1000);
+    opts.log?.(`scored ${total} tweets (${perS.toFixed(1)}/s)`);
+  };
+
+  try {
+    await forEachJsonLine(inputFile, async (value, line) => {
+      const where = `${inputFile}:${line}`;
+      if (typeof value !== "object" || value === null || Array.isArray(value)) {
+        throw new Error(`${where}: expected a JSON object`);
+      }
+      const v = value as Record<string, unknown>;
+      const id = v.id;
+      if (typeof id !== "string" || id === "")
+        throw new Error(`${where}: field "id": missing or not a string`);
+      const text = v.text;
+      if (typeof text !== "string") throw new Error(`${where}: field "text": missing or not a string`);
+      const normalized = optString(v.text_normalized, where, "text_normalized");
+      batch.push({
+        id,
+        created_at: optString(v.created_at, where, "created_at"),
+        author_id: optString(v.author_id, where, "author_id"),
+        text,
+        input: normalized ?? (opts.normalize ? normalizeText(text) : text),
+      });
+      if (batch.length >= batchSize) await flush();
+    });
+    await flush();
+    writer.commit();
+  } catch (err) {
+    writer.abort();
+    throw err;
+  }
+
+  const byLabel = <T>(f: (j: number) => T): Record<string, T> =>
+    Object.fromEntries(labels.map((l, j) => [l, f(j)]));
+  const summary: ScoreSummary = {
+    input: inputFile,
+    output: outFile,
+    total,
+    labels,
+    thresholds: byLabel((j) => thresholds[j] as number),
+    flagged: byLabel((j) => flagged[j] as number),
+    rate: byLabel((j) => (total > 0 ? (flagged[j] as number) / total : 0)),
+    anyFlagged,
+    top: byLabel((j) => top[j] as TopExample[]),
+  };
+  const summaryFile = opts.summaryFile === undefined ? defaultSummaryFile(outFile) : opts.summaryFile;
+  if (summaryFile !== null) writeJsonAtomic(summaryFile, summary);
+  return summary;
+}
+
+/** `summary.json` in the output's directory. */
+export function defaultSummaryFile(outFile: string): string {
+  return join(dirname(outFile), "summary.json");
+}
+
+/** Insert into a list kept sorted by prob (descending) and capped at k; earlier tweets win ties. */
+function keepTop(list: TopExample[], k: number, ex: TopExample): void {
+  if (k === 0) return;
+  if (list.length === k && ex.prob <= (list[k - 1] as TopExample).prob) return;
+  let i = list.length;
+  while (i > 0 && (list[i - 1] as TopExample).prob < ex.prob) i--;
+  list.splice(i, 0, ex);
+  if (list.length > k) list.pop();
+}
+
+/** The summary as a few lines of text for the terminal. */
+export function formatScoreSummary(s: ScoreSummary, examplesPerLabel = 3): string {
+  const width = Math.max(5, ...s.labels.map((l) => l.length));
+  const lines = [`${s.total} tweets scored, ${s.anyFlagged} flagged for at least one label`];
+  for (const label of s.labels) {
+    const pct = ((s.rate[label] ?? 0) * 100).toFixed(1);
+    lines.push(
+      `  ${label.padEnd(width)}  ${String(s.flagged[label]).padStart(6)} flagged (${pct}%)  threshold ${(s.thresholds[label] ?? 0).toFixed(2)}`,
+    );
+    for (const ex of (s.top[label] ?? []).slice(0, examplesPerLabel)) {
+      const oneLine = ex.text.replace(/\s+/g, " ");
+      const short = [...oneLine].length > 60 ? `${[...oneLine].slice(0, 60).join("")}…` : oneLine;
+      lines.push(`      ${ex.prob.toFixed(3)}  ${ex.id}  ${short}`);
+    }
+  }
+  return `${lines.join("\n")}\n`;
+}
