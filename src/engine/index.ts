@@ -1,0 +1,7 @@
+// The training engine: graph builder, ops with their VJPs, autodiff, optimizers, ONNX export, runtime.
+export { grad } from "./autodiff.js";
+export * from "./graph.js";
+export { initializerBytes, toOnnx } from "./onnx.js";
+export * from "./ops.js";
+export * from "./optim.js";
+export * from "./runtime.js";

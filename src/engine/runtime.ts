@@ -1,0 +1,274 @@
+// Runs graphs with onnxruntime-node. `Session` is a forward graph; `TrainSession` runs a training
+// step graph (forward + backward + optimizer) and keeps parameters and optimizer state as tensors
+// between steps: the updated values a step returns are fed to the next one, nothing is re-serialised.
+
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
+import { join } from "node:path";
+import * as ort from "onnxruntime-node";
+import type { DType, Graph, TypedArray } from "./graph.js";
+import { initializerBytes, toOnnx } from "./onnx.js";
+import type { OptimizerGraph } from "./optim.js";
+
+export type Device = "cpu" | "cuda";
+
+export interface SessionOptions {
+  device?: Device;
+  /** Intra-op threads; default = the machine's cores. */
+  threads?: number;
+  /** onnxruntime graph optimisation level (default "all"). */
+  optimization?: "disabled" | "basic" | "extended" | "all";
+  /**
+   * Skip weight pre-packing. Pre-packing makes a second, GEMM-friendly copy of every frozen
+   * matrix; on very large models that copy does not fit in memory.
+   */
+  disablePrepacking?: boolean;
+  /** Use external data files when the weights exceed this many bytes (default 1.5 GB). */
+  externalDataThreshold?: number;
+}
+
+export type OrtTensor = ort.Tensor;
+
+/** Wraps host data as an onnxruntime tensor. */
+export function tensor(dtype: DType, data: TypedArray | number[], dims: readonly number[]): ort.Tensor {
+  switch (dtype) {
+    case "float32":
+      return new ort.Tensor(
+        "float32",
+        data instanceof Float32Array ? data : Float32Array.from(data as number[]),
+        dims,
+      );
+    case "float64":
+      return new ort.Tensor(
+        "float64",
+        data instanceof Float64Array ? data : Float64Array.from(data as number[]),
+        dims,
+      );
+    case "int64":
+      return new ort.Tensor(
+        "int64",
+        data instanceof BigInt64Array ? data : BigInt64Array.from((data as number[]).map((v) => BigInt(v))),
+        dims,
+      );
+    case "int32":
+      return new ort.Tensor(
+        "int32",
+        data instanceof Int32Array ? data : Int32Array.from(data as number[]),
+        dims,
+      );
+    case "bool":
+      return new ort.Tensor(
+        "bool",
+        data instanceof Uint8Array ? data : Uint8Array.from(data as number[]),
+        dims,
+      );
+    default:
+      throw new Error(`unsupported tensor dtype ${dtype}`);
+  }
+}
+
+function sessionOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {
+  const device = opts.device ?? "cpu";
+  const so: ort.InferenceSession.SessionOptions = {
+    executionProviders: device === "cuda" ? ["cuda", "cpu"] : ["cpu"],
+    intraOpNumThreads: opts.threads ?? availableParallelism(),
+    interOpNumThreads: 1,
+    graphOptimizationLevel: opts.optimization ?? "all",
+  };
+  if (opts.disablePrepacking) so.extra = { session: { disable_prepacking: "1" } };
+  return so;
+}
+
+async function createSession(
+  model: Uint8Array | string,
+  opts: SessionOptions,
+): Promise<ort.InferenceSession> {
+  try {
+    return typeof model === "string"
+      ? await ort.InferenceSession.create(model, sessionOptions(opts))
+      : await ort.InferenceSession.create(model, sessionOptions(opts));
+  } catch (err) {
+    if (opts.device === "cuda") {
+      throw new Error(
+        `the CUDA execution provider is not available (${err instanceof Error ? err.message : err}). ` +
+          "Install onnxruntime-node with CUDA binaries: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node " +
+          '(and remove "onnxruntime-node-install=skip" from .npmrc), or use --device cpu.',
+      );
+    }
+    throw err;
+  }
+}
+
+/** Serialises a graph and creates an onnxruntime session for it (external data for big weights). */
+async function sessionForGraph(graph: Graph, opts: SessionOptions): Promise<ort.InferenceSession> {
+  if (initializerBytes(graph) <= (opts.externalDataThreshold ?? 1.5e9)) {
+    return createSession(toOnnx(graph), opts);
+  }
+  const dir = mkdtempSync(join(tmpdir(), "toxlora-onnx-"));
+  try {
+    const path = join(dir, "model.onnx");
+    writeFileSync(path, toOnnx(graph, { externalDataFile: join(dir, "model.onnx.data") }));
+    return await createSession(path, opts);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** A forward graph ready to run. */
+export class Session {
+  private constructor(readonly ort: ort.InferenceSession) {}
+
+  static async fromGraph(graph: Graph, opts: SessionOptions = {}): Promise<Session> {
+    return new Session(await sessionForGraph(graph, opts));
+  }
+
+  static async fromFile(path: string, opts: SessionOptions = {}): Promise<Session> {
+    return new Session(await createSession(path, opts));
+  }
+
+  get inputNames(): readonly string[] {
+    return this.ort.inputNames;
+  }
+
+  get outputNames(): readonly string[] {
+    return this.ort.outputNames;
+  }
+
+  /** Runs the graph; feeds that the model does not take are ignored. */
+  async run(feeds: Record<string, ort.Tensor>, outputs?: string[]): Promise<Record<string, ort.Tensor>> {
+    const used: Record<string, ort.Tensor> = {};
+    for (const name of this.ort.inputNames) {
+      const t = feeds[name];
+      if (!t) throw new Error(`missing input "${name}" (graph inputs: ${this.ort.inputNames.join(", ")})`);
+      used[name] = t;
+    }
+    return (await (outputs ? this.ort.run(used, outputs) : this.ort.run(used))) as Record<string, ort.Tensor>;
+  }
+
+  async release(): Promise<void> {
+    await this.ort.release();
+  }
+}
+
+export interface StepResult {
+  loss: number;
+  gradNorm: number;
+  outputs: Record<string, ort.Tensor>;
+}
+
+/** Serializable training state (parameters + optimizer moments + step count) for checkpoints. */
+export interface TrainState {
+  step: number;
+  tensors: Map<string, { data: Float32Array; dims: number[] }>;
+}
+
+/**
+ * A training-step graph with its live state. The graph must have a scalar output "loss" and an
+ * optimizer built by `adamw`/`sgd` (src/engine/optim.ts).
+ */
+export class TrainSession {
+  private readonly values = new Map<string, ort.Tensor>();
+  private stepCount = 0;
+
+  private constructor(
+    private readonly session: Session,
+    private readonly opt: OptimizerGraph,
+    private readonly paramShapes: Map<string, number[]>,
+  ) {}
+
+  /**
+   * @param initial  initial value of every trainable parameter, by name.
+   */
+  static async create(
+    graph: Graph,
+    opt: OptimizerGraph,
+    initial: Map<string, Float32Array>,
+    opts: SessionOptions = {},
+  ): Promise<TrainSession> {
+    const shapes = new Map(graph.params.map((p) => [p.name, p.shape as number[]]));
+    const ts = new TrainSession(await Session.fromGraph(graph, opts), opt, shapes);
+    for (const p of graph.params) {
+      const data = initial.get(p.name);
+      if (!data) throw new Error(`no initial value for parameter ${p.name}`);
+      ts.values.set(p.name, tensor("float32", data, p.shape as number[]));
+    }
+    for (const u of opt.updates) {
+      for (const s of u.state) {
+        ts.values.set(
+          s.input,
+          tensor("float32", new Float32Array(s.shape.reduce((a, b) => a * b, 1)), s.shape),
+        );
+      }
+    }
+    return ts;
+  }
+
+  get step(): number {
+    return this.stepCount;
+  }
+
+  /** Runs one optimisation step on a batch (`feeds` = data inputs) with learning rate `lr`. */
+  async run(feeds: Record<string, ort.Tensor>, lr: number): Promise<StepResult> {
+    const t = this.stepCount + 1;
+    const all: Record<string, ort.Tensor> = { ...feeds };
+    for (const [k, v] of this.values) all[k] = v;
+    all[this.opt.lrInput] = tensor("float32", [lr], []);
+    all[this.opt.stepInput] = tensor("float32", [t], []);
+    const out = await this.session.run(all);
+    for (const u of this.opt.updates) {
+      this.values.set(u.param, out[u.output]);
+      for (const s of u.state) this.values.set(s.input, out[s.output]);
+    }
+    this.stepCount = t;
+    const loss = out.loss;
+    if (!loss) throw new Error('training graph has no "loss" output');
+    return {
+      loss: Number((loss.data as Float32Array)[0]),
+      gradNorm: Number((out[this.opt.gradNormOutput].data as Float32Array)[0]),
+      outputs: out,
+    };
+  }
+
+  /** Current parameter tensors (to feed a forward session for evaluation). */
+  paramFeeds(): Record<string, ort.Tensor> {
+    const r: Record<string, ort.Tensor> = {};
+    for (const name of this.paramShapes.keys()) r[name] = this.value(name);
+    return r;
+  }
+
+  private value(name: string): ort.Tensor {
+    const v = this.values.get(name);
+    if (!v) throw new Error(`no value for ${name}`);
+    return v;
+  }
+
+  /** Current parameter values, by name. */
+  params(): Map<string, Float32Array> {
+    return new Map([...this.paramShapes.keys()].map((n) => [n, this.value(n).data as Float32Array]));
+  }
+
+  /** Everything needed to resume: params, optimizer moments and the step count. */
+  state(): TrainState {
+    return {
+      step: this.stepCount,
+      tensors: new Map(
+        [...this.values].map(([k, v]) => [
+          k,
+          { data: v.data as Float32Array, dims: [...v.dims] as number[] },
+        ]),
+      ),
+    };
+  }
+
+  loadState(state: TrainState): void {
+    for (const [k, v] of state.tensors) {
+      if (!this.values.has(k)) throw new Error(`checkpoint has unknown tensor ${k}`);
+      this.values.set(k, tensor("float32", v.data, v.dims));
+    }
+    this.stepCount = state.step;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
