@@ -39,12 +39,15 @@ export function detectFormat(file: string, text: string): Exclude<ImportFormat, 
   const ext = extname(file).toLowerCase();
   if (ext === ".csv") return "csv";
   if (ext === ".tsv") return "tsv";
-  const first = text.replace(/^\uFEFF/, "").trimStart()[0];
-  if (first === "[") return "json";
-  if (first === "{") {
-    // One JSON document (e.g. a saved API response) or one object per line?
+  if (ext === ".jsonl" || ext === ".ndjson") return "jsonl";
+  const body = text.replace(/^\uFEFF/, "").trim();
+  if (body.startsWith("[")) return "json";
+  if (body.startsWith("{")) {
+    // One pretty-printed JSON document (e.g. a saved API response) or one object per line? A single
+    // line reads the same either way; JSONL then gives better error locations.
+    if (!body.includes("\n")) return "jsonl";
     try {
-      JSON.parse(text);
+      JSON.parse(body);
       return "json";
     } catch {
       return "jsonl";
