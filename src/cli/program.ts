@@ -2,6 +2,7 @@
 // under src/cli/ and exports `register(program)`; this file only wires them together.
 import { Command } from "commander";
 import { VERSION } from "../version.js";
+import { register as registerTweets } from "./tweets.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -11,5 +12,6 @@ export function buildProgram(): Command {
     .version(VERSION, "-V, --version")
     .showHelpAfterError();
   // command registrations (keep one line per command, sorted)
+  registerTweets(program);
   return program;
 }
