@@ -5,6 +5,7 @@
 import type { Graph, Tensor } from "./graph.js";
 import {
   add,
+  cast,
   div,
   less,
   mul,
@@ -92,10 +93,12 @@ export function adamw(
         )
       : entries.map(([, gr]) => gr);
 
-  const bc1 = rsub(1, powTensor(scalar(graph, beta1), t));
-  const bc2 = rsub(1, powTensor(scalar(graph, beta2), t));
-  const stepSize = div(lr, bc1);
-  const invSqrtBc2 = reciprocal(sqrt(bc2));
+  // Bias corrections in float64 as PyTorch does: 1 - 0.999^t loses ~5 digits in float32.
+  const t64 = cast(t, "float64");
+  const bc1 = rsub(1, powTensor(scalar(graph, beta1, "float64"), t64));
+  const bc2 = rsub(1, powTensor(scalar(graph, beta2, "float64"), t64));
+  const stepSize = cast(div(cast(lr, "float64"), bc1), "float32");
+  const invSqrtBc2 = cast(reciprocal(sqrt(bc2)), "float32");
 
   const updates: OptimizerGraph["updates"] = [];
   entries.forEach(([p, _], i) => {
