@@ -95,7 +95,9 @@ test("SGD: p <- p - lr * (g + wd p); grad norm output", async () => {
   const norm = Math.sqrt(grads.reduce((a, x) => a + x * x, 0));
   assert.ok(Math.abs(r.gradNorm - norm) < 1e-5);
   const got = s.params().get("p") ?? new Float32Array();
-  init.forEach((x, i) => assert.ok(Math.abs(got[i] - (x - 0.1 * (grads[i] + 0.5 * x))) < 1e-6));
+  init.forEach((x, i) => {
+    assert.ok(Math.abs(got[i] - (x - 0.1 * (grads[i] + 0.5 * x))) < 1e-6);
+  });
   assert.equal(s.step, 1);
   await s.release();
 });

@@ -246,7 +246,9 @@ test("symbolic dims: one graph serves several batch and sequence sizes", async (
     }
     loss2 /= b * t * 3;
     assert.ok(Math.abs(Number(out.loss.data[0]) - loss2) < 1e-5);
-    (out.gw.data as Float32Array).forEach((v, i) => assert.ok(Math.abs(v - gw2[i]) < 1e-5));
+    (out.gw.data as Float32Array).forEach((v, i) => {
+      assert.ok(Math.abs(v - gw2[i]) < 1e-5);
+    });
   }
 });
 
