@@ -69,6 +69,12 @@ export class PrecompiledCharsmap {
     return [best[0], this.replacement(best[1])];
   }
 
+  /** The replacement of the shortest rule that is a prefix of bytes[start..end) (HF's `transform`). */
+  shortest(bytes: Uint8Array, start: number, end: number): string | undefined {
+    const hits = this.trie.commonPrefixSearch(bytes, start, end);
+    return hits.length > 0 ? this.replacement(hits[0][1]) : undefined;
+  }
+
   private replacement(offset: number): string {
     let s = this.cache.get(offset);
     if (s === undefined) {
