@@ -42,7 +42,7 @@ function nfkcKeepingEmoji(text: string): string {
  * Normalise a tweet for scoring: decode X's HTML entities, NFKC (full-width → ASCII, half-width kana →
  * full-width; emoji kept as they are), URLs → `<URL>`, @mentions → `<USER>`, whitespace runs → one space.
  */
-export function normalizeText(text: string): string {
+export function normalizeTweetText(text: string): string {
   let s = text.replace(ENTITY_RE, (e) => HTML_ENTITIES[e] ?? e);
   // NFKC before matching so full-width "＠ｕｓｅｒ" and "ｈｔｔｐｓ：／／" are recognised too.
   s = nfkcKeepingEmoji(s);

@@ -3,12 +3,12 @@
 import { dirname, join } from "node:path";
 import type { Classifier } from "../predict/types.js";
 import { AtomicLineWriter, forEachJsonLine, writeJsonAtomic } from "./files.js";
-import { normalizeText } from "./normalize.js";
+import { normalizeTweetText } from "./normalize.js";
 
 export interface ScoreOptions {
   /** Texts per classifier call (default 32). */
   batchSize?: number;
-  /** Normalise texts that have no `text_normalized` yet (see normalizeText). */
+  /** Normalise texts that have no `text_normalized` yet (see normalizeTweetText). */
   normalize?: boolean;
   /** Examples kept per label in the summary (default 5). */
   topK?: number;
@@ -162,7 +162,7 @@ export async function scoreTweets(
         created_at: optString(v.created_at, where, "created_at"),
         author_id: optString(v.author_id, where, "author_id"),
         text,
-        input: normalized ?? (opts.normalize ? normalizeText(text) : text),
+        input: normalized ?? (opts.normalize ? normalizeTweetText(text) : text),
       });
       if (batch.length >= batchSize) await flush();
     });

@@ -1,7 +1,7 @@
 // The one JSONL schema every tweet source (X API v2, archive exports, other tools' JSONL/CSV) is
 // normalised to. Every row has every key (null when the source does not know it), so the files load
 // into any dataframe tool without schema surprises.
-import { normalizeText } from "./normalize.js";
+import { normalizeTweetText } from "./normalize.js";
 
 export interface PublicMetrics {
   retweet_count?: number;
@@ -29,13 +29,13 @@ export interface TweetRecord {
   /** Hashtags, mentions, URLs… as the source gave them (X API v2 `entities`). */
   entities: unknown;
   source: TweetSource;
-  /** Only with `--normalize`: see `normalizeText`. */
+  /** Only with `--normalize`: see `normalizeTweetText`. */
   text_normalized?: string;
 }
 
 /** Optional normalisation applied to a record on output. */
 export function withNormalized(rec: TweetRecord, normalize: boolean): TweetRecord {
-  return normalize ? { ...rec, text_normalized: normalizeText(rec.text) } : rec;
+  return normalize ? { ...rec, text_normalized: normalizeTweetText(rec.text) } : rec;
 }
 
 /** A bad field in an input row; the message names the place (file:line) and the field. */

@@ -1,38 +1,38 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { normalizeText } from "../../src/sources/normalize.js";
+import { normalizeTweetText } from "../../src/sources/normalize.js";
 import { parseTweetTime } from "../../src/sources/tweet.js";
 
-describe("normalizeText", () => {
+describe("normalizeTweetText", () => {
   test("URLs and mentions become placeholders", () => {
     assert.equal(
-      normalizeText("@kana_01 見た？ https://t.co/AbC123 #アニメ"),
+      normalizeTweetText("@kana_01 見た？ https://t.co/AbC123 #アニメ"),
       "<USER> 見た? <URL> #アニメ", // NFKC also turns the full-width ？ into ?
     );
   });
 
   test("a URL glued to Japanese text stops at the first non-ASCII character", () => {
-    assert.equal(normalizeText("https://example.com/a?b=1今日は"), "<URL>今日は");
+    assert.equal(normalizeTweetText("https://example.com/a?b=1今日は"), "<URL>今日は");
   });
 
   test("mentions need a word boundary; e-mail addresses are not mentions", () => {
-    assert.equal(normalizeText("mail a@b.jp こんにちは@user_x!"), "mail a@b.jp こんにちは<USER>!");
-    assert.equal(normalizeText("@abcdefghijklmnopq"), "@abcdefghijklmnopq", "16+ chars is not a handle");
+    assert.equal(normalizeTweetText("mail a@b.jp こんにちは@user_x!"), "mail a@b.jp こんにちは<USER>!");
+    assert.equal(normalizeTweetText("@abcdefghijklmnopq"), "@abcdefghijklmnopq", "16+ chars is not a handle");
   });
 
   test("NFKC: full-width ASCII, half-width kana, full-width @ and URL", () => {
-    assert.equal(normalizeText("ＡＢＣ１２３ ｱﾆﾒ"), "ABC123 アニメ");
-    assert.equal(normalizeText("＠ｕｓｅｒ ｈｔｔｐｓ：／／ｔ．ｃｏ／ｘ"), "<USER> <URL>");
+    assert.equal(normalizeTweetText("ＡＢＣ１２３ ｱﾆﾒ"), "ABC123 アニメ");
+    assert.equal(normalizeTweetText("＠ｕｓｅｒ ｈｔｔｐｓ：／／ｔ．ｃｏ／ｘ"), "<USER> <URL>");
   });
 
   test("emoji are kept, including sequences NFKC would rewrite", () => {
     const emoji = "😡🔥 👍🏽 👨‍👩‍👧 🇯🇵 1️⃣ 🆗 ™ ℹ️";
-    assert.equal(normalizeText(emoji), emoji);
-    assert.equal(normalizeText("最高😂ｗｗｗ"), "最高😂www");
+    assert.equal(normalizeTweetText(emoji), emoji);
+    assert.equal(normalizeTweetText("最高😂ｗｗｗ"), "最高😂www");
   });
 
   test("HTML entities X escapes are decoded; whitespace collapsed", () => {
-    assert.equal(normalizeText("A &amp; B &lt;3\n\n  C&gt;"), "A & B <3 C>");
+    assert.equal(normalizeTweetText("A &amp; B &lt;3\n\n  C&gt;"), "A & B <3 C>");
   });
 });
 
