@@ -1,5 +1,6 @@
 // The training engine: graph builder, ops with their VJPs, autodiff, optimizers, ONNX export, runtime.
 export { grad } from "./autodiff.js";
+export { matmulFlops } from "./flops.js";
 export * from "./graph.js";
 export { initializerBytes, toOnnx } from "./onnx.js";
 export * from "./ops.js";
