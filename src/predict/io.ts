@@ -1,0 +1,574 @@
+// Streaming input readers and a resumable JSONL writer for `toxlora predict`.
+//
+// Readers never hold the whole input: they decode the file (or stdin) chunk by chunk and yield one
+// record at a time, so memory stays constant on a 1 GB input. Formats:
+// - JSONL: one JSON object per line (blank lines skipped);
+// - CSV / TSV: RFC 4180 with a header row; quoted fields may hold delimiters, "" escapes and newlines;
+// - TXT: one text per line (blank lines skipped);
+// - `-`: standard input, in any of these formats.
+//
+// The writer appends rows to `<out>.partial`, one `write` per batch, and renames it to `<out>` on
+// close, so `<out>` only ever appears complete. After a crash, reopening with `resume: true` keeps the
+// complete rows, cuts a torn last line, and appends after them.
+import { createReadStream } from "node:fs";
+import { type FileHandle, mkdir, open, rename, stat, truncate } from "node:fs/promises";
+import { dirname, extname } from "node:path";
+import type { Readable } from "node:stream";
+import { DataError } from "../data/errors.js";
+
+/** Input formats accepted by {@link readInputs}. */
+export type InputFormat = "jsonl" | "csv" | "tsv" | "txt";
+
+/** One input to score. */
+export interface InputRecord {
+  /** 0-based position among the records of the input (blank lines do not count). */
+  index: number;
+  /** The id field's value, when the input has one. */
+  id?: string | number;
+  text: string;
+  /** All fields of the record (JSONL: the parsed object; CSV: column → string; TXT: `{ text }`). */
+  fields: Record<string, unknown>;
+  /** 1-based line where the record starts. */
+  line: number;
+}
+
+/** Options of {@link readInputs}. */
+export interface ReadInputOptions {
+  /**
+   * Input format. Default: from the extension (.jsonl/.ndjson/.json → jsonl, .csv, .tsv/.tab, .txt);
+   * otherwise (stdin, other extensions) sniffed: first non-blank character `{` → jsonl, else txt.
+   * CSV and TSV on stdin must be given explicitly.
+   */
+  format?: InputFormat;
+  /** Field (JSON key or CSV column) holding the text. Default `text`. */
+  textField?: string;
+  /**
+   * Field holding the id. Default `id`, used when present. When set explicitly, every record must
+   * have it.
+   */
+  idField?: string;
+  /** Source for `-` (default `process.stdin`); lets tests and callers pipe any stream. */
+  stdin?: Readable;
+}
+
+/** Display name of stdin in error messages. */
+const STDIN_NAME = "<stdin>";
+
+function formatFromExtension(path: string): InputFormat | undefined {
+  switch (extname(path).toLowerCase()) {
+    case ".jsonl":
+    case ".ndjson":
+    case ".json":
+      return "jsonl";
+    case ".csv":
+      return "csv";
+    case ".tsv":
+    case ".tab":
+      return "tsv";
+    case ".txt":
+      return "txt";
+    default:
+      return undefined;
+  }
+}
+
+/** Decoded text chunks of a file or stream (UTF-8, BOM removed). */
+async function* textChunks(source: Readable): AsyncGenerator<string> {
+  source.setEncoding("utf8"); // the stream's decoder keeps multi-byte characters split across chunks whole
+  let first = true;
+  for await (const chunk of source as AsyncIterable<string>) {
+    let text = chunk;
+    if (first && text.length > 0) {
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      first = false;
+    }
+    if (text.length > 0) yield text;
+  }
+}
+
+/** Lines of a chunk stream (without `\n` or a trailing `\r`), with 1-based numbers. */
+async function* lines(chunks: AsyncIterable<string>): AsyncGenerator<{ text: string; line: number }> {
+  let rest = "";
+  let line = 0;
+  for await (const chunk of chunks) {
+    const buf = rest + chunk;
+    let start = 0;
+    for (let nl = buf.indexOf("\n"); nl !== -1; nl = buf.indexOf("\n", start)) {
+      line++;
+      const end = nl > start && buf.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+      yield { text: buf.slice(start, end), line };
+      start = nl + 1;
+    }
+    rest = buf.slice(start);
+  }
+  if (rest.length > 0) yield { text: rest.endsWith("\r") ? rest.slice(0, -1) : rest, line: line + 1 };
+}
+
+/**
+ * RFC 4180 records of a chunk stream, parsed incrementally (a quoted field may span chunks and lines).
+ * Same rules as the dataset reader (src/data/readers.ts): `""` inside quotes is a quote, a quote inside
+ * an unquoted field is kept as text, anything but a delimiter or line end after a closing quote is an
+ * error, and blank lines are skipped.
+ */
+async function* csvRecords(
+  chunks: AsyncIterable<string>,
+  file: string,
+  delim: string,
+): AsyncGenerator<{ fields: string[]; line: number }> {
+  let fields: string[] = [];
+  let field = "";
+  // start: at the start of a field; plain: unquoted field; quoted: inside quotes;
+  // closed: just after a quote inside quotes (end of field, or the first half of "").
+  let state: "start" | "plain" | "quoted" | "closed" = "start";
+  let line = 1; // current physical line
+  let recordLine = 1; // line where the current record started
+  let quoteLine = 1; // line where the current quoted field opened
+  let pendingCR = false; // a \r was seen in state "closed"; only \n may follow
+
+  const endRecord = function* (): Generator<{ fields: string[]; line: number }> {
+    fields.push(field);
+    const done = fields;
+    fields = [];
+    field = "";
+    state = "start";
+    if (!(done.length === 1 && done[0] === "")) yield { fields: done, line: recordLine };
+  };
+
+  for await (const chunk of chunks) {
+    // Next delimiter / newline positions in this chunk, advanced lazily so scanning stays linear.
+    let nextDelim = chunk.indexOf(delim);
+    let nextNL = chunk.indexOf("\n");
+    let i = 0;
+    while (i < chunk.length) {
+      if (state === "quoted") {
+        // Copy everything up to the next quote in one slice.
+        const q = chunk.indexOf('"', i);
+        const end = q === -1 ? chunk.length : q;
+        const piece = chunk.slice(i, end);
+        for (let k = piece.indexOf("\n"); k !== -1; k = piece.indexOf("\n", k + 1)) line++;
+        field += piece;
+        if (q === -1) break;
+        state = "closed";
+        i = q + 1;
+        continue;
+      }
+      if (state === "closed") {
+        const c = chunk[i] as string;
+        i++;
+        if (pendingCR && c !== "\n") {
+          throw new DataError({
+            file,
+            line: recordLine,
+            reason: `a quoted field closed on line ${line} is followed by a lone "\\r"`,
+          });
+        }
+        if (c === '"' && !pendingCR) {
+          field += '"'; // "" is an escaped quote
+          state = "quoted";
+        } else if (c === delim) {
+          fields.push(field);
+          field = "";
+          state = "start";
+        } else if (c === "\n") {
+          pendingCR = false;
+          yield* endRecord();
+          line++;
+          recordLine = line;
+        } else if (c === "\r") {
+          pendingCR = true;
+        } else {
+          throw new DataError({
+            file,
+            line: recordLine,
+            reason:
+              `unclosed quote: the quoted field opened on line ${quoteLine} is closed on line ${line} ` +
+              `but followed by ${JSON.stringify(c)} instead of a delimiter or line end`,
+          });
+        }
+        continue;
+      }
+      if (state === "start" && chunk[i] === '"') {
+        state = "quoted";
+        quoteLine = line;
+        i++;
+        continue;
+      }
+      // An unquoted field runs to the next delimiter or line end (a stray quote in it is text).
+      state = "plain";
+      if (nextDelim !== -1 && nextDelim < i) nextDelim = chunk.indexOf(delim, i);
+      if (nextNL !== -1 && nextNL < i) nextNL = chunk.indexOf("\n", i);
+      const stop = nextDelim === -1 ? nextNL : nextNL === -1 ? nextDelim : Math.min(nextDelim, nextNL);
+      if (stop === -1) {
+        field += chunk.slice(i); // the field continues in the next chunk
+        break;
+      }
+      field += chunk.slice(i, stop);
+      i = stop + 1;
+      if (stop === nextDelim) {
+        fields.push(field);
+        field = "";
+        state = "start";
+      } else {
+        if (field.endsWith("\r")) field = field.slice(0, -1);
+        yield* endRecord();
+        line++;
+        recordLine = line;
+      }
+    }
+  }
+  if (state === "quoted") {
+    throw new DataError({
+      file,
+      line: recordLine,
+      reason: `unclosed quote: the quoted field opened on line ${quoteLine} never ends`,
+    });
+  }
+  if (state !== "start" || fields.length > 0) {
+    if (state === "plain" && field.endsWith("\r")) field = field.slice(0, -1);
+    yield* endRecord();
+  }
+}
+
+/** The id of a record, or undefined when absent and not required. */
+function readId(
+  value: unknown,
+  idField: string,
+  required: boolean,
+  file: string,
+  line: number,
+): string | number | undefined {
+  if (value === undefined || value === null) {
+    if (required) throw new DataError({ file, line, field: idField, reason: "missing id" });
+    return undefined;
+  }
+  if (typeof value === "string" || typeof value === "number") return value;
+  throw new DataError({
+    file,
+    line,
+    field: idField,
+    reason: `id must be a string or a number, got ${typeof value}`,
+  });
+}
+
+/** Wrap an async iterable so its first chunk can be inspected before it is consumed. */
+async function peek(chunks: AsyncGenerator<string>): Promise<{ first: string; all: AsyncGenerator<string> }> {
+  // Read until a non-blank character appears (or the input ends).
+  const head: string[] = [];
+  let seen = "";
+  while (seen.trim() === "") {
+    const r = await chunks.next();
+    if (r.done) break;
+    head.push(r.value);
+    seen += r.value;
+  }
+  async function* all(): AsyncGenerator<string> {
+    yield* head;
+    yield* chunks;
+  }
+  return { first: seen.trimStart()[0] ?? "", all: all() };
+}
+
+/**
+ * Read inputs lazily from a file or `-` (stdin).
+ *
+ * Errors are {@link DataError}s naming the file, the line and the field: invalid JSON, a record that is
+ * not an object, a missing or non-string text, an unclosed quote, a CSV row with the wrong number of
+ * fields, a missing text column.
+ * @example
+ * for await (const rec of readInputs("posts.csv", { textField: "body" })) {
+ *   console.log(rec.index, rec.id, rec.text);
+ * }
+ */
+export async function* readInputs(path: string, options: ReadInputOptions = {}): AsyncGenerator<InputRecord> {
+  const isStdin = path === "-";
+  const file = isStdin ? STDIN_NAME : path;
+  const textField = options.textField ?? "text";
+  const idField = options.idField ?? "id";
+  const idRequired = options.idField !== undefined;
+  const source: Readable = isStdin
+    ? (options.stdin ?? process.stdin)
+    : createReadStream(path, { highWaterMark: 1 << 20 });
+  let chunks = textChunks(source);
+  let format = options.format ?? (isStdin ? undefined : formatFromExtension(path));
+  if (format === undefined) {
+    const peeked = await peek(chunks);
+    chunks = peeked.all;
+    format = peeked.first === "{" ? "jsonl" : "txt";
+  }
+
+  let index = 0;
+  try {
+    if (format === "txt") {
+      for await (const { text, line } of lines(chunks)) {
+        if (text.trim() === "") continue;
+        yield { index: index++, text, fields: { text }, line };
+      }
+      return;
+    }
+
+    if (format === "jsonl") {
+      for await (const { text: lineText, line } of lines(chunks)) {
+        if (lineText.trim() === "") continue;
+        let value: unknown;
+        try {
+          value = JSON.parse(lineText);
+        } catch (err) {
+          const msg = err instanceof Error ? err.message : String(err);
+          throw new DataError({ file, line, reason: `invalid JSON (${msg.slice(0, 120)})` });
+        }
+        if (typeof value !== "object" || value === null || Array.isArray(value)) {
+          throw new DataError({ file, line, reason: "expected a JSON object on this line" });
+        }
+        const fields = value as Record<string, unknown>;
+        const text = fields[textField];
+        if (typeof text !== "string") {
+          const reason =
+            text === undefined ? "missing text" : `text must be a string, got ${JSON.stringify(text)}`;
+          throw new DataError({ file, line, field: textField, reason });
+        }
+        const id = readId(fields[idField], idField, idRequired, file, line);
+        yield { index: index++, ...(id === undefined ? {} : { id }), text, fields, line };
+      }
+      return;
+    }
+
+    // CSV / TSV: the first record is the header.
+    let columns: string[] | undefined;
+    let textCol = -1;
+    let idCol = -1;
+    for await (const rec of csvRecords(chunks, file, format === "tsv" ? "\t" : ",")) {
+      if (columns === undefined) {
+        columns = rec.fields.map((c) => c.trim());
+        const seen = new Set<string>();
+        for (const [i, c] of columns.entries()) {
+          if (c === "")
+            throw new DataError({ file, line: rec.line, reason: `header column ${i + 1} has no name` });
+          if (seen.has(c))
+            throw new DataError({
+              file,
+              line: rec.line,
+              field: c,
+              reason: "duplicate column name in the header",
+            });
+          seen.add(c);
+        }
+        textCol = columns.indexOf(textField);
+        if (textCol === -1) {
+          throw new DataError({
+            file,
+            line: rec.line,
+            field: textField,
+            reason: `no such column (columns: ${columns.join(", ")})`,
+          });
+        }
+        idCol = columns.indexOf(idField);
+        if (idCol === -1 && idRequired) {
+          throw new DataError({
+            file,
+            line: rec.line,
+            field: idField,
+            reason: `no such column (columns: ${columns.join(", ")})`,
+          });
+        }
+        continue;
+      }
+      if (rec.fields.length !== columns.length) {
+        throw new DataError({
+          file,
+          line: rec.line,
+          reason: `expected ${columns.length} fields (as in the header), found ${rec.fields.length}`,
+        });
+      }
+      const fields: Record<string, unknown> = {};
+      columns.forEach((c, i) => {
+        fields[c] = rec.fields[i];
+      });
+      const text = rec.fields[textCol] as string;
+      const id = idCol === -1 ? undefined : (rec.fields[idCol] as string);
+      yield { index: index++, ...(id === undefined ? {} : { id }), text, fields, line: rec.line };
+    }
+  } finally {
+    // Stop reading the file when the consumer breaks out early (stdin is left to its owner).
+    if (!isStdin) source.destroy();
+  }
+}
+
+/** Options of {@link openResumableJsonlWriter}. */
+export interface ResumableWriterOptions {
+  /** Continue a previous run's output instead of starting afresh. */
+  resume?: boolean;
+  /** Field of each row holding the input index (default `index`); used to check the resumed file. */
+  indexField?: string;
+  /** fsync after every batch (default false: rows reach the OS per batch, which survives a killed process). */
+  syncEachBatch?: boolean;
+}
+
+/** An open resumable JSONL output. */
+export interface ResumableJsonlWriter {
+  /** The final output path. */
+  readonly path: string;
+  /** Where rows are written until {@link ResumableJsonlWriter.close} renames it to `path`. */
+  readonly partialPath: string;
+  /** Complete rows kept from a previous run (0 when not resuming): skip inputs with `index < resumedRows`. */
+  readonly resumedRows: number;
+  /** `indexField` of the last kept row, when there is one. */
+  readonly lastIndex: number | undefined;
+  /** Rows in the output so far, kept and appended. */
+  readonly rowCount: number;
+  /** Append rows as JSON lines in one write (call once per batch); resolves when they reach the OS. */
+  append(rows: readonly unknown[]): Promise<void>;
+  /** Flush, close and rename the partial file to `path` (atomic): the output is complete. */
+  close(): Promise<void>;
+  /**
+   * Close without renaming, leaving `partialPath` for a later `resume` (e.g. on Ctrl-C). Rows
+   * appended so far are kept.
+   */
+  suspend(): Promise<void>;
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
+}
+
+/**
+ * Scan a JSONL file: number of complete (newline-terminated) lines, the byte length they span, and
+ * the text of the last one. Reads in chunks: constant memory whatever the size.
+ */
+async function scanCompleteLines(path: string): Promise<{ count: number; length: number; last?: string }> {
+  const fh = await open(path, "r");
+  try {
+    const buf = Buffer.alloc(1 << 20);
+    let pos = 0;
+    let count = 0;
+    let lastEnd = -1; // offset of the last "\n"
+    let prevEnd = -1; // offset of the "\n" before it
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      if (bytesRead === 0) break;
+      for (let k = buf.indexOf(10); k !== -1 && k < bytesRead; k = buf.indexOf(10, k + 1)) {
+        count++;
+        prevEnd = lastEnd;
+        lastEnd = pos + k;
+      }
+      pos += bytesRead;
+    }
+    if (count === 0) return { count: 0, length: 0 };
+    const lastBuf = Buffer.alloc(lastEnd - prevEnd - 1);
+    await fh.read(lastBuf, 0, lastBuf.length, prevEnd + 1);
+    return { count, length: lastEnd + 1, last: lastBuf.toString("utf8") };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Open a JSONL output that survives interruptions.
+ *
+ * Rows go to `<outFile>.partial`; {@link ResumableJsonlWriter.close} renames it to `outFile`.
+ * - Without `resume`, any previous partial output is discarded and writing starts from scratch
+ *   (an existing `outFile` is replaced only at close).
+ * - With `resume`, the partial file is reopened: its complete lines are counted (`resumedRows`), the
+ *   last one's index is read (`lastIndex`), a torn last line is cut off, and new rows are appended.
+ *   When only a finished `outFile` exists it is reopened the same way (all inputs then count as done).
+ *   A resumed file whose last row's index is not `resumedRows − 1` is refused: it was not written one
+ *   row per input, in order, so counting rows would skip the wrong inputs.
+ * @example
+ * const out = await openResumableJsonlWriter("scores.jsonl", { resume: true });
+ * for await (const batch of batchesOf(readInputs("posts.jsonl"), 64)) {
+ *   const todo = batch.filter((r) => r.index >= out.resumedRows);
+ *   if (todo.length > 0) await out.append(await score(todo));
+ * }
+ * await out.close();
+ */
+export async function openResumableJsonlWriter(
+  outFile: string,
+  options: ResumableWriterOptions = {},
+): Promise<ResumableJsonlWriter> {
+  const partialPath = `${outFile}.partial`;
+  const indexField = options.indexField ?? "index";
+  await mkdir(dirname(outFile), { recursive: true });
+
+  let resumedRows = 0;
+  let lastIndex: number | undefined;
+  if (options.resume) {
+    if (!(await exists(partialPath)) && (await exists(outFile))) await rename(outFile, partialPath);
+    if (await exists(partialPath)) {
+      const scan = await scanCompleteLines(partialPath);
+      if (scan.last !== undefined) {
+        let row: unknown;
+        try {
+          row = JSON.parse(scan.last);
+        } catch {
+          throw new DataError({
+            file: partialPath,
+            line: scan.count,
+            reason: "cannot resume: the last complete line is not valid JSON",
+          });
+        }
+        const value = (row as Record<string, unknown> | null)?.[indexField];
+        if (typeof value === "number") lastIndex = value;
+        if (lastIndex !== undefined && lastIndex !== scan.count - 1) {
+          throw new DataError({
+            file: partialPath,
+            line: scan.count,
+            field: indexField,
+            reason: `cannot resume: ${scan.count} complete rows but the last has index ${lastIndex}; expected ${scan.count - 1}`,
+          });
+        }
+      }
+      resumedRows = scan.count;
+      await truncate(partialPath, scan.length); // drop a torn last line
+    }
+  }
+
+  const fh: FileHandle = await open(partialPath, options.resume ? "a" : "w");
+  let rowCount = resumedRows;
+  let queue: Promise<void> = Promise.resolve(); // serialises appends
+  let closed = false;
+
+  const append = (rows: readonly unknown[]): Promise<void> => {
+    if (closed) return Promise.reject(new Error(`${partialPath}: writer is closed`));
+    const text = rows
+      .map((r, i) => {
+        const json = JSON.stringify(r);
+        if (json === undefined) throw new Error(`row ${i} of the batch cannot be written as JSON`);
+        return `${json}\n`;
+      })
+      .join("");
+    const next = queue.then(async () => {
+      if (text.length > 0) await fh.write(text); // one write per batch: at most one torn line on a crash
+      if (options.syncEachBatch) await fh.datasync();
+      rowCount += rows.length;
+    });
+    queue = next.catch(() => {});
+    return next;
+  };
+
+  const finish = async (rename_: boolean): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    await queue;
+    await fh.datasync();
+    await fh.close();
+    if (rename_) await rename(partialPath, outFile);
+  };
+
+  return {
+    path: outFile,
+    partialPath,
+    resumedRows,
+    lastIndex,
+    get rowCount() {
+      return rowCount;
+    },
+    append,
+    close: () => finish(true),
+    suspend: () => finish(false),
+  };
+}
