@@ -2,6 +2,9 @@
 // under src/cli/ and exports `register(program)`; this file only wires them together.
 import { Command } from "commander";
 import { VERSION } from "../version.js";
+import { register as registerAnalyze } from "./analyze.js";
+import { register as registerBalance } from "./balance.js";
+import { register as registerSplit } from "./split.js";
 import { register as registerTweets } from "./tweets.js";
 
 export function buildProgram(): Command {
@@ -12,6 +15,9 @@ export function buildProgram(): Command {
     .version(VERSION, "-V, --version")
     .showHelpAfterError();
   // command registrations (keep one line per command, sorted)
+  registerAnalyze(program);
+  registerBalance(program);
+  registerSplit(program);
   registerTweets(program);
   return program;
 }

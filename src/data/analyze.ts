@@ -175,7 +175,15 @@ export function analysisTables(result: AnalysisResult): Record<string, Table> {
   const tables: Record<string, Table> = {
     labels: {
       title: "Label rates",
-      headers: ["label", "yes", "no", "yes %", `yes (rows with any positive: ${result.anyPositive})`, "no (any)", "yes % (any)"],
+      headers: [
+        "label",
+        "yes",
+        "no",
+        "yes %",
+        `yes (rows with any positive: ${result.anyPositive})`,
+        "no (any)",
+        "yes % (any)",
+      ],
       rows: result.perLabel.map((s) => [
         s.name,
         s.positive,
@@ -223,7 +231,16 @@ export function analysisTables(result: AnalysisResult): Record<string, Table> {
 }
 
 function lengthRow(s: LengthStats): (string | number)[] {
-  return [s.count, s.min, round1(s.p25), round1(s.median), round1(s.p75), round1(s.p90), s.max, round1(s.mean)];
+  return [
+    s.count,
+    s.min,
+    round1(s.p25),
+    round1(s.median),
+    round1(s.p75),
+    round1(s.p90),
+    s.max,
+    round1(s.mean),
+  ];
 }
 
 /** Human-readable report: the prototype's lines first, then the extra tables. */
@@ -257,7 +274,8 @@ export function formatAnalysisMarkdown(result: AnalysisResult, title = "Dataset 
     `- positive labels per row: \`${formatHistogram(result.positivesPerRow)}\``,
     `- rows with no positive label: ${result.nonePositive}, with at least one: ${result.anyPositive}`,
   ];
-  for (const t of Object.values(analysisTables(result))) parts.push("", `## ${t.title}`, "", renderMarkdownTable(t));
+  for (const t of Object.values(analysisTables(result)))
+    parts.push("", `## ${t.title}`, "", renderMarkdownTable(t));
   return `${parts.join("\n")}\n`;
 }
 

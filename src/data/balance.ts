@@ -21,7 +21,13 @@ export type BalanceStep =
   | { kind: "equalize"; label: string }
   | { kind: "target-ratio"; ratio?: number };
 
-export const STRATEGY_NAMES = ["drop-all-negative", "keep-labels", "equalize", "target-ratio", "prototype"] as const;
+export const STRATEGY_NAMES = [
+  "drop-all-negative",
+  "keep-labels",
+  "equalize",
+  "target-ratio",
+  "prototype",
+] as const;
 
 /** The prototype's recipe, as steps. */
 export const PROTOTYPE_STEPS: readonly BalanceStep[] = [
@@ -86,7 +92,8 @@ function cloneStep(s: BalanceStep): BalanceStep {
 }
 
 function checkRatio(ratio: number, text: string | number = ratio): void {
-  if (!(ratio > 0 && ratio < 1)) throw new Error(`target ratio must be between 0 and 1 (exclusive), got ${text}`);
+  if (!(ratio > 0 && ratio < 1))
+    throw new Error(`target ratio must be between 0 and 1 (exclusive), got ${text}`);
 }
 
 export interface BalanceOptions {
@@ -252,7 +259,8 @@ function targetRatio(records: DataRecord[], L: number, ratio: number, rng: Rng):
   for (const g of list) rng.shuffle(g.rows);
 
   const pos = new Array<number>(L).fill(0);
-  for (const r of records) for (let j = 0; j < L; j++) pos[j] = (pos[j] as number) + (r.labels[j] === 1 ? 1 : 0);
+  for (const r of records)
+    for (let j = 0; j < L; j++) pos[j] = (pos[j] as number) + (r.labels[j] === 1 ? 1 : 0);
   let n = records.length;
   const cost = (count: number[], rows: number) => count.reduce((s, c) => s + (c / rows - ratio) ** 2, 0);
   const removed = new Set<number>();
@@ -270,7 +278,11 @@ function targetRatio(records: DataRecord[], L: number, ratio: number, rng: Rng):
       );
       const negatives = g.pattern.filter((v) => v === 0).length;
       // Prefer the lowest cost; on ties, the most negative-heavy pattern.
-      if (!best || after < best.cost - 1e-12 || (Math.abs(after - best.cost) <= 1e-12 && negatives > best.negatives)) {
+      if (
+        !best ||
+        after < best.cost - 1e-12 ||
+        (Math.abs(after - best.cost) <= 1e-12 && negatives > best.negatives)
+      ) {
         best = { g, cost: after, negatives };
       }
     }

@@ -104,7 +104,11 @@ export function displayWidth(s: string): number {
 export function renderTextTable(table: Table): string {
   const cells = [table.headers, ...table.rows.map((r) => r.map(cellText))];
   const widths = table.headers.map((_, j) => Math.max(...cells.map((r) => displayWidth(r[j] ?? ""))));
-  const numeric = table.headers.map((_, j) => table.rows.length > 0 && table.rows.every((r) => typeof r[j] === "number" || /^(-?[\d.]+%?)?$/.test(String(r[j] ?? ""))));
+  const numeric = table.headers.map(
+    (_, j) =>
+      table.rows.length > 0 &&
+      table.rows.every((r) => typeof r[j] === "number" || /^(-?[\d.]+%?)?$/.test(String(r[j] ?? ""))),
+  );
   const line = (r: string[]) =>
     r
       .map((c, j) => {
@@ -118,7 +122,9 @@ export function renderTextTable(table: Table): string {
 
 export function renderMarkdownTable(table: Table): string {
   const esc = (c: Cell) => cellText(c).replace(/\|/g, "\\|").replace(/\n/g, " ");
-  const numeric = table.headers.map((_, j) => table.rows.length > 0 && table.rows.every((r) => typeof r[j] === "number"));
+  const numeric = table.headers.map(
+    (_, j) => table.rows.length > 0 && table.rows.every((r) => typeof r[j] === "number"),
+  );
   return [
     `| ${table.headers.map(esc).join(" | ")} |`,
     `|${table.headers.map((_, j) => (numeric[j] ? " ---: " : " --- ")).join("|")}|`,

@@ -36,10 +36,32 @@ export interface LoadOptions {
   lenient?: boolean;
   /** Override the format detected from the extension. */
   format?: DataFormat;
+  /**
+   * Label fields missing from every row are dropped (with a warning) instead of failing each row.
+   * Default true; set false to require every label of the schema.
+   */
+  dropAbsentLabels?: boolean;
 }
 
-export async function loadDataset(file: string, schema: LabelSchema, options: LoadOptions = {}): Promise<Dataset> {
+export async function loadDataset(
+  file: string,
+  schema: LabelSchema,
+  options: LoadOptions = {},
+): Promise<Dataset> {
   const read = await readRows(file, { format: options.format });
+  const warnings: string[] = [];
+  // A file written by `balance --strategy keep-labels:...` lacks the dropped label columns
+  // altogether; read it with the remaining labels rather than failing on every row.
+  if (schema.values.kind !== "list" && read.rows.length > 0 && options.dropAbsentLabels !== false) {
+    const present = schema.labels.filter((l) => read.rows.some((r) => l.field in r.value));
+    if (present.length > 0 && present.length < schema.labels.length) {
+      const absent = schema.labels.filter((l) => !present.includes(l)).map((l) => l.name);
+      warnings.push(
+        `${file}: label field(s) ${absent.join(", ")} appear in no row; using ${present.map((l) => l.name).join(", ")}`,
+      );
+      schema = { ...schema, labels: present };
+    }
+  }
   const decoded = decodeRows(read.rows, schema, file);
   // Report problems in file order, whichever stage found them.
   const problems = [...read.errors, ...decoded.errors].sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
@@ -57,7 +79,7 @@ export async function loadDataset(file: string, schema: LabelSchema, options: Lo
     labels: schema.labels.map((l) => l.name),
     records: decoded.records,
     skipped: problems,
-    warnings: duplicateIdWarnings(decoded.records, file),
+    warnings: [...warnings, ...duplicateIdWarnings(decoded.records, file)],
   };
 }
 
@@ -83,7 +105,8 @@ function isMissing(v: unknown): boolean {
 
 /** A vote count: a non-negative integer, as a number or as CSV text. */
 function parseCount(v: unknown): number | undefined {
-  const n = typeof v === "number" ? v : typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
+  const n =
+    typeof v === "number" ? v : typeof v === "string" && /^\s*\d+\s*$/.test(v) ? Number(v) : Number.NaN;
   return Number.isInteger(n) && n >= 0 ? n : undefined;
 }
 
@@ -103,7 +126,8 @@ export function decodeRow(row: RawRow, schema: LabelSchema, file: string): DataR
   const rule = schema.values;
   if (rule.kind === "list") {
     const list = value[rule.field];
-    if (!Array.isArray(list)) return fail(rule.field, "expected a list of label names or a multi-hot 0/1 list");
+    if (!Array.isArray(list))
+      return fail(rule.field, "expected a list of label names or a multi-hot 0/1 list");
     const names = schema.labels.map((l) => l.name);
     const multiHot = list.length === names.length && list.every((x) => x === 0 || x === 1);
     if (multiHot) labels.push(...(list as number[]));
@@ -122,7 +146,10 @@ export function decodeRow(row: RawRow, schema: LabelSchema, file: string): DataR
       else {
         const annotators = parseCount(value[rule.annotatorsField]);
         if (annotators === undefined || annotators === 0) {
-          return fail(rule.annotatorsField, `expected a positive annotator count, got ${JSON.stringify(value[rule.annotatorsField])}`);
+          return fail(
+            rule.annotatorsField,
+            `expected a positive annotator count, got ${JSON.stringify(value[rule.annotatorsField])}`,
+          );
         }
         minVotes = Math.floor(annotators / 2) + 1; // "more than half"
       }
@@ -132,7 +159,8 @@ export function decodeRow(row: RawRow, schema: LabelSchema, file: string): DataR
       if (isMissing(v)) return fail(field, "missing label value");
       if (rule.kind === "votes") {
         const votes = parseCount(v);
-        if (votes === undefined) return fail(field, `expected a vote count (integer >= 0), got ${JSON.stringify(v)}`);
+        if (votes === undefined)
+          return fail(field, `expected a vote count (integer >= 0), got ${JSON.stringify(v)}`);
         labels.push(votes >= minVotes ? 1 : 0);
       } else {
         const norm = normaliseValue(v);
@@ -155,7 +183,10 @@ export function decodeRow(row: RawRow, schema: LabelSchema, file: string): DataR
     if (!isMissing(v)) {
       const s = String(v).trim();
       if (overall.values && !overall.values.includes(s)) {
-        return fail(overall.field, `unknown overall label ${JSON.stringify(v)} (expected ${overall.values.join(" | ")})`);
+        return fail(
+          overall.field,
+          `unknown overall label ${JSON.stringify(v)} (expected ${overall.values.join(" | ")})`,
+        );
       }
       record.overall = s;
     }
@@ -164,7 +195,10 @@ export function decodeRow(row: RawRow, schema: LabelSchema, file: string): DataR
     for (const level of overall.levels) {
       const votes = parseCount(value[level.field]);
       if (votes === undefined) {
-        return fail(level.field, `expected a vote count (integer >= 0), got ${JSON.stringify(value[level.field])}`);
+        return fail(
+          level.field,
+          `expected a vote count (integer >= 0), got ${JSON.stringify(value[level.field])}`,
+        );
       }
       totals.set(level.value, (totals.get(level.value) ?? 0) + votes);
     }

@@ -27,7 +27,7 @@ export interface ReadResult {
 }
 
 /** Picks the format from the extension, else from the first character of the content. */
-export function detectFormat(file: string, text: string): DataFormat {
+export function detectDataFormat(file: string, text: string): DataFormat {
   const ext = extname(file).toLowerCase();
   if (ext === ".jsonl" || ext === ".ndjson") return "jsonl";
   if (ext === ".json") return "json";
@@ -42,7 +42,7 @@ export function detectFormat(file: string, text: string): DataFormat {
 export async function readRows(file: string, options: { format?: DataFormat } = {}): Promise<ReadResult> {
   let text = await readFile(file, "utf8");
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  return parseRows(text, file, options.format ?? detectFormat(file, text));
+  return parseRows(text, file, options.format ?? detectDataFormat(file, text));
 }
 
 export function parseRows(text: string, file: string, format: DataFormat): ReadResult {
@@ -130,7 +130,9 @@ export function parseJsonDocument(text: string, file: string): ReadResult {
     return {
       format: "json",
       rows: [],
-      errors: [new DataError({ file, line: 1, reason: "expected JSON lines, an array of objects or {data: [...]}" })],
+      errors: [
+        new DataError({ file, line: 1, reason: "expected JSON lines, an array of objects or {data: [...]}" }),
+      ],
     };
   }
   const starts = arrayElementStarts(text, arrayStart);
@@ -230,7 +232,8 @@ function parseCsvRecord(text: string, pos: number, line: number, delim: string):
       }
       if (pos >= text.length) return { fields, line: startLine, next: pos, nextLine: line };
       if (c === "\n") return { fields, line: startLine, next: pos + 1, nextLine: line + 1 };
-      if (c === "\r" && text[pos + 1] === "\n") return { fields, line: startLine, next: pos + 2, nextLine: line + 1 };
+      if (c === "\r" && text[pos + 1] === "\n")
+        return { fields, line: startLine, next: pos + 2, nextLine: line + 1 };
       return {
         line: startLine,
         fieldIndex: fields.length - 1,
@@ -301,7 +304,12 @@ export function parseDelimited(text: string, file: string, delim: string): ReadR
     if (rec.fieldIndex !== undefined) {
       const original = errors.find((e) => e.line === rec.line);
       rowErrors.push(
-        new DataError({ file, line: rec.line, field: columns[rec.fieldIndex], reason: original?.reason ?? "" }),
+        new DataError({
+          file,
+          line: rec.line,
+          field: columns[rec.fieldIndex],
+          reason: original?.reason ?? "",
+        }),
       );
       continue;
     }

@@ -101,7 +101,11 @@ export function inspectionAiSchema(options: { minVotes?: number } = {}): LabelSc
     textField: "text",
     idField: "id",
     labels: INSPECTION_AI_CATEGORIES.map((name) => ({ name, field: `category_${name}` })),
-    values: { kind: "votes", annotatorsField: "annotation_num", ...(minVotes === undefined ? {} : { minVotes }) },
+    values: {
+      kind: "votes",
+      annotatorsField: "annotation_num",
+      ...(minVotes === undefined ? {} : { minVotes }),
+    },
     overall: {
       kind: "votes",
       levels: [
@@ -128,7 +132,8 @@ export interface CustomSchemaOptions {
 }
 
 export function customSchema(options: CustomSchemaOptions): LabelSchema {
-  if (options.labels.length === 0) throw new Error("a custom schema needs at least one label (--labels a,b,c)");
+  if (options.labels.length === 0)
+    throw new Error("a custom schema needs at least one label (--labels a,b,c)");
   const positive = (options.positive ?? DEFAULT_POSITIVE).map(normaliseValue);
   const negative = (options.negative ?? DEFAULT_NEGATIVE).map(normaliseValue);
   const both = positive.filter((v) => negative.includes(v));
@@ -158,7 +163,9 @@ export function selectLabels(schema: LabelSchema, names: string[]): LabelSchema 
   const labels = names.map((n) => {
     const found = schema.labels.find((l) => l.name === n || l.field === n);
     if (!found) {
-      throw new Error(`label "${n}" is not in schema ${schema.name} (${schema.labels.map((l) => l.name).join(", ")})`);
+      throw new Error(
+        `label "${n}" is not in schema ${schema.name} (${schema.labels.map((l) => l.name).join(", ")})`,
+      );
     }
     return found;
   });
@@ -196,7 +203,9 @@ export function schemaFromOptions(options: SchemaOptions): LabelSchema {
     return customSchema({ ...options, labels: options.labels ?? [] });
   }
   if (options.preset !== undefined && custom) {
-    throw new Error("--preset cannot be combined with --text-field/--id-field/--positive/--negative/... flags");
+    throw new Error(
+      "--preset cannot be combined with --text-field/--id-field/--positive/--negative/... flags",
+    );
   }
   if (options.minVotes !== undefined && options.preset !== "inspection-ai") {
     throw new Error("--min-votes applies to the inspection-ai preset only");

@@ -36,7 +36,8 @@ export function splitSizes(n: number, test: number, valid = 0): [number, number,
     if (!(f >= 0 && f < 1)) throw new Error(`--${name} must be a fraction in [0, 1), got ${f}`);
   }
   if (!(test > 0)) throw new Error(`--test must be a fraction in (0, 1), got ${test}`);
-  if (test + valid >= 1) throw new Error(`test + valid fractions must leave rows for training (${test} + ${valid})`);
+  if (test + valid >= 1)
+    throw new Error(`test + valid fractions must leave rows for training (${test} + ${valid})`);
   // The small epsilon keeps float noise (0.7 * 100 = 70.00000000000001) from adding a row.
   const nTest = Math.ceil(test * n - 1e-9);
   const nValid = valid > 0 ? Math.ceil(valid * n - 1e-9) : 0;
@@ -49,7 +50,11 @@ export function splitSizes(n: number, test: number, valid = 0): [number, number,
  * Assigns each row to a subset. `labels[r]` is row r's 0/1 vector, `sizes[s]` the exact number of
  * rows subset s must get (summing to the row count). Returns the subset index of every row.
  */
-export function iterativeStratification(labels: readonly number[][], sizes: readonly number[], seed: number): number[] {
+export function iterativeStratification(
+  labels: readonly number[][],
+  sizes: readonly number[],
+  seed: number,
+): number[] {
   const n = labels.length;
   if (sizes.reduce((a, b) => a + b, 0) !== n) throw new Error("split sizes must add up to the row count");
   const L = labels[0]?.length ?? 0;
@@ -61,9 +66,14 @@ export function iterativeStratification(labels: readonly number[][], sizes: read
   const capacity = [...sizes];
   // desired[s][j]: how many more positives of label j subset s should receive.
   const desired = sizes.map((size) =>
-    Array.from({ length: L }, (_, j) => (labels.reduce((c, row) => c + (row[j] === 1 ? 1 : 0), 0) * size) / n),
+    Array.from(
+      { length: L },
+      (_, j) => (labels.reduce((c, row) => c + (row[j] === 1 ? 1 : 0), 0) * size) / n,
+    ),
   );
-  const remaining = Array.from({ length: L }, (_, j) => labels.reduce((c, row) => c + (row[j] === 1 ? 1 : 0), 0));
+  const remaining = Array.from({ length: L }, (_, j) =>
+    labels.reduce((c, row) => c + (row[j] === 1 ? 1 : 0), 0),
+  );
   const rowsOf = Array.from({ length: L }, (_, j) => order.filter((r) => labels[r]?.[j] === 1));
   const eps = 1e-9;
 
@@ -111,11 +121,19 @@ export function iterativeStratification(labels: readonly number[][], sizes: read
     const label = candidates.length === 1 ? (candidates[0] as number) : rng.pick(candidates);
     for (const r of rowsOf[label] as number[]) {
       if (assigned[r] !== -1) continue;
-      assign(r, choose((s) => (desired[s] as number[])[label] as number));
+      assign(
+        r,
+        choose((s) => (desired[s] as number[])[label] as number),
+      );
     }
   }
   // Rows with no positive label fill the remaining room.
-  for (const r of order) if (assigned[r] === -1) assign(r, choose((s) => capacity[s] as number));
+  for (const r of order)
+    if (assigned[r] === -1)
+      assign(
+        r,
+        choose((s) => capacity[s] as number),
+      );
   refineBySwaps(labels, assigned, sizes, order);
   return assigned;
 }
@@ -128,11 +146,18 @@ export function iterativeStratification(labels: readonly number[][], sizes: read
  * label, until no swap helps. Rows with the same label vector are interchangeable, so the
  * search runs over label patterns (few) rather than rows (many).
  */
-function refineBySwaps(labels: readonly number[][], assigned: number[], sizes: readonly number[], order: number[]): void {
+function refineBySwaps(
+  labels: readonly number[][],
+  assigned: number[],
+  sizes: readonly number[],
+  order: number[],
+): void {
   const n = labels.length;
   const L = labels[0]?.length ?? 0;
   const K = sizes.length;
-  const totals = Array.from({ length: L }, (_, j) => labels.reduce((c, row) => c + (row[j] === 1 ? 1 : 0), 0));
+  const totals = Array.from({ length: L }, (_, j) =>
+    labels.reduce((c, row) => c + (row[j] === 1 ? 1 : 0), 0),
+  );
   const target = sizes.map((size) => totals.map((t) => (t * size) / n));
   const counts = sizes.map(() => new Array<number>(L).fill(0));
   // groups[s]: pattern key → rows of split s with that label vector (in the seeded visiting order).
@@ -146,7 +171,8 @@ function refineBySwaps(labels: readonly number[][], assigned: number[], sizes: r
     const g = (groups[s] as Map<string, number[]>).get(key);
     if (g) g.push(r);
     else (groups[s] as Map<string, number[]>).set(key, [r]);
-    for (let j = 0; j < L; j++) (counts[s] as number[])[j] = ((counts[s] as number[])[j] as number) + (row[j] as number);
+    for (let j = 0; j < L; j++)
+      (counts[s] as number[])[j] = ((counts[s] as number[])[j] as number) + (row[j] as number);
   }
   // Chi-square term of one (split, label) cell with count c.
   const term = (s: number, j: number, c: number) => {
