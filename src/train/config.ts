@@ -1,0 +1,71 @@
+// The training configuration: one object, validated with zod, saved in full as <run>/config.json.
+// Defaults reproduce the prototype's recipe (see ../shared/DESIGN.md) except where the README
+// justifies a different choice.
+import { z } from "zod";
+
+export const TrainConfigSchema = z.object({
+  /** Model folder or Hugging Face Hub id. */
+  model: z.string().min(1),
+  /** Training data file (JSONL/CSV/TSV). */
+  data: z.string().min(1),
+  /** Separate evaluation file; when absent, `testRatio` of `data` is held out. */
+  eval: z.string().optional(),
+  testRatio: z.number().min(0).max(0.9).default(0.3),
+  /** Share of the data held out for validation (threshold tuning, early stopping, best checkpoint). */
+  validRatio: z.number().min(0).max(0.5).default(0.1),
+  /** Label schema: a preset name or explicit fields. */
+  preset: z.string().optional(),
+  labels: z.array(z.string()).optional(),
+  textField: z.string().optional(),
+  idField: z.string().optional(),
+  positive: z.array(z.string()).optional(),
+  /** Balance strategy applied to the training split once before training (e.g. "prototype"). */
+  balance: z.string().optional(),
+  /** Balance strategy re-drawn from the training split at every epoch with a fresh seed. */
+  resampleEachEpoch: z.string().optional(),
+
+  head: z.enum(["multilabel", "per-label-softmax"]).default("multilabel"),
+  loraR: z.number().int().positive().default(16),
+  loraAlpha: z.number().positive().default(32),
+  loraDropout: z.number().min(0).max(0.9).default(0.05),
+  useRslora: z.boolean().default(false),
+  targetModules: z.union([z.literal("all-linear"), z.array(z.string()), z.string()]).default("all-linear"),
+
+  epochs: z.number().int().positive().default(1),
+  batchSize: z.number().int().positive().default(8),
+  gradAccum: z.number().int().positive().default(1),
+  lr: z.number().positive().default(1e-4),
+  weightDecay: z.number().min(0).default(0.01),
+  scheduler: z.enum(["linear", "cosine", "inverse_sqrt", "constant"]).default("inverse_sqrt"),
+  warmupRatio: z.number().min(0).max(1).default(0.2),
+  maxGradNorm: z.number().min(0).default(1.0),
+  maxLength: z.number().int().positive().default(512),
+  /** Class weighting for the multilabel BCE: "auto" (neg/pos per label), "none", or "a=2,b=3". */
+  posWeight: z.string().default("none"),
+  earlyStopping: z.number().int().min(0).default(0),
+  /** "epoch" or a number of optimizer steps. */
+  evalEvery: z.union([z.literal("epoch"), z.number().int().positive()]).default("epoch"),
+  /** Metric that picks the kept checkpoint. */
+  bestMetric: z.enum(["macroF1", "microF1", "loss", "macroPrAuc"]).default("macroF1"),
+  seed: z.number().int().default(42),
+  device: z.enum(["cpu", "cuda"]).default("cpu"),
+  threads: z.number().int().positive().optional(),
+  /** Run directory; default outputs/<model>/<date>/<time>/. */
+  out: z.string().optional(),
+  resume: z.boolean().default(false),
+  /** Length-bucketed batching (off = plain shuffled batches). */
+  bucketing: z.boolean().default(true),
+});
+
+export type TrainConfig = z.infer<typeof TrainConfigSchema>;
+export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
+
+/** Validates a user config and fills defaults; errors name the offending field. */
+export function resolveTrainConfig(input: TrainConfigInput): TrainConfig {
+  const r = TrainConfigSchema.safeParse(input);
+  if (!r.success) {
+    const msg = r.error.issues.map((i) => `${i.path.join(".") || "config"}: ${i.message}`).join("; ");
+    throw new Error(`invalid training config: ${msg}`);
+  }
+  return r.data;
+}
