@@ -2,6 +2,7 @@
 // summarise how many tweets each label flags with the most confident examples.
 import { dirname, join } from "node:path";
 import type { Classifier } from "../predict/types.js";
+import { barChart, type RenderOptions, writeChart } from "../report/charts.js";
 import { AtomicLineWriter, forEachJsonLine, writeJsonAtomic } from "./files.js";
 import { normalizeTweetText } from "./normalize.js";
 
@@ -14,6 +15,13 @@ export interface ScoreOptions {
   topK?: number;
   /** Where to write the summary; default `summary.json` beside the output; null = do not write. */
   summaryFile?: string | null;
+  /**
+   * Bar chart of flagged tweets per label, written as `<chartBase>.svg` and `.png`; default `summary`
+   * beside the summary file (none when the summary is not written); null = no chart.
+   */
+  chartBase?: string | null;
+  /** Chart rendering options (e.g. `fontFiles: []` to skip loading fonts). */
+  chartRender?: RenderOptions;
   /** Progress lines for stderr. */
   log?: (line: string) => void;
   signal?: AbortSignal;
@@ -54,6 +62,8 @@ export interface ScoreSummary {
   anyFlagged: number;
   /** The highest-probability tweets per label, most probable first. */
   top: Record<string, TopExample[]>;
+  /** Chart files, when one was written. */
+  chart?: { svg: string; png: string };
 }
 
 interface Pending {
@@ -187,8 +197,32 @@ export async function scoreTweets(
     top: byLabel((j) => top[j] as TopExample[]),
   };
   const summaryFile = opts.summaryFile === undefined ? defaultSummaryFile(outFile) : opts.summaryFile;
+  const chartBase =
+    opts.chartBase !== undefined
+      ? opts.chartBase
+      : summaryFile !== null
+        ? join(dirname(summaryFile), "summary")
+        : null;
+  if (chartBase !== null) summary.chart = await writeScoreChart(summary, chartBase, opts.chartRender);
   if (summaryFile !== null) writeJsonAtomic(summaryFile, summary);
   return summary;
+}
+
+/** Bar chart of how many tweets each label flags → `<outBase>.svg` and `<outBase>.png`. */
+export async function writeScoreChart(
+  summary: ScoreSummary,
+  outBase: string,
+  render?: RenderOptions,
+): Promise<{ svg: string; png: string }> {
+  const spec = barChart(
+    summary.labels.map((label) => ({ category: label, value: summary.flagged[label] ?? 0 })),
+    {
+      title: "Flagged tweets per label",
+      subtitle: `${summary.total} tweets scored, ${summary.anyFlagged} flagged for at least one label`,
+      valueTitle: "tweets flagged",
+    },
+  );
+  return writeChart(spec, outBase, render);
 }
 
 /** `summary.json` in the output's directory. */

@@ -3,10 +3,10 @@
 // real sleeps for a 429, Ctrl-C (SIGINT), exit codes, and that the token never reaches any output.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, beforeEach, describe, test } from "node:test";
+import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type MockX, makeTweets, startMockX, TOKEN } from "./mock-x.js";
 
@@ -70,8 +70,11 @@ describe("toxlora tweets (CLI process)", () => {
   after(async () => {
     await mock.close();
   });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), "toxlora-cli-"));
+    dir = mkdtempSync(join(tmpdir(), "toxlora-tweets-cli-"));
     out = join(dir, "tweets.jsonl");
     state = `${out}.state.json`;
     mock.requests.length = 0;

@@ -1,8 +1,16 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeEach, describe, test } from "node:test";
+import { afterEach, beforeEach, describe, test } from "node:test";
 import { parseCsv } from "../../src/sources/csv.js";
 import { detectFormat, importTweets, readTweetFile } from "../../src/sources/import.js";
 import type { TweetRecord } from "../../src/sources/tweet.js";
@@ -55,8 +63,11 @@ function readRows(file: string): TweetRecord[] {
 }
 
 let dir: string;
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), "toxlora-import-"));
+  dir = mkdtempSync(join(tmpdir(), "toxlora-tweets-import-"));
 });
 
 describe("tweets import", () => {

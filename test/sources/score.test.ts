@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { beforeEach, describe, test } from "node:test";
+import { afterEach, beforeEach, describe, test } from "node:test";
 import type { Classifier, Scored } from "../../src/predict/types.js";
 import {
   formatScoreSummary,
@@ -60,8 +60,11 @@ function readJsonl<T>(file: string): T[] {
 }
 
 let dir: string;
+afterEach(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), "toxlora-score-"));
+  dir = mkdtempSync(join(tmpdir(), "toxlora-tweets-score-"));
 });
 
 describe("scoreTweets", () => {
@@ -144,6 +147,14 @@ describe("scoreTweets", () => {
       readdirSync(dir).filter((f) => f.includes(".tmp-")),
       [],
     );
+
+    // Bar chart of flagged counts, rendered with the shared chart module.
+    assert.deepEqual(summary.chart, { svg: join(dir, "summary.svg"), png: join(dir, "summary.png") });
+    const svg = readFileSync(join(dir, "summary.svg"), "utf8");
+    for (const label of clf.labels) assert.ok(svg.includes(label), `chart shows ${label}`);
+    assert.match(svg, /Flagged tweets per label/);
+    const png = readFileSync(join(dir, "summary.png"));
+    assert.equal(png.subarray(1, 4).toString("latin1"), "PNG");
 
     const text = formatScoreSummary(summary);
     assert.match(text, /^7 tweets scored, 5 flagged for at least one label/);

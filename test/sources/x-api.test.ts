@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, beforeEach, describe, test } from "node:test";
+import { after, afterEach, before, beforeEach, describe, test } from "node:test";
 import { buildSearchQuery } from "../../src/sources/query.js";
 import type { TweetRecord } from "../../src/sources/tweet.js";
 import {
@@ -73,8 +73,11 @@ describe("fetchTweets against a local X API v2 imitation", () => {
   after(async () => {
     await mock.close();
   });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
   beforeEach(() => {
-    dir = mkdtempSync(join(tmpdir(), "toxlora-fetch-"));
+    dir = mkdtempSync(join(tmpdir(), "toxlora-tweets-fetch-"));
     out = join(dir, "tweets.jsonl");
     mock.requests.length = 0;
     mock.script.clear();
@@ -197,7 +200,7 @@ describe("fetchTweets against a local X API v2 imitation", () => {
     const low = harness(mock, out, { random: () => 0 });
     await fetchTweets({ ...low.opts, max: 10 });
     rmSync(dir, { recursive: true });
-    dir = mkdtempSync(join(tmpdir(), "toxlora-fetch-"));
+    dir = mkdtempSync(join(tmpdir(), "toxlora-tweets-fetch-"));
     out = join(dir, "tweets.jsonl");
     mock.script.set(mock.requests.length + 1, { status: 500 });
     const high = harness(mock, out, { random: () => 0.999 });
