@@ -1,0 +1,179 @@
+// Training data preparation: load with a label schema, split (or read a separate eval file),
+// optionally balance, draw each epoch's re-sampled set, and record a manifest (file hashes and
+// split ids) so that a run can be reproduced.
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { balance } from "../data/balance.js";
+import { type DataRecord, loadDataset } from "../data/load.js";
+import { deriveSeed } from "../data/random.js";
+import { type LabelSchema, schemaFromOptions } from "../data/schema.js";
+import { split } from "../data/split.js";
+import type { TrainConfig } from "./config.js";
+
+export interface PreparedData {
+  labels: string[];
+  schema: LabelSchema;
+  train: DataRecord[];
+  valid: DataRecord[];
+  test: DataRecord[];
+  manifest: DataManifest;
+}
+
+export interface DataManifest {
+  files: { role: "data" | "eval"; path: string; sha256: string; bytes: number; rows: number }[];
+  labels: string[];
+  seed: number;
+  splits: { train: string[]; valid: string[]; test: string[] };
+  balance?: string;
+  warnings: string[];
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
+/** Loads, splits and (optionally) balances the data a training config names. */
+export async function prepareData(config: TrainConfig): Promise<PreparedData> {
+  const schema = schemaFromOptions({
+    preset: config.preset,
+    labels: config.labels,
+    textField: config.textField,
+    idField: config.idField,
+    positive: config.positive,
+  });
+  const data = await loadDataset(config.data, schema);
+  if (data.records.length === 0) throw new Error(`${config.data}: no rows to train on`);
+  const labels = data.labels;
+  const warnings = [...data.warnings];
+  const files: DataManifest["files"] = [
+    {
+      role: "data",
+      path: resolve(config.data),
+      sha256: await sha256File(config.data),
+      bytes: (await stat(config.data)).size,
+      rows: data.records.length,
+    },
+  ];
+
+  let train: DataRecord[];
+  let valid: DataRecord[];
+  let test: DataRecord[];
+  if (config.eval) {
+    const ev = await loadDataset(config.eval, schema);
+    if (ev.labels.join() !== labels.join()) {
+      throw new Error(`${config.eval}: labels [${ev.labels}] differ from the training data's [${labels}]`);
+    }
+    files.push({
+      role: "eval",
+      path: resolve(config.eval),
+      sha256: await sha256File(config.eval),
+      bytes: (await stat(config.eval)).size,
+      rows: ev.records.length,
+    });
+    test = ev.records;
+    if (config.validRatio > 0) {
+      const s = split(data.records, { test: config.validRatio, seed: config.seed });
+      train = s.train;
+      valid = s.test;
+    } else {
+      train = data.records;
+      valid = [];
+    }
+  } else {
+    const s = split(data.records, {
+      test: config.testRatio,
+      valid: config.validRatio || undefined,
+      seed: config.seed,
+    });
+    train = s.train;
+    valid = s.valid;
+    test = s.test;
+  }
+  if (config.balance) {
+    train = balance(train, labels, config.balance, { seed: config.seed }).records;
+    if (train.length === 0) throw new Error(`balance strategy "${config.balance}" left no training rows`);
+  }
+  if (valid.length === 0)
+    warnings.push("no validation split: thresholds stay at 0.5 and the last epoch is kept");
+  return {
+    labels,
+    schema,
+    train,
+    valid,
+    test,
+    manifest: {
+      files,
+      labels,
+      seed: config.seed,
+      splits: { train: train.map((r) => r.id), valid: valid.map((r) => r.id), test: test.map((r) => r.id) },
+      balance: config.balance,
+      warnings,
+    },
+  };
+}
+
+/**
+ * The rows of one epoch: the training split itself, or — with `resampleEachEpoch` — a fresh
+ * balanced subset drawn with a seed derived from the run seed and the epoch number.
+ */
+export function epochRecords(
+  train: readonly DataRecord[],
+  labels: readonly string[],
+  config: Pick<TrainConfig, "resampleEachEpoch" | "seed">,
+  epoch: number,
+): DataRecord[] {
+  if (!config.resampleEachEpoch) return [...train];
+  const r = balance(train, labels, config.resampleEachEpoch, { seed: deriveSeed(config.seed, 1000 + epoch) });
+  if (r.labels.join() !== labels.join()) {
+    throw new Error(
+      `--resample-each-epoch "${config.resampleEachEpoch}" changes the label set; use keep-labels in --balance instead`,
+    );
+  }
+  if (r.records.length === 0) throw new Error(`re-sampling "${config.resampleEachEpoch}" left no rows`);
+  return r.records;
+}
+
+/** Positive rate of each label among records. */
+export function labelRates(
+  records: readonly DataRecord[],
+  labels: readonly string[],
+): Record<string, number> {
+  const out: Record<string, number> = {};
+  labels.forEach((l, j) => {
+    out[l] = records.length ? records.reduce((s, r) => s + (r.labels[j] ?? 0), 0) / records.length : 0;
+  });
+  return out;
+}
+
+/**
+ * pos_weight per label for BCE: "auto" = negatives/positives in the training rows (capped at 100),
+ * "none" = no weighting, or explicit "label=w,label=w" (unlisted labels get 1).
+ */
+export function resolvePosWeight(
+  spec: string,
+  train: readonly DataRecord[],
+  labels: readonly string[],
+): number[] | undefined {
+  if (spec === "none") return undefined;
+  if (spec === "auto") {
+    return labels.map((_, j) => {
+      const pos = train.reduce((s, r) => s + (r.labels[j] ?? 0), 0);
+      return pos === 0 ? 1 : Math.min(100, (train.length - pos) / pos);
+    });
+  }
+  const weights = labels.map(() => 1);
+  for (const part of spec.split(",")) {
+    const m = /^\s*([^=\s]+)\s*=\s*([0-9.eE+-]+)\s*$/.exec(part);
+    if (!m) throw new Error(`--pos-weight: "${part}" is not label=weight (use auto, none or a=2,b=3)`);
+    const j = labels.indexOf(m[1]);
+    if (j < 0) throw new Error(`--pos-weight: unknown label "${m[1]}" (labels: ${labels.join(", ")})`);
+    const w = Number(m[2]);
+    if (!(w > 0)) throw new Error(`--pos-weight: weight for ${m[1]} must be positive, got ${m[2]}`);
+    weights[j] = w;
+  }
+  return weights;
+}
