@@ -1,0 +1,132 @@
+// Rebalancing strategies: the prototype's files reproduced exactly, plus the general strategies.
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { analyze, rateLines } from "../../src/data/analyze.js";
+import { balance, parseStrategy } from "../../src/data/balance.js";
+import { type DataRecord, loadDataset } from "../../src/data/load.js";
+import { llmjpToxicitySchema } from "../../src/data/schema.js";
+
+const FIXTURE = new URL("../../../shared/fixtures/llmjp-v2-seed-stats.jsonl", import.meta.url).pathname;
+
+describe("balance on the LLM-jp seed-stats fixture", async () => {
+  const ds = await loadDataset(FIXTURE, llmjpToxicitySchema());
+
+  it("drop-all-negative alone: 1,882 rows", () => {
+    assert.equal(balance(ds.records, ds.labels, "drop-all-negative").records.length, 1882);
+  });
+
+  it("drop-all-negative + keep-labels (4 labels): 1,839 rows with the prototype's rates", () => {
+    const r = balance(ds.records, ds.labels, "drop-all-negative,keep-labels:obscene,discriminatory,violent,corporate");
+    assert.equal(r.records.length, 1839);
+    assert.deepEqual(r.labels, ["obscene", "discriminatory", "violent", "corporate"]);
+    assert.deepEqual(rateLines(analyze(r.records, r.labels)), [
+      "'obscene': yes..64.87%(1193), no..35.13%(646)",
+      "'discriminatory': yes..22.73%(418), no..77.27%(1421)",
+      "'violent': yes..9.19%(169), no..90.81%(1670)",
+      "'corporate': yes..23.00%(423), no..77.00%(1416)",
+    ]);
+    // Written in the other order, the result is the same: keep-labels always applies first.
+    const swapped = balance(ds.records, ds.labels, "keep-labels:obscene,discriminatory,violent,corporate,drop-all-negative");
+    assert.deepEqual(
+      swapped.records.map((x) => x.id),
+      r.records.map((x) => x.id),
+    );
+  });
+
+  it("prototype: 1,218 rows, obscene 609/609, discriminatory 418, corporate 423", () => {
+    const r = balance(ds.records, ds.labels, "prototype", { seed: 42 });
+    assert.equal(r.records.length, 1218);
+    assert.deepEqual(r.labels, ["obscene", "discriminatory", "corporate"]);
+    assert.deepEqual(rateLines(analyze(r.records, r.labels)), [
+      "'obscene': yes..50.00%(609), no..50.00%(609)",
+      "'discriminatory': yes..34.32%(418), no..65.68%(800)",
+      "'corporate': yes..34.73%(423), no..65.27%(795)",
+    ]);
+    assert.deepEqual(
+      r.steps.map((s) => [s.step, s.rowsAfter]),
+      [
+        ["keep-labels:obscene,discriminatory,corporate", 3847],
+        ["drop-all-negative", 1802],
+        ["equalize:obscene", 1218],
+      ],
+    );
+    assert.equal(r.steps[2]?.note, "obscene 609/609");
+  });
+
+  it("the prototype's random deletions depend on the seed, and only on the seed", () => {
+    const ids = (seed: number) =>
+      balance(ds.records, ds.labels, "prototype", { seed })
+        .records.map((x) => x.id)
+        .join(",");
+    assert.equal(ids(7), ids(7));
+    assert.notEqual(ids(7), ids(8));
+    const other = balance(ds.records, ds.labels, "prototype", { seed: 8 });
+    assert.equal(other.records.length, 1218);
+  });
+
+  it("does not modify its input", () => {
+    const before = JSON.stringify(ds.records.slice(0, 50));
+    balance(ds.records, ds.labels, "prototype");
+    assert.equal(JSON.stringify(ds.records.slice(0, 50)), before);
+    assert.equal(ds.records.length, 3847);
+  });
+
+  it("target-ratio moves rates towards the target without deleting minority positives", () => {
+    const start = analyze(ds.records, ds.labels);
+    const r = balance(ds.records, ds.labels, "target-ratio", { ratio: 0.5, seed: 1 });
+    const end = analyze(r.records, r.labels);
+    const achieved = r.steps[0]?.achieved ?? {};
+    const dist = (a: typeof start) => a.perLabel.reduce((s, p) => s + (p.rate - 0.5) ** 2, 0);
+    assert.ok(dist(end) < dist(start));
+    for (const [j, p] of end.perLabel.entries()) {
+      assert.equal(achieved[p.name], p.rate);
+      // Every label but obscene stays below 50%, so none of its positives may go.
+      if (p.name !== "obscene") assert.equal(p.positive, start.perLabel[j]?.positive, p.name);
+    }
+    assert.ok(Math.abs((achieved.obscene ?? 0) - 0.5) < 0.01, `obscene ${achieved.obscene}`);
+    assert.match(r.steps[0]?.note ?? "", /^achieved rates \(target 0\.5\): obscene 49\.\d\d%/);
+    // Same seed, same rows.
+    const again = balance(ds.records, ds.labels, "target-ratio:0.5", { seed: 1 });
+    assert.deepEqual(
+      again.records.map((x) => x.id),
+      r.records.map((x) => x.id),
+    );
+  });
+});
+
+describe("strategy strings", () => {
+  it("parses composed strategies; keep-labels arguments run to the next strategy name", () => {
+    assert.deepEqual(parseStrategy("drop-all-negative,keep-labels:a,b, c,target-ratio:0.4"), [
+      { kind: "drop-all-negative" },
+      { kind: "keep-labels", labels: ["a", "b", "c"] },
+      { kind: "target-ratio", ratio: 0.4 },
+    ]);
+    assert.deepEqual(parseStrategy("prototype"), [
+      { kind: "keep-labels", labels: ["obscene", "discriminatory", "corporate"] },
+      { kind: "drop-all-negative" },
+      { kind: "equalize", label: "obscene" },
+    ]);
+  });
+
+  it("rejects bad strategies with clear messages", () => {
+    assert.throws(() => parseStrategy("drop-negatives"), /unknown balance strategy "drop-negatives"/);
+    assert.throws(() => parseStrategy("target-ratio:2"), /between 0 and 1/);
+    assert.throws(() => parseStrategy("keep-labels"), /keep-labels needs labels/);
+    assert.throws(() => parseStrategy(""), /empty/);
+    const recs: DataRecord[] = [{ id: "1", text: "x", labels: [1, 0], raw: {}, line: 1 }];
+    assert.throws(() => balance(recs, ["a", "b"], "keep-labels:z"), /unknown label "z"/);
+    assert.throws(() => balance(recs, ["a", "b"], "keep-labels:a,keep-labels:b"), /only once/);
+  });
+
+  it("equalize stops when too few rows are positive for the label alone", () => {
+    const recs: DataRecord[] = [
+      [1, 1],
+      [1, 1],
+      [1, 0],
+      [0, 1],
+    ].map((labels, k) => ({ id: String(k), text: "t", labels, raw: {}, line: k + 1 }));
+    const r = balance(recs, ["a", "b"], "equalize:a");
+    assert.equal(r.records.length, 3);
+    assert.match(r.steps[0]?.note ?? "", /^a 2\/1 \(only 1 rows were positive for a alone\)$/);
+  });
+});
