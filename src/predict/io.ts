@@ -86,55 +86,74 @@ async function* textChunks(source: Readable): AsyncGenerator<string> {
   }
 }
 
-/** Lines of a chunk stream (without `\n` or a trailing `\r`), with 1-based numbers. */
-async function* lines(chunks: AsyncIterable<string>): AsyncGenerator<{ text: string; line: number }> {
+/** One line of text (without `\n` or a trailing `\r`) and its 1-based number. */
+interface Line {
+  text: string;
+  line: number;
+}
+
+/**
+ * The lines of a chunk stream, yielded in arrays (one per chunk): one async step per chunk instead
+ * of one per line keeps reading fast.
+ */
+async function* lines(chunks: AsyncIterable<string>): AsyncGenerator<Line[]> {
   let rest = "";
   let line = 0;
   for await (const chunk of chunks) {
     const buf = rest + chunk;
+    const out: Line[] = [];
     let start = 0;
     for (let nl = buf.indexOf("\n"); nl !== -1; nl = buf.indexOf("\n", start)) {
       line++;
       const end = nl > start && buf.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
-      yield { text: buf.slice(start, end), line };
+      out.push({ text: buf.slice(start, end), line });
       start = nl + 1;
     }
     rest = buf.slice(start);
+    if (out.length > 0) yield out;
   }
-  if (rest.length > 0) yield { text: rest.endsWith("\r") ? rest.slice(0, -1) : rest, line: line + 1 };
+  if (rest.length > 0) yield [{ text: rest.endsWith("\r") ? rest.slice(0, -1) : rest, line: line + 1 }];
 }
 
 /**
  * RFC 4180 records of a chunk stream, parsed incrementally (a quoted field may span chunks and lines).
  * Same rules as the dataset reader (src/data/readers.ts): `""` inside quotes is a quote, a quote inside
  * an unquoted field is kept as text, anything but a delimiter or line end after a closing quote is an
- * error, and blank lines are skipped.
+ * error, and blank lines are skipped. Records are yielded in arrays, one per chunk.
  */
+interface CsvRecord {
+  fields: string[];
+  line: number;
+}
+
 async function* csvRecords(
   chunks: AsyncIterable<string>,
   file: string,
   delim: string,
-): AsyncGenerator<{ fields: string[]; line: number }> {
+): AsyncGenerator<CsvRecord[]> {
+  let out: CsvRecord[] = [];
   let fields: string[] = [];
   let field = "";
   // start: at the start of a field; plain: unquoted field; quoted: inside quotes;
   // closed: just after a quote inside quotes (end of field, or the first half of "").
-  let state: "start" | "plain" | "quoted" | "closed" = "start";
+  // (`as`: the state changes inside the closures below, so TypeScript must not narrow it here.)
+  let state = "start" as "start" | "plain" | "quoted" | "closed";
   let line = 1; // current physical line
   let recordLine = 1; // line where the current record started
   let quoteLine = 1; // line where the current quoted field opened
   let pendingCR = false; // a \r was seen in state "closed"; only \n may follow
 
-  const endRecord = function* (): Generator<{ fields: string[]; line: number }> {
+  const endRecord = (): void => {
     fields.push(field);
     const done = fields;
     fields = [];
     field = "";
     state = "start";
-    if (!(done.length === 1 && done[0] === "")) yield { fields: done, line: recordLine };
+    if (!(done.length === 1 && done[0] === "")) out.push({ fields: done, line: recordLine });
   };
 
-  for await (const chunk of chunks) {
+  // Parse one chunk, appending finished records to `out`; the state carries over to the next chunk.
+  const feed = (chunk: string): void => {
     // Next delimiter / newline positions in this chunk, advanced lazily so scanning stays linear.
     let nextDelim = chunk.indexOf(delim);
     let nextNL = chunk.indexOf("\n");
@@ -171,7 +190,7 @@ async function* csvRecords(
           state = "start";
         } else if (c === "\n") {
           pendingCR = false;
-          yield* endRecord();
+          endRecord();
           line++;
           recordLine = line;
         } else if (c === "\r") {
@@ -210,11 +229,26 @@ async function* csvRecords(
         state = "start";
       } else {
         if (field.endsWith("\r")) field = field.slice(0, -1);
-        yield* endRecord();
+        endRecord();
         line++;
         recordLine = line;
       }
     }
+  };
+
+  for await (const chunk of chunks) {
+    let error: unknown;
+    try {
+      feed(chunk);
+    } catch (err) {
+      error = err;
+    }
+    // Deliver the good records before the bad one, then the error.
+    if (out.length > 0) {
+      yield out;
+      out = [];
+    }
+    if (error !== undefined) throw error;
   }
   if (state === "quoted") {
     throw new DataError({
@@ -225,8 +259,9 @@ async function* csvRecords(
   }
   if (state !== "start" || fields.length > 0) {
     if (state === "plain" && field.endsWith("\r")) field = field.slice(0, -1);
-    yield* endRecord();
+    endRecord();
   }
+  if (out.length > 0) yield out;
 }
 
 /** The id of a record, or undefined when absent and not required. */
@@ -299,35 +334,39 @@ export async function* readInputs(path: string, options: ReadInputOptions = {}):
   let index = 0;
   try {
     if (format === "txt") {
-      for await (const { text, line } of lines(chunks)) {
-        if (text.trim() === "") continue;
-        yield { index: index++, text, fields: { text }, line };
+      for await (const batch of lines(chunks)) {
+        for (const { text, line } of batch) {
+          if (text.trim() === "") continue;
+          yield { index: index++, text, fields: { text }, line };
+        }
       }
       return;
     }
 
     if (format === "jsonl") {
-      for await (const { text: lineText, line } of lines(chunks)) {
-        if (lineText.trim() === "") continue;
-        let value: unknown;
-        try {
-          value = JSON.parse(lineText);
-        } catch (err) {
-          const msg = err instanceof Error ? err.message : String(err);
-          throw new DataError({ file, line, reason: `invalid JSON (${msg.slice(0, 120)})` });
+      for await (const batch of lines(chunks)) {
+        for (const { text: lineText, line } of batch) {
+          if (lineText.trim() === "") continue;
+          let value: unknown;
+          try {
+            value = JSON.parse(lineText);
+          } catch (err) {
+            const msg = err instanceof Error ? err.message : String(err);
+            throw new DataError({ file, line, reason: `invalid JSON (${msg.slice(0, 120)})` });
+          }
+          if (typeof value !== "object" || value === null || Array.isArray(value)) {
+            throw new DataError({ file, line, reason: "expected a JSON object on this line" });
+          }
+          const fields = value as Record<string, unknown>;
+          const text = fields[textField];
+          if (typeof text !== "string") {
+            const reason =
+              text === undefined ? "missing text" : `text must be a string, got ${JSON.stringify(text)}`;
+            throw new DataError({ file, line, field: textField, reason });
+          }
+          const id = readId(fields[idField], idField, idRequired, file, line);
+          yield { index: index++, ...(id === undefined ? {} : { id }), text, fields, line };
         }
-        if (typeof value !== "object" || value === null || Array.isArray(value)) {
-          throw new DataError({ file, line, reason: "expected a JSON object on this line" });
-        }
-        const fields = value as Record<string, unknown>;
-        const text = fields[textField];
-        if (typeof text !== "string") {
-          const reason =
-            text === undefined ? "missing text" : `text must be a string, got ${JSON.stringify(text)}`;
-          throw new DataError({ file, line, field: textField, reason });
-        }
-        const id = readId(fields[idField], idField, idRequired, file, line);
-        yield { index: index++, ...(id === undefined ? {} : { id }), text, fields, line };
       }
       return;
     }
@@ -336,56 +375,58 @@ export async function* readInputs(path: string, options: ReadInputOptions = {}):
     let columns: string[] | undefined;
     let textCol = -1;
     let idCol = -1;
-    for await (const rec of csvRecords(chunks, file, format === "tsv" ? "\t" : ",")) {
-      if (columns === undefined) {
-        columns = rec.fields.map((c) => c.trim());
-        const seen = new Set<string>();
-        for (const [i, c] of columns.entries()) {
-          if (c === "")
-            throw new DataError({ file, line: rec.line, reason: `header column ${i + 1} has no name` });
-          if (seen.has(c))
+    for await (const batch of csvRecords(chunks, file, format === "tsv" ? "\t" : ",")) {
+      for (const rec of batch) {
+        if (columns === undefined) {
+          columns = rec.fields.map((c) => c.trim());
+          const seen = new Set<string>();
+          for (const [i, c] of columns.entries()) {
+            if (c === "")
+              throw new DataError({ file, line: rec.line, reason: `header column ${i + 1} has no name` });
+            if (seen.has(c))
+              throw new DataError({
+                file,
+                line: rec.line,
+                field: c,
+                reason: "duplicate column name in the header",
+              });
+            seen.add(c);
+          }
+          textCol = columns.indexOf(textField);
+          if (textCol === -1) {
             throw new DataError({
               file,
               line: rec.line,
-              field: c,
-              reason: "duplicate column name in the header",
+              field: textField,
+              reason: `no such column (columns: ${columns.join(", ")})`,
             });
-          seen.add(c);
+          }
+          idCol = columns.indexOf(idField);
+          if (idCol === -1 && idRequired) {
+            throw new DataError({
+              file,
+              line: rec.line,
+              field: idField,
+              reason: `no such column (columns: ${columns.join(", ")})`,
+            });
+          }
+          continue;
         }
-        textCol = columns.indexOf(textField);
-        if (textCol === -1) {
+        if (rec.fields.length !== columns.length) {
           throw new DataError({
             file,
             line: rec.line,
-            field: textField,
-            reason: `no such column (columns: ${columns.join(", ")})`,
+            reason: `expected ${columns.length} fields (as in the header), found ${rec.fields.length}`,
           });
         }
-        idCol = columns.indexOf(idField);
-        if (idCol === -1 && idRequired) {
-          throw new DataError({
-            file,
-            line: rec.line,
-            field: idField,
-            reason: `no such column (columns: ${columns.join(", ")})`,
-          });
-        }
-        continue;
-      }
-      if (rec.fields.length !== columns.length) {
-        throw new DataError({
-          file,
-          line: rec.line,
-          reason: `expected ${columns.length} fields (as in the header), found ${rec.fields.length}`,
+        const fields: Record<string, unknown> = {};
+        columns.forEach((c, i) => {
+          fields[c] = rec.fields[i];
         });
+        const text = rec.fields[textCol] as string;
+        const id = idCol === -1 ? undefined : (rec.fields[idCol] as string);
+        yield { index: index++, ...(id === undefined ? {} : { id }), text, fields, line: rec.line };
       }
-      const fields: Record<string, unknown> = {};
-      columns.forEach((c, i) => {
-        fields[c] = rec.fields[i];
-      });
-      const text = rec.fields[textCol] as string;
-      const id = idCol === -1 ? undefined : (rec.fields[idCol] as string);
-      yield { index: index++, ...(id === undefined ? {} : { id }), text, fields, line: rec.line };
     }
   } finally {
     // Stop reading the file when the consumer breaks out early (stdin is left to its owner).

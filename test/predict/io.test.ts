@@ -396,7 +396,9 @@ for (let start = 0; start < ${N}; start += 50) {
 await w.close();
 `,
     );
+    const repoRoot = fileURLToPath(new URL("../..", import.meta.url)); // where tsx resolves
     const child = spawn(process.execPath, ["--import", "tsx", script], {
+      cwd: repoRoot,
       stdio: ["ignore", "pipe", "inherit"],
     });
     let killed = false;
