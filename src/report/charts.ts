@@ -73,9 +73,24 @@ export async function renderSvg(spec: VegaLiteSpec): Promise<string> {
   loader.load = async (uri: string) => {
     throw new Error(`chart data must be inline; refusing to load ${uri}`);
   };
-  const view = new vega.View(vega.parse(compiled), { renderer: "none", loader });
+  // Vega reports failed data loads as warnings and renders an empty chart; make them errors.
+  const problems: string[] = [];
+  const record = (...m: unknown[]) => {
+    problems.push(m.map(String).join(" "));
+    return logger;
+  };
+  const logger = {
+    level: () => logger,
+    error: record,
+    warn: (...m: unknown[]) => (String(m[0]).startsWith("Loading failed") ? record(...m) : logger),
+    info: () => logger,
+    debug: () => logger,
+  };
+  const view = new vega.View(vega.parse(compiled), { renderer: "none", loader, logger: logger as never });
   try {
-    return await view.toSVG();
+    const svg = await view.toSVG();
+    if (problems.length > 0) throw new Error(`chart rendering failed: ${problems[0]}`);
+    return svg;
   } finally {
     view.finalize();
   }

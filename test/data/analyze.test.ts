@@ -10,7 +10,14 @@ import {
   rateLines,
   rateLinesAmongAny,
 } from "../../src/data/analyze.js";
-import { formatHistogram, formatRateLine, percent, pyFixed, pyRepr, renderCsvTable } from "../../src/data/format.js";
+import {
+  formatHistogram,
+  formatRateLine,
+  percent,
+  pyFixed,
+  pyRepr,
+  renderCsvTable,
+} from "../../src/data/format.js";
 import { type DataRecord, loadDataset } from "../../src/data/load.js";
 import { llmjpToxicitySchema } from "../../src/data/schema.js";
 
@@ -26,7 +33,8 @@ export const PROTOTYPE_RATE_LINES = [
   "'corporate': yes..22.48%(423), no..77.52%(1459)",
   "'others': yes..1.54%(29), no..98.46%(1853)",
 ];
-export const PROTOTYPE_HISTOGRAM = "{'0': 1965, '1': 1468, '2': 382, '3': 28, '4': 3, '5': 0, '6': 1, '7': 0}";
+export const PROTOTYPE_HISTOGRAM =
+  "{'0': 1965, '1': 1468, '2': 382, '3': 28, '4': 3, '5': 0, '6': 1, '7': 0}";
 
 describe("analyze on the LLM-jp seed-stats fixture", async () => {
   const ds = await loadDataset(FIXTURE, llmjpToxicitySchema());
@@ -95,7 +103,13 @@ describe("analyze on the LLM-jp seed-stats fixture", async () => {
 
   it("tables", () => {
     const t = analysisTables(result);
-    assert.deepEqual(Object.keys(t).sort(), ["cooccurrence", "labels", "overall", "positives-per-row", "text-length"]);
+    assert.deepEqual(Object.keys(t).sort(), [
+      "cooccurrence",
+      "labels",
+      "overall",
+      "positives-per-row",
+      "text-length",
+    ]);
     const csv = renderCsvTable(t.labels as never);
     assert.match(csv, /^label,yes,no,yes %,yes \(rows with any positive: 1882\),no \(any\),yes % \(any\)\n/);
     assert.equal(

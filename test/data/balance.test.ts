@@ -16,7 +16,11 @@ describe("balance on the LLM-jp seed-stats fixture", async () => {
   });
 
   it("drop-all-negative + keep-labels (4 labels): 1,839 rows with the prototype's rates", () => {
-    const r = balance(ds.records, ds.labels, "drop-all-negative,keep-labels:obscene,discriminatory,violent,corporate");
+    const r = balance(
+      ds.records,
+      ds.labels,
+      "drop-all-negative,keep-labels:obscene,discriminatory,violent,corporate",
+    );
     assert.equal(r.records.length, 1839);
     assert.deepEqual(r.labels, ["obscene", "discriminatory", "violent", "corporate"]);
     assert.deepEqual(rateLines(analyze(r.records, r.labels)), [
@@ -26,7 +30,11 @@ describe("balance on the LLM-jp seed-stats fixture", async () => {
       "'corporate': yes..23.00%(423), no..77.00%(1416)",
     ]);
     // Written in the other order, the result is the same: keep-labels always applies first.
-    const swapped = balance(ds.records, ds.labels, "keep-labels:obscene,discriminatory,violent,corporate,drop-all-negative");
+    const swapped = balance(
+      ds.records,
+      ds.labels,
+      "keep-labels:obscene,discriminatory,violent,corporate,drop-all-negative",
+    );
     assert.deepEqual(
       swapped.records.map((x) => x.id),
       r.records.map((x) => x.id),

@@ -55,7 +55,9 @@ describe("toxlora analyze / balance / split on the LLM-jp fixture", () => {
     const lines = r.stdout.split("\n");
     assert.ok(lines.includes("rows: 3847"));
     assert.ok(
-      lines.includes("positive labels per row: {'0': 1965, '1': 1468, '2': 382, '3': 28, '4': 3, '5': 0, '6': 1, '7': 0}"),
+      lines.includes(
+        "positive labels per row: {'0': 1965, '1': 1468, '2': 382, '3': 28, '4': 3, '5': 0, '6': 1, '7': 0}",
+      ),
     );
     for (const line of [
       "'obscene': yes..63.39%(1193), no..36.61%(689)",
@@ -102,7 +104,15 @@ describe("toxlora analyze / balance / split on the LLM-jp fixture", () => {
     }
     const rows = await jsonl(out);
     assert.equal(rows.length, 1839);
-    assert.deepEqual(Object.keys(rows[0] ?? {}), ["id", "text", "label", "obscene", "discriminatory", "violent", "corporate"]);
+    assert.deepEqual(Object.keys(rows[0] ?? {}), [
+      "id",
+      "text",
+      "label",
+      "obscene",
+      "discriminatory",
+      "violent",
+      "corporate",
+    ]);
   });
 
   it("balance --strategy prototype → 1,218 rows; split --test 0.3 → 852 / 366", async () => {
@@ -136,9 +146,13 @@ describe("toxlora analyze / balance / split on the LLM-jp fixture", () => {
     assert.equal(train.length, 852);
     assert.equal(test.length, 366);
     for (const label of ["obscene", "discriminatory", "corporate"]) {
-      const rate = (rows: Record<string, unknown>[]) => rows.filter((x) => x[label] === "yes").length / rows.length;
+      const rate = (rows: Record<string, unknown>[]) =>
+        rows.filter((x) => x[label] === "yes").length / rows.length;
       assert.ok(Math.abs(rate(train) - rate(test)) * 100 <= 2, label);
-      assert.match(s.stdout, new RegExp(`^${label} +\\d+\\.\\d\\d% \\(\\d+\\) +\\d+\\.\\d\\d% \\(\\d+\\)$`, "m"));
+      assert.match(
+        s.stdout,
+        new RegExp(`^${label} +\\d+\\.\\d\\d% \\(\\d+\\) +\\d+\\.\\d\\d% \\(\\d+\\)$`, "m"),
+      );
     }
     const manifest = JSON.parse(await readFile(join(splitDir, "split.json"), "utf8"));
     assert.deepEqual(manifest.sizes, { train: 852, test: 366 });
@@ -154,7 +168,12 @@ describe("toxlora analyze / balance / split on the LLM-jp fixture", () => {
     const splitDir = join(dir, "split3");
     const s = await toxlora("split", FIXTURE, "--test", "0.2", "--valid", "0.1", "--out-dir", splitDir);
     assert.equal(s.code, 0, s.stderr);
-    assert.deepEqual((await readdir(splitDir)).sort(), ["split.json", "test.jsonl", "train.jsonl", "valid.jsonl"]);
+    assert.deepEqual((await readdir(splitDir)).sort(), [
+      "split.json",
+      "test.jsonl",
+      "train.jsonl",
+      "valid.jsonl",
+    ]);
     assert.equal((await jsonl(join(splitDir, "valid.jsonl"))).length, 385);
   });
 });
@@ -176,7 +195,14 @@ describe("toxlora analyze --preset inspection-ai", () => {
         assert.ok(svg.includes("差別"), `${name}.svg has the Japanese label`);
       }
     }
-    for (const name of ["analysis.json", "analysis.md", "labels.csv", "labels.md", "cooccurrence.csv", "overall.csv"]) {
+    for (const name of [
+      "analysis.json",
+      "analysis.md",
+      "labels.csv",
+      "labels.md",
+      "cooccurrence.csv",
+      "overall.csv",
+    ]) {
       assert.ok(files.includes(name), name);
     }
     const labelsCsv = await readFile(join(out, "labels.csv"), "utf8");
@@ -210,7 +236,10 @@ describe("bad input: one clear error line naming file and line", () => {
     assert.equal(r.stdout, "");
     const errLines = r.stderr.trimEnd().split("\n");
     assert.equal(errLines.length, 1, r.stderr);
-    assert.match(errLines[0] ?? "", new RegExp(`^toxlora: ${path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:7: invalid JSON`));
+    assert.match(
+      errLines[0] ?? "",
+      new RegExp(`^toxlora: ${path.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}:7: invalid JSON`),
+    );
 
     const lenient = await toxlora("analyze", path, "--lenient");
     assert.equal(lenient.code, 0, lenient.stderr);
@@ -224,13 +253,23 @@ describe("bad input: one clear error line naming file and line", () => {
     const r = await toxlora("analyze", path, "--labels", "a,b");
     assert.equal(r.code, 1);
     assert.equal(r.stderr.trimEnd().split("\n").length, 1, r.stderr);
-    assert.match(r.stderr, /quote\.csv:3: field "text": unclosed quote: the quoted field opened on line 3 never ends\n$/);
+    assert.match(
+      r.stderr,
+      /quote\.csv:3: field "text": unclosed quote: the quoted field opened on line 3 never ends\n$/,
+    );
   });
 
   it("a `maybe` label value", async () => {
     const path = join(dir, "maybe.jsonl");
     await writeFile(path, `${good(1)}\n${good(2).replace('"violent":"no"', '"violent":"maybe"')}\n`);
-    const r = await toxlora("balance", path, "--strategy", "drop-all-negative", "--out", join(dir, "never.jsonl"));
+    const r = await toxlora(
+      "balance",
+      path,
+      "--strategy",
+      "drop-all-negative",
+      "--out",
+      join(dir, "never.jsonl"),
+    );
     assert.equal(r.code, 1);
     assert.equal(
       r.stderr,
@@ -243,7 +282,14 @@ describe("bad input: one clear error line naming file and line", () => {
   });
 
   it("an unknown strategy", async () => {
-    const r = await toxlora("balance", FIXTURE, "--strategy", "drop-everything", "--out", join(dir, "x.jsonl"));
+    const r = await toxlora(
+      "balance",
+      FIXTURE,
+      "--strategy",
+      "drop-everything",
+      "--out",
+      join(dir, "x.jsonl"),
+    );
     assert.equal(r.code, 1);
     assert.match(r.stderr, /unknown balance strategy "drop-everything"/);
   });

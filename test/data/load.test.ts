@@ -114,7 +114,10 @@ describe("JSON readers", () => {
         [3, "b"],
       ],
     );
-    const data = parseJsonDocument('{"version": [1, 2],\n "data": [\n{"text": "a"},\n{"text": "b"}]}', "x.json");
+    const data = parseJsonDocument(
+      '{"version": [1, 2],\n "data": [\n{"text": "a"},\n{"text": "b"}]}',
+      "x.json",
+    );
     assert.deepEqual(
       data.rows.map((r) => [r.line, r.value.text]),
       [
@@ -167,7 +170,10 @@ describe("loadDataset validation", () => {
     const path = await file("maybe.csv", "id,text,a,b\n1,x,yes,no\n2,y,maybe,no\n3,z,no,yes\n");
     await assert.rejects(loadDataset(path, ab), (err: unknown) => {
       assert.ok(err instanceof DataError);
-      assert.equal(err.message, `${path}:3: field "a": unknown label value "maybe" (expected yes/1/true or no/0/false)`);
+      assert.equal(
+        err.message,
+        `${path}:3: field "a": unknown label value "maybe" (expected yes/1/true or no/0/false)`,
+      );
       return true;
     });
     const lenient = await loadDataset(path, ab, { lenient: true });
@@ -196,7 +202,10 @@ describe("loadDataset validation", () => {
     const headerOnly = await file("header.csv", "id,text,a,b\n");
     await assert.rejects(loadDataset(headerOnly, ab), /header\.csv: empty file/);
     const allBad = await file("allbad.jsonl", "{\n{\n");
-    await assert.rejects(loadDataset(allBad, ab, { lenient: true }), /no valid records \(2 bad rows skipped\)/);
+    await assert.rejects(
+      loadDataset(allBad, ab, { lenient: true }),
+      /no valid records \(2 bad rows skipped\)/,
+    );
   });
 
   it("warns about duplicate ids", async () => {
@@ -208,7 +217,10 @@ describe("loadDataset validation", () => {
 
   it("checks the overall label of the llmjp preset", async () => {
     const path = await file("overall.jsonl", `${llmjpLine(1).replace("nontoxic", "harmless")}\n`);
-    await assert.rejects(loadDataset(path, llmjpToxicitySchema()), /overall\.jsonl:1: field "label": unknown overall label "harmless"/);
+    await assert.rejects(
+      loadDataset(path, llmjpToxicitySchema()),
+      /overall\.jsonl:1: field "label": unknown overall label "harmless"/,
+    );
   });
 
   it("drops label fields absent from every row, with a warning", async () => {
@@ -216,7 +228,10 @@ describe("loadDataset validation", () => {
     const ds = await loadDataset(path, llmjpToxicitySchema());
     assert.deepEqual(ds.labels, ["obscene", "corporate"]);
     assert.match(ds.warnings[0] ?? "", /violent.*appear in no row/);
-    await assert.rejects(loadDataset(path, llmjpToxicitySchema(), { dropAbsentLabels: false }), /field "discriminatory": missing label value/);
+    await assert.rejects(
+      loadDataset(path, llmjpToxicitySchema(), { dropAbsentLabels: false }),
+      /field "discriminatory": missing label value/,
+    );
   });
 });
 
@@ -224,7 +239,15 @@ describe("schemas", () => {
   it("the llmjp-toxicity preset reads the fixture", async () => {
     const ds = await loadDataset(FIXTURE, llmjpToxicitySchema());
     assert.equal(ds.records.length, 3847);
-    assert.deepEqual(ds.labels, ["obscene", "discriminatory", "violent", "illegal", "personal", "corporate", "others"]);
+    assert.deepEqual(ds.labels, [
+      "obscene",
+      "discriminatory",
+      "violent",
+      "illegal",
+      "personal",
+      "corporate",
+      "others",
+    ]);
     const first = ds.records[0];
     assert.equal(first?.id, "00001");
     assert.equal(first?.line, 1);
@@ -251,7 +274,8 @@ describe("schemas", () => {
 
     const two = await loadDataset(INSPECTION, inspectionAiSchema({ minVotes: 2 }));
     assert.deepEqual(two.records.find((r) => r.id === "14")?.labels, [0, 1, 1, 0, 0, 0, 0]);
-    const positives = (d: typeof ds) => d.records.reduce((n, r) => n + r.labels.reduce((a, b) => a + b, 0), 0);
+    const positives = (d: typeof ds) =>
+      d.records.reduce((n, r) => n + r.labels.reduce((a, b) => a + b, 0), 0);
     assert.ok(positives(two) > positives(ds));
   });
 
@@ -268,11 +292,17 @@ describe("schemas", () => {
     assert.throws(() => schemaFromOptions({ preset: "nope" }), /unknown preset "nope"/);
     assert.throws(() => selectLabels(llmjpToxicitySchema(), ["rude"]), /label "rude" is not in schema/);
     assert.throws(() => schemaFromOptions({ minVotes: 2 }), /inspection-ai/);
-    assert.throws(() => customSchema({ labels: ["a"], positive: ["1"], negative: ["1"] }), /both positive and negative/);
+    assert.throws(
+      () => customSchema({ labels: ["a"], positive: ["1"], negative: ["1"] }),
+      /both positive and negative/,
+    );
   });
 
   it("custom values are case-insensitive and accept JSON booleans and numbers", async () => {
-    const path = await file("bools.jsonl", '{"text": "x", "a": true, "b": 0}\n{"text": "y", "a": "YES", "b": " 1 "}\n');
+    const path = await file(
+      "bools.jsonl",
+      '{"text": "x", "a": true, "b": 0}\n{"text": "y", "a": "YES", "b": " 1 "}\n',
+    );
     const ds = await loadDataset(path, ab);
     assert.deepEqual(
       ds.records.map((r) => r.labels),

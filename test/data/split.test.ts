@@ -104,7 +104,10 @@ describe("seeded random numbers", () => {
     const arr = [...Array(50).keys()];
     const shuffled = createRng(3).shuffle([...arr]);
     assert.notDeepEqual(shuffled, arr);
-    assert.deepEqual([...shuffled].sort((x, y) => x - y), arr);
+    assert.deepEqual(
+      [...shuffled].sort((x, y) => x - y),
+      arr,
+    );
     assert.notEqual(deriveSeed(42, 1), deriveSeed(42, 2));
     assert.notEqual(deriveSeed(42, 1), deriveSeed(43, 1));
     assert.equal(deriveSeed(42, 1), deriveSeed(42, 1));
