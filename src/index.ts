@@ -1,5 +1,32 @@
 // The toxlora library API. Everything the CLI does is importable from here.
 
+export * from "./data/index.js";
+export {
+  BASE_CONFIG,
+  type BarChartOptions,
+  type BarDatum,
+  barChart,
+  type HeatCell,
+  type HeatmapOptions,
+  type HistogramOptions,
+  heatmapChart,
+  histogramChart,
+  type LineChartOptions,
+  type LinePoint,
+  lineChart,
+  type QuantileChartOptions,
+  type QuantileRow,
+  quantileChart,
+  type RasterImage,
+  type RenderedChart,
+  type RenderOptions,
+  rasterizeSvg,
+  renderChart,
+  renderSvg,
+  type VegaLiteSpec,
+  writeChart,
+} from "./report/charts.js";
+export { CHART_FONT_FAMILY, japaneseFontFiles, measureText } from "./report/fonts.js";
 export {
   detectFormat,
   type ImportFormat,

@@ -15,7 +15,6 @@ export {
   rateLinesAmongAny,
   textLength,
 } from "./analyze.js";
-export { writeFileAtomic } from "./atomic.js";
 export {
   type BalanceOptions,
   type BalanceResult,
