@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { DataError } from "../../src/data/errors.js";
 import { loadDataset } from "../../src/data/load.js";
-import { parseDelimited, parseJsonDocument } from "../../src/data/readers.js";
+import { parseDelimited, parseJsonDocument, parseJsonLines } from "../../src/data/readers.js";
 import {
   customSchema,
   inspectionAiSchema,
@@ -125,6 +125,13 @@ describe("JSON readers", () => {
         [4, "b"],
       ],
     );
+  });
+
+  it("names the line of invalid JSON in an array, and non-object lines", () => {
+    const arr = parseJsonDocument('[\n{"text": "a"},\n{"text": "b" "x"}\n]', "x.json");
+    assert.match(arr.errors[0]?.message ?? "", /^x\.json:3: invalid JSON/);
+    const lines = parseJsonLines('{"a": 1}\n[1]\n', "y.jsonl");
+    assert.equal(lines.errors[0]?.message, "y.jsonl:2: expected a JSON object on this line");
   });
 
   it("reads JSON lines in a .json file (what datasets' to_json writes), with label lists", async () => {
