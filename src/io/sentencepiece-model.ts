@@ -117,14 +117,21 @@ function modelProto(): protobuf.Type {
 
 type Raw = Record<string, unknown>;
 
-function has(raw: Raw | undefined, key: string): boolean {
-  return raw !== undefined && Object.hasOwn(raw, key) && raw[key] !== undefined && raw[key] !== null;
+// (absent sub-messages read as null from the decoded message's prototype)
+function has(raw: Raw | null | undefined, key: string): boolean {
+  return (
+    raw !== undefined &&
+    raw !== null &&
+    Object.hasOwn(raw, key) &&
+    raw[key] !== undefined &&
+    raw[key] !== null
+  );
 }
-function pick<T>(raw: Raw | undefined, key: string, fallback: T): T {
+function pick<T>(raw: Raw | null | undefined, key: string, fallback: T): T {
   return has(raw, key) ? (raw?.[key] as T) : fallback;
 }
 
-function normalizerSpecFrom(raw: Raw | undefined): SpmNormalizerSpec {
+function normalizerSpecFrom(raw: Raw | null | undefined): SpmNormalizerSpec {
   return {
     name: pick(raw, "name", ""),
     precompiledCharsmap: pick(raw, "precompiledCharsmap", new Uint8Array(0)),
