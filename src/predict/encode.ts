@@ -1,0 +1,61 @@
+// Turning texts into model feeds: token ids (truncated to max length, special tokens kept) and
+// right-padded batches with attention masks. Shared by the trainer and the predictor.
+import { type OrtTensor, tensor } from "../engine/runtime.js";
+import type { Tokenizer } from "../io/tokenizer.js";
+
+/** Token ids of each text, truncated to `maxLength` (special tokens included and kept). */
+export function encodeTexts(tok: Tokenizer, texts: readonly string[], maxLength: number): number[][] {
+  return texts.map((t) => {
+    const ids = tok.encode(t, { maxLength });
+    // An empty text still needs one position so that pooling and attention have something to read.
+    return ids.length > 0 ? ids : [tok.padId];
+  });
+}
+
+export interface BatchFeeds {
+  feeds: Record<string, OrtTensor>;
+  /** Real (non-pad) tokens in the batch. */
+  tokens: number;
+  /** Batch rows × padded length. */
+  padded: number;
+}
+
+/**
+ * Feeds for the rows `indices` of `ids`: input_ids and attention_mask (int64, right padding with
+ * `padId`), token_type_ids (zeros) when `withTokenTypes`, and float labels when given.
+ */
+export function batchFeeds(
+  ids: readonly (readonly number[])[],
+  indices: readonly number[],
+  padId: number,
+  withTokenTypes: boolean,
+  labels?: readonly (readonly number[])[],
+): BatchFeeds {
+  const b = indices.length;
+  const t = Math.max(1, ...indices.map((i) => ids[i].length));
+  const inputIds = new BigInt64Array(b * t).fill(BigInt(padId));
+  const mask = new BigInt64Array(b * t);
+  let tokens = 0;
+  indices.forEach((row, r) => {
+    const seq = ids[row];
+    for (let k = 0; k < seq.length; k++) {
+      inputIds[r * t + k] = BigInt(seq[k]);
+      mask[r * t + k] = 1n;
+    }
+    tokens += seq.length;
+  });
+  const feeds: Record<string, OrtTensor> = {
+    input_ids: tensor("int64", inputIds, [b, t]),
+    attention_mask: tensor("int64", mask, [b, t]),
+  };
+  if (withTokenTypes) feeds.token_type_ids = tensor("int64", new BigInt64Array(b * t), [b, t]);
+  if (labels) {
+    const width = labels[indices[0]]?.length ?? 0;
+    const lab = new Float32Array(b * width);
+    indices.forEach((row, r) => {
+      lab.set(labels[row], r * width);
+    });
+    feeds.labels = tensor("float32", lab, [b, width]);
+  }
+  return { feeds, tokens, padded: b * t };
+}

@@ -1,0 +1,616 @@
+// The trainer: LoRA fine-tuning of a sequence classifier, end to end.
+//
+//   data → split (+ balance) → tokenize → [epoch: (re-sample) → length-bucketed batches →
+//   one ONNX step graph per batch (forward + backward + AdamW)] → evaluate on the validation
+//   split → keep the best adapter → tune thresholds on validation → evaluate the test split.
+//
+// Everything a run produces goes to its run directory (see RUN_FILES in src/predict/types.ts);
+// checkpoints at every evaluation and epoch end make `resume: true` continue an interrupted run.
+import { existsSync } from "node:fs";
+import { appendFile, mkdir, readFile, rm } from "node:fs/promises";
+import { availableParallelism } from "node:os";
+import { basename, join, resolve } from "node:path";
+import type { DataRecord } from "../data/load.js";
+import { deriveSeed } from "../data/random.js";
+import {
+  adamw,
+  Graph,
+  grad,
+  type OptimizerGraph,
+  type OrtTensor,
+  Session,
+  type SessionOptions,
+  type Tensor,
+  TrainSession,
+  tensor,
+} from "../engine/index.js";
+import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
+import { resolveModel } from "../io/hub.js";
+import { loraConfig, writeAdapter } from "../io/peft.js";
+import { readSafetensors, writeSafetensors } from "../io/safetensors.js";
+import { loadTokenizer, type Tokenizer } from "../io/tokenizer.js";
+import {
+  buildClassifier,
+  type ClassifierGraph,
+  type LoadedCheckpoint,
+  loadCheckpoint,
+} from "../models/registry.js";
+import { batchFeeds, encodeTexts } from "../predict/encode.js";
+import { RUN_FILES } from "../predict/types.js";
+import { VERSION } from "../version.js";
+import { bucketedBatches, naiveBatches } from "./batching.js";
+import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from "./config.js";
+import { epochRecords, labelRates, prepareData, resolvePosWeight } from "./data.js";
+import { type EvalReport, evaluate, formatPrototypeTable, tuneThresholds } from "./metrics.js";
+import { Progress, type ProgressMode } from "./progress.js";
+import { lrAt, warmupStepsFromRatio } from "./schedules.js";
+
+export interface TrainOptions {
+  /** Progress display (default "auto": a bar on a terminal, lines otherwise). */
+  progress?: ProgressMode;
+  /** Stop after the current step (the run stays resumable). */
+  signal?: AbortSignal;
+}
+
+export interface TrainResult {
+  runDir: string;
+  labels: string[];
+  /** Test-split evaluation at the tuned thresholds. */
+  eval: EvalReport;
+  /** Test-split evaluation at 0.5. */
+  evalAt05: EvalReport;
+  thresholds: number[];
+  bestStep: number;
+  steps: number;
+  trainSeconds: number;
+  /** True when the run stopped early because of `signal`. */
+  interrupted: boolean;
+}
+
+interface TrainerState {
+  epoch: number;
+  /** Next batch of `epoch` to run. */
+  batch: number;
+  optimizerSteps: number;
+  best: number | null;
+  bestStep: number;
+  badEvals: number;
+  trainSeconds: number;
+  done: boolean;
+}
+
+const CHECKPOINT_DIR = "checkpoint";
+
+/** Default run directory: outputs/<model>/<date>/<time>/ as the prototype laid them out. */
+export function defaultRunDir(model: string, now = new Date()): string {
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const date = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
+  const time = `${pad(now.getHours())}-${pad(now.getMinutes())}-${pad(now.getSeconds())}`;
+  return join("outputs", basename(model.replace(/\/+$/, "")), date, time);
+}
+
+/** Bigger is better for every metric but loss. */
+function metricValue(report: EvalReport, loss: number, metric: TrainConfig["bestMetric"]): number {
+  switch (metric) {
+    case "loss":
+      return -loss;
+    case "microF1":
+      return report.microF1;
+    case "macroPrAuc":
+      return report.macro.prAuc ?? 0;
+    default:
+      return report.macroF1;
+  }
+}
+
+/** Weight decay as the HF Trainer applies it: not on biases and norm weights. */
+function decays(name: string): boolean {
+  return !name.endsWith(".bias") && !/norm/i.test(name);
+}
+
+/** The forward graph used for evaluation: same parameters as the training graph, no dropout. */
+function buildEvalGraph(
+  ckpt: LoadedCheckpoint,
+  cfg: TrainConfig,
+  head: ClassifierGraph["head"],
+  padId: number,
+) {
+  const g = new Graph();
+  const m = buildClassifier(g, ckpt, {
+    head,
+    lora: loraConfig({
+      r: cfg.loraR,
+      lora_alpha: cfg.loraAlpha,
+      lora_dropout: cfg.loraDropout,
+      use_rslora: cfg.useRslora,
+      target_modules: cfg.targetModules,
+    }),
+    training: false,
+    seed: cfg.seed,
+    padTokenId: padId,
+  });
+  g.output("probs", m.probs);
+  g.output("loss", m.loss());
+  return { g, m };
+}
+
+/**
+ * A training step runner: one fused graph (forward + backward + AdamW) when gradients are not
+ * accumulated; with accumulation, a gradient graph per micro-batch and an update graph per step.
+ */
+class Stepper {
+  private constructor(
+    readonly update: TrainSession,
+    private readonly gradSession: Session | null,
+    private readonly gradNames: string[],
+  ) {}
+
+  static async create(m: ClassifierGraph, g: Graph, loss: Tensor, cfg: TrainConfig, so: SessionOptions) {
+    const grads = grad(loss, m.params);
+    const optOpts = { weightDecay: cfg.weightDecay, maxGradNorm: cfg.maxGradNorm, decay: decays };
+    if (cfg.gradAccum === 1) {
+      const opt = adamw(g, grads, optOpts);
+      return new Stepper(await TrainSession.create(g, opt, m.initial, so), null, []);
+    }
+    const names: string[] = [];
+    for (const [p, gr] of grads) {
+      if (!gr) continue;
+      g.output(`grad.${p.name}`, gr);
+      names.push(p.name);
+    }
+    const gradSession = await Session.fromGraph(g, so);
+    // The update graph: parameters and their accumulated gradients in, AdamW out.
+    const ug = new Graph();
+    const map = new Map<Tensor, Tensor | null>();
+    for (const p of m.params) {
+      const up = ug.param(p.name, p.shape as number[]);
+      map.set(up, names.includes(p.name) ? ug.input(`grad.${p.name}`, "float32", p.shape) : null);
+    }
+    ug.output("loss", ug.input("loss_in", "float32", []));
+    const opt: OptimizerGraph = adamw(ug, map, optOpts);
+    return new Stepper(await TrainSession.create(ug, opt, m.initial, so), gradSession, names);
+  }
+
+  /** One optimizer step over micro-batches; returns the mean loss and the gradient norm. */
+  async step(micro: Record<string, OrtTensor>[], lr: number) {
+    if (!this.gradSession) {
+      const r = await this.update.run(micro[0], lr);
+      return { loss: r.loss, gradNorm: r.gradNorm };
+    }
+    const params = this.update.paramFeeds();
+    const sums = new Map<string, Float32Array>();
+    let loss = 0;
+    for (const feeds of micro) {
+      const out = await this.gradSession.run({ ...feeds, ...params });
+      loss += Number(out.loss.data[0]) / micro.length;
+      for (const n of this.gradNames) {
+        const d = out[`grad.${n}`].data as Float32Array;
+        const acc = sums.get(n) ?? new Float32Array(d.length);
+        for (let i = 0; i < d.length; i++) acc[i] += d[i] / micro.length;
+        sums.set(n, acc);
+      }
+    }
+    const feeds = Object.fromEntries(
+      this.gradNames.map((n) => [
+        `grad.${n}`,
+        tensor("float32", sums.get(n) ?? new Float32Array(), [...(params[n].dims as number[])]),
+      ]),
+    );
+    feeds.loss_in = tensor("float32", [loss], []);
+    const r = await this.update.run(feeds, lr);
+    return { loss, gradNorm: r.gradNorm };
+  }
+
+  async release(): Promise<void> {
+    await this.update.release();
+    await this.gradSession?.release();
+  }
+}
+
+interface Encoded {
+  records: DataRecord[];
+  ids: number[][];
+  labels: number[][];
+}
+
+function encodeRecords(tok: Tokenizer, records: DataRecord[], maxLength: number): Encoded {
+  return {
+    records,
+    ids: encodeTexts(
+      tok,
+      records.map((r) => r.text),
+      maxLength,
+    ),
+    labels: records.map((r) => r.labels),
+  };
+}
+
+/** Probabilities (rows in input order) and mean loss of the eval graph over a data set. */
+async function predictProbs(
+  session: Session,
+  paramFeeds: Record<string, OrtTensor>,
+  data: Encoded,
+  padId: number,
+  withTokenTypes: boolean,
+  batchSize: number,
+): Promise<{ probs: number[][]; loss: number }> {
+  const probs: number[][] = new Array(data.ids.length);
+  let lossSum = 0;
+  const batches = bucketedBatches(
+    data.ids.map((x) => x.length),
+    { batchSize, seed: 0, shuffle: false },
+  );
+  for (const batch of batches) {
+    const { feeds } = batchFeeds(data.ids, batch, padId, withTokenTypes, data.labels);
+    const out = await session.run({ ...feeds, ...paramFeeds });
+    const p = out.probs.data as Float32Array;
+    const width = out.probs.dims[1] as number;
+    batch.forEach((row, r) => {
+      probs[row] = Array.from(p.subarray(r * width, (r + 1) * width));
+    });
+    lossSum += Number(out.loss.data[0]) * batch.length;
+  }
+  return { probs, loss: data.ids.length ? lossSum / data.ids.length : Number.NaN };
+}
+
+async function saveState(runDir: string, stepper: Stepper, state: TrainerState): Promise<void> {
+  const dir = join(runDir, CHECKPOINT_DIR);
+  await mkdir(dir, { recursive: true });
+  const s = stepper.update.state();
+  await writeSafetensors(
+    join(dir, "state.safetensors"),
+    new Map([...s.tensors].map(([k, v]) => [k, { shape: v.dims, data: v.data }])),
+    { step: String(s.step) },
+  );
+  await writeJsonAtomic(join(dir, "trainer_state.json"), state);
+}
+
+async function writeBestAdapter(
+  runDir: string,
+  m: ClassifierGraph,
+  cfg: TrainConfig,
+  params: Map<string, Float32Array>,
+): Promise<void> {
+  const shapes = new Map(m.params.map((p) => [p.name, p.shape as number[]]));
+  await writeAdapter(
+    join(runDir, RUN_FILES.adapter),
+    { ...m.adapterConfig(), base_model_name_or_path: cfg.model },
+    new Map([...params].map(([k, data]) => [k, { data, shape: shapes.get(k) ?? [data.length] }])),
+  );
+}
+
+/** Fine-tunes a classifier as `config` says and writes a complete run directory. */
+export async function train(input: TrainConfigInput, options: TrainOptions = {}): Promise<TrainResult> {
+  let cfg = resolveTrainConfig(input);
+  const runDir = resolve(cfg.out ?? defaultRunDir(cfg.model));
+  const progress = new Progress("train", options.progress ?? "auto");
+  const stateFile = join(runDir, CHECKPOINT_DIR, "trainer_state.json");
+  let resumed: TrainerState | null = null;
+  if (cfg.resume) {
+    if (!existsSync(stateFile)) throw new Error(`--resume: ${runDir} has no checkpoint to resume from`);
+    // The saved config wins: a resumed run must see the same data, model and schedule.
+    const saved = JSON.parse(await readFile(join(runDir, RUN_FILES.config), "utf8")) as {
+      train: TrainConfig;
+    };
+    cfg = resolveTrainConfig({ ...saved.train, resume: true, out: runDir });
+    resumed = JSON.parse(await readFile(stateFile, "utf8")) as TrainerState;
+    if (resumed.done) throw new Error(`--resume: the run in ${runDir} is already complete`);
+  } else if (existsSync(join(runDir, RUN_FILES.config))) {
+    throw new Error(`${runDir} already holds a run; choose another --out or pass --resume`);
+  }
+  await mkdir(runDir, { recursive: true });
+
+  const modelDir = await resolveModel(cfg.model);
+  const data = await prepareData(cfg);
+  for (const w of data.manifest.warnings) progress.log(`warning: ${w}`);
+  const labels = data.labels;
+  const tok = await loadTokenizer(modelDir);
+  progress.log(`loading ${modelDir}`);
+  const ckpt = await loadCheckpoint(modelDir);
+  const family = ckpt.config.family;
+  const withTokenTypes = family === "bert";
+  const padId = tok.padId;
+  const posWeight = resolvePosWeight(cfg.posWeight, data.train, labels);
+  const head = { kind: cfg.head, numLabels: labels.length, posWeight };
+
+  if (!resumed) {
+    await writeJsonAtomic(join(runDir, RUN_FILES.config), {
+      toxloraVersion: VERSION,
+      labels,
+      model: cfg.model,
+      modelDir,
+      family,
+      head: cfg.head,
+      maxLength: cfg.maxLength,
+      padTokenId: padId,
+      posWeight: posWeight ?? null,
+      train: cfg,
+    });
+    await writeJsonAtomic(join(runDir, RUN_FILES.manifest), data.manifest);
+    await rm(join(runDir, RUN_FILES.metrics), { force: true });
+  }
+  const logMetric = (rec: object) => appendFile(join(runDir, RUN_FILES.metrics), `${JSON.stringify(rec)}\n`);
+
+  // Tokenize every split once.
+  const valid = encodeRecords(tok, data.valid, cfg.maxLength);
+  const test = encodeRecords(tok, data.test, cfg.maxLength);
+  const epochs = Array.from({ length: cfg.epochs }, (_, e) => epochRecords(data.train, labels, cfg, e + 1));
+  const encodedEpochs = epochs.map((recs) => encodeRecords(tok, recs, cfg.maxLength));
+  const epochBatches = encodedEpochs.map((enc, e) =>
+    cfg.bucketing
+      ? bucketedBatches(
+          enc.ids.map((x) => x.length),
+          { batchSize: cfg.batchSize, seed: deriveSeed(cfg.seed, e + 1) },
+        )
+      : naiveBatches(enc.ids.length, { batchSize: cfg.batchSize, seed: deriveSeed(cfg.seed, e + 1) }),
+  );
+  const stepsPerEpoch = epochBatches.map((b) => Math.ceil(b.length / cfg.gradAccum));
+  const totalSteps = stepsPerEpoch.reduce((a, b) => a + b, 0);
+  const warmupSteps = warmupStepsFromRatio(totalSteps, cfg.warmupRatio);
+  const lrOf = (step: number) => lrAt(step, { base: cfg.lr, totalSteps, warmupSteps, kind: cfg.scheduler });
+
+  // Graphs and sessions.
+  const so: SessionOptions = { device: cfg.device, threads: cfg.threads ?? availableParallelism() };
+  const g = new Graph();
+  const m = buildClassifier(g, ckpt, {
+    head,
+    lora: loraConfig({
+      r: cfg.loraR,
+      lora_alpha: cfg.loraAlpha,
+      lora_dropout: cfg.loraDropout,
+      use_rslora: cfg.useRslora,
+      target_modules: cfg.targetModules,
+    }),
+    training: true,
+    seed: cfg.seed,
+    padTokenId: padId,
+  });
+  for (const w of m.warnings) progress.log(`note: ${w}`);
+  const loss = m.loss();
+  g.output("loss", loss);
+  const stepper = await Stepper.create(m, g, loss, cfg, so);
+  const ev = buildEvalGraph(ckpt, cfg, head, padId);
+  const evalSession = await Session.fromGraph(ev.g, so);
+
+  const state: TrainerState = resumed ?? {
+    epoch: 1,
+    batch: 0,
+    optimizerSteps: 0,
+    best: null,
+    bestStep: 0,
+    badEvals: 0,
+    trainSeconds: 0,
+    done: false,
+  };
+  let best = new Map(m.initial);
+  if (resumed) {
+    const st = await readSafetensors(join(runDir, CHECKPOINT_DIR, "state.safetensors"));
+    stepper.update.loadState({
+      step: resumed.optimizerSteps,
+      tensors: new Map([...st].map(([k, v]) => [k, { data: v.data, dims: v.shape }])),
+    });
+    const adapterFile = join(runDir, RUN_FILES.adapter, "adapter_model.safetensors");
+    if (existsSync(adapterFile)) {
+      const saved = await readSafetensors(adapterFile);
+      best = new Map([...saved].map(([k, v]) => [k, v.data]));
+    }
+    progress.log(
+      `resuming ${runDir} at epoch ${state.epoch}, batch ${state.batch} (step ${state.optimizerSteps})`,
+    );
+  }
+
+  const evalBatch = cfg.batchSize * 2;
+  const runEval = async (epoch: number): Promise<boolean> => {
+    if (valid.ids.length === 0) {
+      best = stepper.update.params();
+      await writeBestAdapter(runDir, m, cfg, best);
+      return false;
+    }
+    const { probs, loss: vloss } = await predictProbs(
+      evalSession,
+      stepper.update.paramFeeds(),
+      valid,
+      padId,
+      withTokenTypes,
+      evalBatch,
+    );
+    const report = evaluate(probs, valid.labels, labels);
+    const value = metricValue(report, vloss, cfg.bestMetric);
+    const perLabel = Object.fromEntries(
+      labels.map((l) => {
+        const x = report.perLabel[l];
+        return [l, { f1: x.f1, precision: x.precision, recall: x.recall, prAuc: x.prAuc, rocAuc: x.rocAuc }];
+      }),
+    );
+    await logMetric({
+      type: "eval",
+      split: "valid",
+      step: state.optimizerSteps,
+      epoch,
+      loss: vloss,
+      macroF1: report.macroF1,
+      microF1: report.microF1,
+      macroPrAuc: report.macro.prAuc,
+      perLabel,
+    });
+    progress.log(
+      `eval step ${state.optimizerSteps}: loss ${vloss.toFixed(4)}  macro-F1 ${report.macroF1.toFixed(4)}  ${labels
+        .map((l) => `${l} ${report.perLabel[l].f1.toFixed(3)}`)
+        .join("  ")}`,
+    );
+    if (state.best === null || value > state.best) {
+      state.best = value;
+      state.bestStep = state.optimizerSteps;
+      state.badEvals = 0;
+      best = stepper.update.params();
+      await writeBestAdapter(runDir, m, cfg, best);
+      return false;
+    }
+    state.badEvals++;
+    return cfg.earlyStopping > 0 && state.badEvals >= cfg.earlyStopping;
+  };
+
+  const bar = new Progress("train", options.progress ?? "auto");
+  let interrupted = false;
+  let stop = false;
+  let runningLoss = Number.NaN;
+  let tokensSinceLog = 0;
+  let lastLog = Date.now();
+  const t0 = Date.now() - state.trainSeconds * 1000;
+  for (let e = state.epoch; e <= cfg.epochs && !stop; e++) {
+    const enc = encodedEpochs[e - 1];
+    const batches = epochBatches[e - 1];
+    if (state.batch === 0) {
+      await logMetric({
+        type: "epoch",
+        epoch: e,
+        rows: enc.ids.length,
+        ids: enc.records.map((r) => r.id),
+        labelRates: labelRates(enc.records, labels),
+      });
+    }
+    for (let b = state.batch; b < batches.length; b += cfg.gradAccum) {
+      const micro = batches
+        .slice(b, b + cfg.gradAccum)
+        .map((idx) => batchFeeds(enc.ids, idx, padId, withTokenTypes, enc.labels));
+      const lr = lrOf(state.optimizerSteps);
+      const r = await stepper.step(
+        micro.map((x) => x.feeds),
+        lr,
+      );
+      if (!Number.isFinite(r.loss))
+        throw new Error(`training diverged: loss is ${r.loss} at step ${state.optimizerSteps + 1}`);
+      state.optimizerSteps++;
+      state.batch = b + cfg.gradAccum;
+      const tokens = micro.reduce((s, x) => s + x.tokens, 0);
+      tokensSinceLog += tokens;
+      const now = Date.now();
+      const tokPerS = (tokensSinceLog * 1000) / Math.max(1, now - lastLog);
+      runningLoss = Number.isNaN(runningLoss) ? r.loss : 0.9 * runningLoss + 0.1 * r.loss;
+      await logMetric({
+        type: "step",
+        step: state.optimizerSteps,
+        epoch: e,
+        loss: r.loss,
+        lr,
+        gradNorm: r.gradNorm,
+        tokens,
+        paddedTokens: micro.reduce((s, x) => s + x.padded, 0),
+        tokensPerS: tokPerS,
+      });
+      if (now - lastLog > 2000) {
+        tokensSinceLog = 0;
+        lastLog = now;
+      }
+      bar.update({
+        done: state.optimizerSteps,
+        total: totalSteps,
+        fields: { epoch: `${e}/${cfg.epochs}`, loss: runningLoss, lr, "tok/s": Math.round(tokPerS) },
+      });
+      state.trainSeconds = (Date.now() - t0) / 1000;
+      if (typeof cfg.evalEvery === "number" && state.optimizerSteps % cfg.evalEvery === 0) {
+        stop = await runEval(e);
+        await saveState(runDir, stepper, state);
+        if (stop) break;
+      }
+      if (options.signal?.aborted) {
+        interrupted = true;
+        stop = true;
+        break;
+      }
+    }
+    if (!interrupted && !stop) {
+      if (cfg.evalEvery === "epoch" || state.optimizerSteps % (cfg.evalEvery as number) !== 0)
+        stop = await runEval(e);
+      state.epoch = e + 1;
+      state.batch = 0;
+    }
+    await saveState(runDir, stepper, state);
+    if (stop && !interrupted)
+      progress.log(`early stopping after epoch ${e}: no improvement in ${state.badEvals} evaluations`);
+  }
+
+  if (interrupted) {
+    await stepper.release();
+    await evalSession.release();
+    progress.log(`interrupted: run \`toxlora train --out ${runDir} --resume\` to continue`);
+    return {
+      runDir,
+      labels,
+      eval: evaluate([], [], labels),
+      evalAt05: evaluate([], [], labels),
+      thresholds: labels.map(() => 0.5),
+      bestStep: state.bestStep,
+      steps: state.optimizerSteps,
+      trainSeconds: state.trainSeconds,
+      interrupted,
+    };
+  }
+
+  // Final: the best parameters, thresholds tuned on validation, evaluation of the test split.
+  const bestFeeds = Object.fromEntries(
+    m.params.map((p) => [
+      p.name,
+      tensor("float32", best.get(p.name) ?? new Float32Array(), p.shape as number[]),
+    ]),
+  );
+  let thresholds = labels.map(() => 0.5);
+  if (valid.ids.length > 0) {
+    const v = await predictProbs(evalSession, bestFeeds, valid, padId, withTokenTypes, evalBatch);
+    thresholds = tuneThresholds(v.probs, valid.labels);
+  }
+  await writeJsonAtomic(join(runDir, RUN_FILES.thresholds), {
+    labels,
+    thresholds,
+    tunedOn: valid.ids.length > 0 ? "valid" : null,
+  });
+  const t = await predictProbs(evalSession, bestFeeds, test, padId, withTokenTypes, evalBatch);
+  const evalAt05 = evaluate(t.probs, test.labels, labels);
+  const evalTuned = evaluate(t.probs, test.labels, labels, thresholds);
+  await writeJsonAtomic(join(runDir, RUN_FILES.eval), {
+    split: "test",
+    rows: test.ids.length,
+    loss: t.loss,
+    at05: evalAt05,
+    tuned: evalTuned,
+    thresholds,
+    bestStep: state.bestStep,
+    steps: state.optimizerSteps,
+    trainSeconds: state.trainSeconds,
+  });
+  await writeFileAtomic(join(runDir, "log.csv"), formatPrototypeTable(evalAt05).csv);
+  await writeFileAtomic(join(runDir, "log_tuned.csv"), formatPrototypeTable(evalTuned).csv);
+  await writeFileAtomic(
+    join(runDir, RUN_FILES.evalPredictions),
+    test.records
+      .map((r, i) =>
+        JSON.stringify({
+          id: r.id,
+          text: r.text,
+          labels: Object.fromEntries(labels.map((l, j) => [l, r.labels[j]])),
+          probs: Object.fromEntries(labels.map((l, j) => [l, t.probs[i][j]])),
+        }),
+      )
+      .join("\n")
+      .concat(test.records.length ? "\n" : ""),
+  );
+  state.done = true;
+  await writeJsonAtomic(stateFile, state);
+  await stepper.release();
+  await evalSession.release();
+  progress.log(
+    `test (${test.ids.length} rows) at tuned thresholds:\n${formatPrototypeTable(evalTuned).text}`,
+  );
+  progress.log(`run directory: ${runDir}`);
+  return {
+    runDir,
+    labels,
+    eval: evalTuned,
+    evalAt05,
+    thresholds,
+    bestStep: state.bestStep,
+    steps: state.optimizerSteps,
+    trainSeconds: state.trainSeconds,
+    interrupted: false,
+  };
+}
