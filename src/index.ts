@@ -71,6 +71,21 @@ export {
   writeSafetensors,
 } from "./io/safetensors.js";
 export {
+  type BatchEncoding,
+  type BatchOptions,
+  type DecodeOptions,
+  type EncodeOptions,
+  loadTokenizer,
+  type Tokenizer,
+  tokenizerFromJson,
+  tokenizerFromSentencePiece,
+} from "./io/tokenizer.js";
+export {
+  buildCharTokenizer,
+  type CharTokenizerOptions,
+  type CharTokenizerResult,
+} from "./io/tokenizer-build.js";
+export {
   BASE_CONFIG,
   type BarChartOptions,
   type BarDatum,
