@@ -261,17 +261,18 @@ function resolveTargets(
   return exact ? names : [...adapted];
 }
 
-/** Head kind and label count stored in head tensors (adapter or head file), if any. */
-export function detectHead(
-  names: Iterable<string>,
-  shapeOf: (name: string) => number[] | undefined,
-): { kind: HeadKind; numLabels: number } | undefined {
-  const list = [...names];
-  const per = list.filter((n) => /^heads\.\d+\.weight$/.test(n));
-  if (per.length > 0) return { kind: "per-label-softmax", numLabels: per.length };
-  for (const n of ["classifier.weight", "score.weight", "classifier.out_proj.weight"]) {
-    const s = list.includes(n) ? shapeOf(n) : undefined;
-    if (s && s.length === 2) return { kind: "multilabel", numLabels: s[0] };
+/**
+ * The head stored under transformers names in `src` (an adapter's saved modules, a checkpoint or a
+ * head.safetensors): per-label-softmax when `heads.0.weight` exists, multilabel when a classifier
+ * weight does; undefined when there is no head.
+ */
+export function detectHead(src: WeightSource): { kind: HeadKind; numLabels: number } | undefined {
+  let n = 0;
+  while (src.get(`heads.${n}.weight`)) n++;
+  if (n > 0) return { kind: "per-label-softmax", numLabels: n };
+  for (const name of ["classifier.weight", "score.weight", "classifier.out_proj.weight"]) {
+    const t = src.get(name);
+    if (t && t.shape.length === 2) return { kind: "multilabel", numLabels: t.shape[0] };
   }
   return undefined;
 }

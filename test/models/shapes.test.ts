@@ -1,0 +1,158 @@
+// Nothing may depend on the fixtures' shapes: random checkpoints with hidden 48, 6 heads (3 KV
+// heads for Llama), sequence 7 run forward (a padded row gives the same result as the row alone)
+// and train a few LoRA steps.
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { adamw, Graph, grad, TrainSession, tensor } from "../../src/engine/index.js";
+import { loraConfig } from "../../src/io/peft.js";
+import type { HeadKind } from "../../src/models/heads.js";
+import { buildClassifier, type LoadedCheckpoint, loadCheckpoint } from "../../src/models/registry.js";
+import { type SyntheticSpec, writeSyntheticCheckpoint } from "../../src/models/synthetic.js";
+import { assertClose, type Batch, batchFeeds, runGraph } from "./helpers.js";
+
+const SPECS: SyntheticSpec[] = [
+  { family: "bert", hidden: 48, layers: 2, heads: 6, intermediate: 80, vocab: 50, seed: 1 },
+  { family: "llama", hidden: 48, layers: 2, heads: 6, kvHeads: 3, intermediate: 80, vocab: 50, seed: 2 },
+  {
+    family: "modernbert",
+    hidden: 48,
+    layers: 3,
+    heads: 6,
+    intermediate: 80,
+    vocab: 50,
+    seed: 3,
+    // A window of |i-j| <= 2, so the local layers really cut the 7-token sequence.
+    config: { local_attention: 4, global_attn_every_n_layers: 2, classifier_pooling: "cls" },
+  },
+];
+const LABELS = 3;
+const SEQ = 7;
+const LENGTHS = [7, 5, 3];
+
+function padded(lengths: number[], left = false): Batch {
+  const ids = lengths.map((n, r) => Array.from({ length: n }, (_, t) => 1 + ((r * 7 + t * 3) % 49)));
+  const pad = (row: number[], v: number) => {
+    const fill = Array(SEQ - row.length).fill(v);
+    return left ? [...fill, ...row] : [...row, ...fill];
+  };
+  return {
+    input_ids: ids.map((r) => pad(r, 0)),
+    attention_mask: ids.map((r) =>
+      pad(
+        r.map(() => 1),
+        0,
+      ),
+    ),
+  };
+}
+
+let root: string;
+const ckpts = new Map<string, LoadedCheckpoint>();
+
+before(async () => {
+  root = await mkdtemp(path.join(tmpdir(), "toxlora-shapes-"));
+  for (const spec of SPECS) {
+    const dir = path.join(root, spec.family);
+    await writeSyntheticCheckpoint(dir, spec);
+    ckpts.set(spec.family, await loadCheckpoint(dir));
+  }
+});
+
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function forward(ckpt: LoadedCheckpoint, batch: Batch) {
+  const g = new Graph();
+  const m = buildClassifier(g, ckpt, {
+    head: { kind: "multilabel", numLabels: LABELS },
+    lora: loraConfig({ r: 4, lora_alpha: 8, target_modules: "all-linear" }),
+    seed: 5,
+  });
+  // Non-zero B so that the LoRA branches take part in the comparison.
+  for (const [k, v] of m.initial) if (k.endsWith("lora_B.weight")) v.fill(0.01);
+  g.output("logits", m.logits);
+  g.output("pooled", m.pooled);
+  g.output("last_hidden_state", m.lastHiddenState);
+  return runGraph(g, batchFeeds(batch), m.initial, m.params);
+}
+
+for (const spec of SPECS) {
+  describe(`${spec.family}: hidden 48, 6 heads${spec.kvHeads ? ", 3 KV heads" : ""}, seq 7`, () => {
+    const modes = spec.family === "llama" ? [false, true] : [false];
+    for (const left of modes) {
+      it(`a ${left ? "left" : "right"}-padded batch row equals the row alone`, async () => {
+        const ckpt = ckpts.get(spec.family) as LoadedCheckpoint;
+        const out = await forward(ckpt, padded(LENGTHS, left));
+        assert.deepEqual(out.get("last_hidden_state")?.dims, [3, SEQ, 48]);
+        assert.deepEqual(out.get("logits")?.dims, [3, LABELS]);
+        for (let r = 0; r < LENGTHS.length; r++) {
+          const n = LENGTHS[r];
+          const ids = padded(LENGTHS, false).input_ids[r].slice(0, n);
+          const alone = await forward(ckpt, { input_ids: [ids], attention_mask: [ids.map(() => 1)] });
+          const row = (name: string, width: number) =>
+            (out.get(name)?.data ?? new Float32Array()).subarray(r * width, (r + 1) * width);
+          assertClose(`row ${r} logits`, row("logits", LABELS), alone.get("logits")?.data ?? [], 1e-4);
+          assertClose(`row ${r} pooled`, row("pooled", 48), alone.get("pooled")?.data ?? [], 1e-4);
+          // Hidden states of the real tokens (they sit at the end with left padding).
+          const lhs = row("last_hidden_state", SEQ * 48);
+          const real = left ? lhs.subarray((SEQ - n) * 48) : lhs.subarray(0, n * 48);
+          assertClose(`row ${r} hidden`, real, alone.get("last_hidden_state")?.data ?? [], 1e-4);
+        }
+      });
+    }
+
+    for (const kind of ["multilabel", "per-label-softmax"] as HeadKind[]) {
+      it(`trains LoRA (all-linear, rsLoRA, dropout) with a ${kind} head`, async () => {
+        const ckpt = ckpts.get(spec.family) as LoadedCheckpoint;
+        const g = new Graph();
+        const m = buildClassifier(g, ckpt, {
+          head: { kind, numLabels: LABELS, posWeight: [1, 2, 0.5] },
+          lora: loraConfig({
+            r: 4,
+            lora_alpha: 8,
+            lora_dropout: 0.1,
+            use_rslora: true,
+            target_modules: "all-linear",
+          }),
+          training: true,
+          seed: 7,
+        });
+        const loss = m.loss();
+        g.output("loss", loss);
+        g.output("logits", m.logits);
+        const opt = adamw(g, grad(loss, m.params), { weightDecay: 0.01 });
+        const session = await TrainSession.create(g, opt, m.initial, { threads: 1 });
+        const batch = padded(LENGTHS);
+        const feeds = {
+          ...batchFeeds(batch),
+          labels: tensor("float32", [1, 0, 1, 0, 1, 0, 1, 1, 0], [3, LABELS]),
+        };
+        if (spec.family !== "bert") delete (feeds as Record<string, unknown>).token_type_ids;
+        const losses: number[] = [];
+        for (let step = 0; step < 4; step++) {
+          const r = await session.run(feeds, 2e-2);
+          if (step === 0) {
+            const dims = [...(r.outputs.logits.dims as number[])];
+            assert.deepEqual(dims, kind === "multilabel" ? [3, LABELS] : [3, LABELS, 2]);
+          }
+          assert.ok(Number.isFinite(r.loss), `loss is ${r.loss}`);
+          losses.push(r.loss);
+        }
+        await session.release();
+        assert.ok(losses[3] < losses[0], `loss did not decrease: ${losses.join(", ")}`);
+        // Every LoRA B started at zero and moved.
+        const bs = [...session.params()].filter(([k]) => k.endsWith("lora_B.weight"));
+        assert.ok(bs.length > 0);
+        for (const [k, v] of bs)
+          assert.ok(
+            v.some((x) => x !== 0),
+            `${k} did not change`,
+          );
+      });
+    }
+  });
+}
