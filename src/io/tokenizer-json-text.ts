@@ -103,8 +103,9 @@ export function onigRegExp(pattern: string, where: string): RegExp {
   }
 }
 
+// ("-" needs no escape outside a class, and escaping it is an error in a unicode RegExp)
 function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\/-]/g, "\\$&");
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
 
 /** A tokenizer.json `pattern` ({String} or {Regex}) as a global RegExp. */

@@ -235,6 +235,24 @@ test("tokenizer.json: added tokens honour lstrip / rstrip / single_word", () => 
   assert.deepEqual(tokenizerFromJson(json({ single_word: true })).encode("<mask>"), [2]);
 });
 
+test("tokenizer.json: literal Replace patterns, Strip and Lowercase normalizers, Split pre-tokenizer", () => {
+  const tok = tokenizerFromJson({
+    normalizer: {
+      type: "Sequence",
+      normalizers: [
+        { type: "Replace", pattern: { String: "-+" }, content: " " },
+        { type: "Strip", strip_left: true, strip_right: true },
+        { type: "Lowercase" },
+      ],
+    },
+    pre_tokenizer: { type: "Split", pattern: { Regex: "\\s+" }, behavior: "Removed", invert: false },
+    model: { type: "WordLevel", vocab: { "[UNK]": 0, a: 1, "b-": 2, "c+d": 3 }, unk_token: "[UNK]" },
+  });
+  // "-+" is literal text, not a regex: "a-+b-" → "a b-"
+  assert.deepEqual(tok.encode("  A-+B-  "), [1, 2]);
+  assert.deepEqual(tok.encode("C+D"), [3]);
+});
+
 test("tokenizer.json: the Precompiled normalizer works per grapheme cluster like tokenizers does", () => {
   const blob = Buffer.from(buildCharsmap({ ｶ: "カ", ｶﾞ: "ガ", Ａ: "A" })).toString("base64");
   const tok = tokenizerFromJson({
