@@ -237,7 +237,7 @@ async function fetchFile(
     if (!data) throw new Error(`${id}: ${entry.path} not found at revision ${commit}`);
     const size = entry.lfs?.size ?? entry.size;
     const hash = entry.lfs ? createHash("sha256") : createHash("sha1").update(`blob ${size}\0`);
-    const incomplete = `${blob}.incomplete`;
+    const incomplete = `${blob}.${process.pid}.incomplete`; // per process: concurrent downloads never mix
     const fh = await open(incomplete, "w");
     let loaded = 0;
     try {
@@ -275,14 +275,15 @@ async function fetchFile(
 function explainHubError(err: unknown, id: string, revision: string, endpoint: string): Error {
   if (err instanceof HubApiError) {
     if (err.statusCode === 401 || err.statusCode === 403) {
+      // The Hub also answers 401 for ids that do not exist, so both causes are named.
       return new Error(
-        `${id}: access denied by ${endpoint} (HTTP ${err.statusCode}). If the model is private or gated, ` +
-          "accept its terms on the Hub and set HF_TOKEN to an access token.",
+        `${id}: access denied by ${endpoint} (HTTP ${err.statusCode}): the id is misspelt, or the model is private ` +
+          "or gated (accept its terms on the Hub and set HF_TOKEN to an access token).",
       );
     }
     if (err.statusCode === 404) {
       return new Error(
-        `${id}: model or revision "${revision}" not found on ${endpoint} (HTTP 404): ${err.message}`,
+        `${id}: not a local folder, and model or revision "${revision}" not found on ${endpoint} (HTTP 404): ${err.message}`,
       );
     }
     return new Error(`${id}: Hub request failed (HTTP ${err.statusCode}): ${err.message}`);

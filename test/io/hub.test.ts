@@ -324,7 +324,7 @@ describe("resolveModel", () => {
     delete process.env.HF_TOKEN;
     await assert.rejects(
       resolveModel("org/private", { onProgress: () => {} }),
-      /org\/private: access denied .*HTTP 401.*HF_TOKEN/,
+      /org\/private: access denied .*HTTP 401.*private or gated.*HF_TOKEN/,
     );
     process.env.HF_TOKEN = "hf_testtoken123";
     hub.log.length = 0;
@@ -340,7 +340,7 @@ describe("resolveModel", () => {
     const opts = { cacheDir: path.join(tmp, "cache2"), endpoint: hub.url };
     await assert.rejects(
       resolveModel("org/missing", opts),
-      /org\/missing: model or revision "main" not found on http:\/\/127\.0\.0\.1:\d+ \(HTTP 404\)/,
+      /org\/missing: not a local folder, and model or revision "main" not found on http:\/\/127\.0\.0\.1:\d+ \(HTTP 404\)/,
     );
     await assert.rejects(
       resolveModel("org/tiny-llama", { ...opts, revision: "nope" }),
