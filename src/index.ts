@@ -112,6 +112,13 @@ export {
 } from "./report/charts.js";
 export { CHART_FONT_FAMILY, japaneseFontFiles, measureText } from "./report/fonts.js";
 export {
+  buildComparison,
+  buildReport,
+  type ComparedRun,
+  type ReportOptions,
+} from "./report/report.js";
+export { type RunData, readRun } from "./report/run.js";
+export {
   detectFormat,
   type ImportFormat,
   type ImportOptions,

@@ -4,7 +4,12 @@ import { Command } from "commander";
 import { VERSION } from "../version.js";
 import { register as registerAnalyze } from "./analyze.js";
 import { register as registerBalance } from "./balance.js";
+import { register as registerEval } from "./eval.js";
+import { register as registerExport } from "./export.js";
+import { register as registerPredict } from "./predict.js";
+import { register as registerReport } from "./report.js";
 import { register as registerSplit } from "./split.js";
+import { register as registerTrain } from "./train.js";
 import { register as registerTweets } from "./tweets.js";
 
 export function buildProgram(): Command {
@@ -17,7 +22,12 @@ export function buildProgram(): Command {
   // command registrations (keep one line per command, sorted)
   registerAnalyze(program);
   registerBalance(program);
+  registerEval(program);
+  registerExport(program);
+  registerPredict(program);
+  registerReport(program);
   registerSplit(program);
+  registerTrain(program);
   registerTweets(program);
   return program;
 }

@@ -190,10 +190,17 @@ export function barChart(data: BarDatum[], opts: BarChartOptions = {}): VegaLite
     ],
   };
   const offset = horizontal ? "yOffset" : "xOffset";
-  const seriesCount = new Set(data.map((d) => d.series)).size;
   if (hasSeries) {
-    encoding.color = { field: "series", type: "nominal", title: null, legend: { orient: "bottom" } };
-    encoding[offset] = { field: "series", type: "nominal" };
+    // Series keep the order given too (e.g. train, valid, test), not alphabetical order.
+    const seriesOrder = [...new Set(data.map((d) => d.series ?? ""))];
+    encoding.color = {
+      field: "series",
+      type: "nominal",
+      title: null,
+      sort: seriesOrder,
+      legend: { orient: "bottom" },
+    };
+    encoding[offset] = { field: "series", type: "nominal", sort: seriesOrder };
   }
   const size = opts.size ?? 420;
   const bars = { mark: { type: "bar" as const }, encoding };
@@ -223,8 +230,8 @@ export function barChart(data: BarDatum[], opts: BarChartOptions = {}): VegaLite
     data: { values: data },
     // One band per category, holding one thin bar per series.
     ...(horizontal
-      ? { width: size, height: { step: hasSeries ? 14 * seriesCount + 8 : 20 } }
-      : { height: size * 0.6, width: { step: hasSeries ? 16 * seriesCount + 8 : 28 } }),
+      ? { width: size, height: hasSeries ? { step: 14, for: "offset" } : { step: 20 } }
+      : { height: size * 0.6, width: hasSeries ? { step: 16, for: "offset" } : { step: 28 } }),
     layer,
   } as VegaLiteSpec;
 }
