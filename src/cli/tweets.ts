@@ -3,6 +3,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { type ImportFormat, importTweets } from "../sources/import.js";
 import { buildSearchQuery, QUERY_PRESETS } from "../sources/query.js";
+import { defaultSummaryFile, formatScoreSummary, scoreTweets } from "../sources/score.js";
 import { DEFAULT_BASE_URL, fetchTweets } from "../sources/x-api.js";
 
 function positiveInt(value: string): number {
@@ -150,4 +151,54 @@ export function register(program: Command): void {
       const dup = res.duplicates > 0 ? ` (${res.duplicates} repeated ids dropped)` : "";
       process.stdout.write(`${flags.out}: ${res.written} tweets${dup}\n`);
     });
+
+  tweets
+    .command("score")
+    .description(
+      "Score a tweets JSONL with a trained run: per-label probabilities and decisions, plus a summary",
+    )
+    .requiredOption("--run <dir>", "run directory written by `toxlora train`")
+    .requiredOption("--input <file>", "tweets JSONL (from `tweets fetch` or `tweets import`)")
+    .requiredOption("--out <file>", "scored JSONL (written atomically)")
+    .option("--batch-size <n>", "tweets per classifier call", positiveInt, 32)
+    .option("--normalize", "normalise texts that have no text_normalized yet")
+    .option("--summary <file>", "summary JSON (default: summary.json beside --out)")
+    .option("--top <n>", "examples per label in the summary", positiveInt, 5)
+    .option("--no-chart", "do not draw the bar chart (summary.svg/.png beside the summary)")
+    .action(
+      async (flags: {
+        run: string;
+        input: string;
+        out: string;
+        batchSize: number;
+        normalize?: boolean;
+        summary?: string;
+        top: number;
+        chart: boolean;
+      }) => {
+        const { log } = stderrReporter();
+        // Loaded on demand: fetch/import should not pay for onnxruntime and the model code.
+        const { loadClassifier } = await import("../predict/classifier.js");
+        const classifier = await loadClassifier(flags.run);
+        try {
+          const summary = await scoreTweets(classifier, flags.input, flags.out, {
+            batchSize: flags.batchSize,
+            normalize: flags.normalize,
+            topK: flags.top,
+            summaryFile: flags.summary,
+            chartBase: flags.chart ? undefined : null,
+            log,
+          });
+          process.stdout.write(formatScoreSummary(summary));
+          const files = [
+            flags.out,
+            flags.summary ?? defaultSummaryFile(flags.out),
+            summary.chart?.png,
+          ].filter(Boolean);
+          process.stdout.write(`wrote ${files.join(", ")}\n`);
+        } finally {
+          await classifier.close();
+        }
+      },
+    );
 }

@@ -5,6 +5,7 @@ import {
   createReadStream,
   existsSync,
   fsyncSync,
+  mkdirSync,
   openSync,
   readSync,
   renameSync,
@@ -13,6 +14,7 @@ import {
   truncateSync,
   writeSync,
 } from "node:fs";
+import { dirname } from "node:path";
 import { createInterface } from "node:readline";
 
 /** Temporary sibling of `file` used for atomic writes (same directory, so rename is atomic). */
@@ -20,8 +22,14 @@ export function tmpPathFor(file: string): string {
   return `${file}.tmp-${process.pid}`;
 }
 
+/** Create the directory an output file goes into. */
+export function ensureParentDir(file: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+}
+
 /** Write `content` to `file` atomically: temp file, fsync, rename. */
 export function writeFileAtomic(file: string, content: string): void {
+  ensureParentDir(file);
   const tmp = tmpPathFor(file);
   const fd = openSync(tmp, "w");
   try {
@@ -123,6 +131,7 @@ export class AtomicLineWriter {
   private closed = false;
 
   constructor(readonly file: string) {
+    ensureParentDir(file);
     this.tmp = tmpPathFor(file);
     this.fd = openSync(this.tmp, "w");
   }

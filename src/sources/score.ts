@@ -247,7 +247,7 @@ export function formatScoreSummary(s: ScoreSummary, examplesPerLabel = 3): strin
   for (const label of s.labels) {
     const pct = ((s.rate[label] ?? 0) * 100).toFixed(1);
     lines.push(
-      `  ${label.padEnd(width)}  ${String(s.flagged[label]).padStart(6)} flagged (${pct}%)  threshold ${(s.thresholds[label] ?? 0).toFixed(2)}`,
+      `  ${label.padEnd(width)}  ${String(s.flagged[label]).padStart(6)} flagged (${pct}%)  threshold ${(s.thresholds[label] ?? 0).toFixed(3)}`,
     );
     for (const ex of (s.top[label] ?? []).slice(0, examplesPerLabel)) {
       const oneLine = ex.text.replace(/\s+/g, " ");

@@ -6,7 +6,7 @@
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { setTimeout as sleepTimer } from "node:timers/promises";
 import { VERSION } from "../version.js";
-import { appendDurable, readIds, truncatePartialLine, writeJsonAtomic } from "./files.js";
+import { appendDurable, ensureParentDir, readIds, truncatePartialLine, writeJsonAtomic } from "./files.js";
 import { type TweetRecord, toTweetRecord, withNormalized } from "./tweet.js";
 
 export const DEFAULT_BASE_URL = "https://api.x.com";
@@ -333,6 +333,7 @@ export async function fetchTweets(opts: FetchTweetsOptions): Promise<FetchTweets
     }
   };
 
+  ensureParentDir(opts.out);
   const fd = openSync(opts.out, "a");
   try {
     for (;;) {

@@ -207,9 +207,12 @@ describe("scoreTweets", () => {
   test("empty input → empty output and a zero summary", async () => {
     const input = join(dir, "tweets.jsonl");
     writeFileSync(input, "");
-    const summary = await scoreTweets(new KeywordClassifier(), input, join(dir, "o.jsonl"));
+    // The output directory is created when missing.
+    const out = join(dir, "new", "dir", "o.jsonl");
+    const summary = await scoreTweets(new KeywordClassifier(), input, out);
     assert.equal(summary.total, 0);
     assert.deepEqual(summary.rate, { obscene: 0, discriminatory: 0, corporate: 0 });
-    assert.equal(readFileSync(join(dir, "o.jsonl"), "utf8"), "");
+    assert.equal(readFileSync(out, "utf8"), "");
+    assert.ok(existsSync(join(dir, "new", "dir", "summary.json")));
   });
 });

@@ -146,6 +146,7 @@ describe("fetchTweets against a local X API v2 imitation", () => {
   });
 
   test("--normalize adds text_normalized and keeps the raw text", async () => {
+    out = join(dir, "not", "yet", "there.jsonl"); // the output directory is created
     const { opts } = harness(mock, out, { normalize: true, max: 10 });
     await fetchTweets(opts);
     const row = readRows(out)[0] as TweetRecord;
