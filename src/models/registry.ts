@@ -18,7 +18,7 @@
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { createRng } from "../data/random.js";
-import type { Graph, Tensor } from "../engine/index.js";
+import { type Graph, mul, scalar, type Tensor } from "../engine/index.js";
 import { type HfModelConfig, readHfConfig } from "../io/hf-config.js";
 import {
   BASE_MODEL_PREFIX,
@@ -101,6 +101,8 @@ export interface ClassifierOptions {
   padTokenId?: number | null;
   /** More head tensors under transformers names (e.g. a per-label-softmax head file). */
   headWeights?: WeightSource;
+  /** BERT family: take token_type_ids as a graph input (default) or use type 0 everywhere. */
+  tokenTypeInput?: boolean;
 }
 
 /** A sequence classifier added to a graph. */
@@ -171,7 +173,13 @@ export function buildClassifier(g: Graph, ckpt: LoadedCheckpoint, opts: Classifi
     inputIds: g.input("input_ids", "int64", ["batch", "seq"]),
     attentionMask: g.input("attention_mask", "int64", ["batch", "seq"]),
   };
-  if (cfg.family === "bert") inputs.tokenTypeIds = g.input("token_type_ids", "int64", ["batch", "seq"]);
+  if (cfg.family === "bert") {
+    // Without a token_type_ids input (exported models) every position has type 0, as in transformers.
+    inputs.tokenTypeIds =
+      opts.tokenTypeInput === false
+        ? mul(inputs.inputIds, scalar(g, 0, "int64"))
+        : g.input("token_type_ids", "int64", ["batch", "seq"]);
+  }
 
   const lastHiddenState =
     cfg.family === "bert"

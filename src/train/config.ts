@@ -19,6 +19,14 @@ export const TrainConfigSchema = z.object({
   textField: z.string().optional(),
   idField: z.string().optional(),
   positive: z.array(z.string()).optional(),
+  negative: z.array(z.string()).optional(),
+  labelsField: z.string().optional(),
+  overallField: z.string().optional(),
+  /** inspection-ai preset: votes needed for a label. */
+  minVotes: z.number().int().positive().optional(),
+  inputFormat: z.enum(["jsonl", "json", "csv", "tsv"]).optional(),
+  /** Skip malformed rows instead of failing. */
+  lenient: z.boolean().default(false),
   /** Balance strategy applied to the training split once before training (e.g. "prototype"). */
   balance: z.string().optional(),
   /** Balance strategy re-drawn from the training split at every epoch with a fresh seed. */

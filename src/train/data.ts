@@ -36,19 +36,29 @@ export async function sha256File(path: string): Promise<string> {
   return h.digest("hex");
 }
 
-/** Loads, splits and (optionally) balances the data a training config names. */
-export async function prepareData(config: TrainConfig): Promise<PreparedData> {
-  const schema = schemaFromOptions({
+/** The label schema a training config describes (its preset / label / field options). */
+export function schemaForConfig(config: TrainConfig): LabelSchema {
+  return schemaFromOptions({
     preset: config.preset,
     labels: config.labels,
     textField: config.textField,
     idField: config.idField,
     positive: config.positive,
+    negative: config.negative,
+    labelsField: config.labelsField,
+    overallField: config.overallField,
+    minVotes: config.minVotes,
   });
-  const data = await loadDataset(config.data, schema);
+}
+
+/** Loads, splits and (optionally) balances the data a training config names. */
+export async function prepareData(config: TrainConfig): Promise<PreparedData> {
+  const schema = schemaForConfig(config);
+  const loadOpts = { lenient: config.lenient, format: config.inputFormat };
+  const data = await loadDataset(config.data, schema, loadOpts);
   if (data.records.length === 0) throw new Error(`${config.data}: no rows to train on`);
   const labels = data.labels;
-  const warnings = [...data.warnings];
+  const warnings = [...data.warnings, ...data.skipped.map((e) => `skipped: ${e.message}`)];
   const files: DataManifest["files"] = [
     {
       role: "data",
@@ -63,7 +73,7 @@ export async function prepareData(config: TrainConfig): Promise<PreparedData> {
   let valid: DataRecord[];
   let test: DataRecord[];
   if (config.eval) {
-    const ev = await loadDataset(config.eval, schema);
+    const ev = await loadDataset(config.eval, schema, loadOpts);
     if (ev.labels.join() !== labels.join()) {
       throw new Error(`${config.eval}: labels [${ev.labels}] differ from the training data's [${labels}]`);
     }

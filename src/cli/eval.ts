@@ -1,0 +1,47 @@
+// `toxlora eval --run <dir> --data <file>`: per-label metrics of a run on a labelled file.
+import type { Command } from "commander";
+import { evaluateRun } from "../predict/evaluate.js";
+import { formatPrototypeTable } from "../train/metrics.js";
+import { positiveInt } from "./analyze.js";
+
+interface EvalFlags {
+  run: string;
+  data: string;
+  out?: string;
+  threads?: number;
+  device: "cpu" | "cuda";
+  json?: boolean;
+}
+
+export function register(program: Command): void {
+  program
+    .command("eval")
+    .description(
+      "evaluate a run on a labelled file: per-label accuracy/precision/recall/F1, confusion, ROC-AUC, PR-AUC",
+    )
+    .requiredOption("--run <dir>", "run directory written by `toxlora train`")
+    .requiredOption("--data <file>", "labelled data in the run's schema")
+    .option(
+      "--out <dir>",
+      "where eval.json, log.csv, log_tuned.csv, predictions.jsonl go (default <run>/evals/<file>/)",
+    )
+    .option("--threads <n>", "CPU threads", positiveInt)
+    .option("--device <d>", "cpu or cuda", "cpu")
+    .option("--json", "print the evaluation as JSON")
+    .action(async (f: EvalFlags) => {
+      const r = await evaluateRun(f.run, f.data, { outDir: f.out, threads: f.threads, device: f.device });
+      if (f.json) {
+        process.stdout.write(
+          `${JSON.stringify({ at05: r.at05, tuned: r.tuned, thresholds: r.thresholds }, null, 2)}\n`,
+        );
+        return;
+      }
+      process.stdout.write(
+        `${f.data}: ${r.rows} rows\n\nat threshold 0.5:\n${formatPrototypeTable(r.at05).text}\n`,
+      );
+      process.stdout.write(
+        `at tuned thresholds (${r.tuned.labels.map((l, j) => `${l} ${r.thresholds[j].toFixed(3)}`).join(", ")}):\n${formatPrototypeTable(r.tuned).text}\n`,
+      );
+      process.stdout.write(`wrote ${r.outDir}/{eval.json,log.csv,log_tuned.csv,predictions.jsonl}\n`);
+    });
+}

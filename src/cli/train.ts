@@ -1,0 +1,196 @@
+// `toxlora train`: LoRA fine-tuning of a classifier (see src/train/trainer.ts).
+import { type Command, InvalidArgumentError, Option } from "commander";
+import type { TrainConfigInput } from "../train/config.js";
+import type { ProgressMode } from "../train/progress.js";
+import { train } from "../train/trainer.js";
+import {
+  addDatasetOptions,
+  commaList,
+  type DatasetFlags,
+  fraction,
+  integer,
+  positiveInt,
+} from "./analyze.js";
+
+const number = (v: string): number => {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isFinite(n)) throw new InvalidArgumentError("expected a number");
+  return n;
+};
+
+interface TrainFlags extends DatasetFlags {
+  model: string;
+  data: string;
+  eval?: string;
+  testRatio: number;
+  validRatio: number;
+  out?: string;
+  head: "multilabel" | "per-label-softmax";
+  loraR: number;
+  loraAlpha: number;
+  loraDropout: number;
+  rslora?: boolean;
+  targetModules: string;
+  epochs: number;
+  batchSize: number;
+  gradAccum: number;
+  lr: number;
+  weightDecay: number;
+  scheduler: "linear" | "cosine" | "inverse_sqrt" | "constant";
+  warmupRatio: number;
+  maxGradNorm: number;
+  maxLength: number;
+  seed: number;
+  device: "cpu" | "cuda";
+  threads?: number;
+  balance?: string;
+  resampleEachEpoch?: string;
+  posWeight: string;
+  earlyStopping: number;
+  evalEvery: string;
+  bestMetric: "macroF1" | "microF1" | "loss" | "macroPrAuc";
+  bucketing: boolean;
+  resume?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+/** The CLI flags as a training config (the same object `train()` takes). */
+export function trainConfigFromFlags(f: TrainFlags): TrainConfigInput {
+  return {
+    model: f.model,
+    data: f.data,
+    eval: f.eval,
+    testRatio: f.testRatio,
+    validRatio: f.validRatio,
+    preset: f.preset,
+    labels: f.labels,
+    textField: f.textField,
+    idField: f.idField,
+    positive: f.positive,
+    negative: f.negative,
+    labelsField: f.labelsField,
+    overallField: f.overallField,
+    minVotes: f.minVotes,
+    inputFormat: f.inputFormat,
+    lenient: f.lenient ?? false,
+    balance: f.balance,
+    resampleEachEpoch: f.resampleEachEpoch,
+    head: f.head,
+    loraR: f.loraR,
+    loraAlpha: f.loraAlpha,
+    loraDropout: f.loraDropout,
+    useRslora: f.rslora ?? false,
+    targetModules:
+      f.targetModules === "all-linear"
+        ? "all-linear"
+        : f.targetModules.includes(",")
+          ? commaList(f.targetModules)
+          : [f.targetModules],
+    epochs: f.epochs,
+    batchSize: f.batchSize,
+    gradAccum: f.gradAccum,
+    lr: f.lr,
+    weightDecay: f.weightDecay,
+    scheduler: f.scheduler,
+    warmupRatio: f.warmupRatio,
+    maxGradNorm: f.maxGradNorm,
+    maxLength: f.maxLength,
+    posWeight: f.posWeight,
+    earlyStopping: f.earlyStopping,
+    evalEvery: f.evalEvery === "epoch" ? "epoch" : positiveInt(f.evalEvery),
+    bestMetric: f.bestMetric,
+    seed: f.seed,
+    device: f.device,
+    threads: f.threads,
+    out: f.out,
+    resume: f.resume ?? false,
+    bucketing: f.bucketing,
+  };
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command("train")
+    .description("fine-tune a model with LoRA into a multi-label classifier and write a run directory")
+    .requiredOption("--model <dir|hub id>", "base model: a local Hugging Face folder or a Hub id")
+    .requiredOption("--data <file>", "training data (.jsonl, .csv, .tsv)")
+    .option("--eval <file>", "separate test file (default: hold out --test-ratio of --data)")
+    .option("--test-ratio <r>", "share of --data held out for the final test", fraction, 0.3)
+    .option("--valid-ratio <r>", "share held out for validation (thresholds, best checkpoint)", fraction, 0.1)
+    .option("--out <dir>", "run directory (default outputs/<model>/<date>/<time>/)")
+    .addOption(
+      new Option("--head <kind>", "classification head")
+        .choices(["multilabel", "per-label-softmax"])
+        .default("multilabel"),
+    )
+    .option("--lora-r <n>", "LoRA rank", positiveInt, 16)
+    .option("--lora-alpha <x>", "LoRA alpha (scaling = alpha / r)", number, 32)
+    .option("--lora-dropout <p>", "dropout on the LoRA input", fraction, 0.05)
+    .option("--rslora", "rank-stabilised scaling alpha / sqrt(r)")
+    .option(
+      "--target-modules <list>",
+      'modules that get LoRA: "all-linear", names (a,b) or a regex',
+      "all-linear",
+    )
+    .option("--epochs <n>", "epochs", positiveInt, 1)
+    .option("--batch-size <n>", "rows per batch", positiveInt, 8)
+    .option("--grad-accum <n>", "batches per optimizer step", positiveInt, 1)
+    .option("--lr <x>", "peak learning rate", number, 1e-4)
+    .option("--weight-decay <x>", "AdamW weight decay", number, 0.01)
+    .addOption(
+      new Option("--scheduler <kind>", "learning-rate schedule")
+        .choices(["linear", "cosine", "inverse_sqrt", "constant"])
+        .default("inverse_sqrt"),
+    )
+    .option("--warmup-ratio <r>", "share of steps for linear warmup", number, 0.2)
+    .option("--max-grad-norm <x>", "clip the global gradient norm (0 = off)", number, 1)
+    .option("--max-length <n>", "tokens per text (longer texts are truncated)", positiveInt, 512)
+    .option("--seed <n>", "random seed", integer, 42)
+    .addOption(new Option("--device <d>", "execution device").choices(["cpu", "cuda"]).default("cpu"))
+    .option("--threads <n>", "CPU threads (default: all cores)", positiveInt)
+    .option("--balance <strategy>", "balance the training split once (a `toxlora balance` strategy)")
+    .option("--resample-each-epoch <strategy>", "draw a fresh balanced training set every epoch")
+    .option("--pos-weight <spec>", "class weights for BCE: auto | none | a=2,b=3", "none")
+    .option(
+      "--early-stopping <patience>",
+      "stop after this many evaluations without improvement (0 = off)",
+      integer,
+      0,
+    )
+    .option(
+      "--eval-every <steps|epoch>",
+      "evaluate on the validation split every N steps or each epoch",
+      "epoch",
+    )
+    .addOption(
+      new Option("--best-metric <m>", "metric that picks the kept checkpoint")
+        .choices(["macroF1", "microF1", "loss", "macroPrAuc"])
+        .default("macroF1"),
+    )
+    .option("--no-bucketing", "plain shuffled batches instead of length-bucketed ones")
+    .option("--resume", "continue the interrupted run in --out")
+    .option("--quiet", "no progress output")
+    .option("--json", "progress as JSON lines on stdout");
+  addDatasetOptions(cmd).action(async (flags: TrainFlags) => {
+    const mode: ProgressMode = flags.quiet ? "quiet" : flags.json ? "json" : "auto";
+    const ac = new AbortController();
+    const onSigint = () => {
+      if (ac.signal.aborted) process.exit(130);
+      process.stderr.write("\nstopping after this step (Ctrl-C again to quit now)...\n");
+      ac.abort();
+    };
+    process.on("SIGINT", onSigint);
+    try {
+      const r = await train(trainConfigFromFlags(flags), { progress: mode, signal: ac.signal });
+      if (flags.json)
+        process.stdout.write(
+          `${JSON.stringify({ event: "done", runDir: r.runDir, macroF1: r.eval.macroF1, interrupted: r.interrupted })}\n`,
+        );
+      else if (!flags.quiet) process.stderr.write(`run directory: ${r.runDir}\n`);
+      if (r.interrupted) process.exitCode = 130;
+    } finally {
+      process.off("SIGINT", onSigint);
+    }
+  });
+}

@@ -1,0 +1,160 @@
+// A trained run as a ready-to-use classifier: the base model with the run's LoRA adapter merged
+// into its weights (so prediction costs the same as the base model), the run's tokenizer settings,
+// labels and tuned thresholds.
+import { existsSync } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Graph, Session, type SessionOptions } from "../engine/index.js";
+import { resolveModel } from "../io/hub.js";
+import { readAdapter } from "../io/peft.js";
+import { loadTokenizer, type Tokenizer } from "../io/tokenizer.js";
+import type { HeadKind } from "../models/heads.js";
+import {
+  buildClassifier,
+  type ClassifierGraph,
+  type LoadedCheckpoint,
+  loadCheckpoint,
+} from "../models/registry.js";
+import { bucketedBatches } from "../train/batching.js";
+import { batchFeeds, encodeTexts } from "./encode.js";
+import { type Classifier, RUN_FILES, type Scored } from "./types.js";
+
+/** What a run's config.json holds (written by the trainer). */
+export interface RunConfig {
+  toxloraVersion: string;
+  labels: string[];
+  model: string;
+  modelDir: string;
+  family: string;
+  head: HeadKind;
+  maxLength: number;
+  padTokenId: number;
+  posWeight: number[] | null;
+  train: Record<string, unknown>;
+}
+
+export interface LoadClassifierOptions extends SessionOptions {
+  /** Rows per forward pass (default 16). */
+  batchSize?: number;
+  /** Override the run's max length (tokens). */
+  maxLength?: number;
+}
+
+export async function readRunConfig(runDir: string): Promise<RunConfig> {
+  const file = join(runDir, RUN_FILES.config);
+  if (!existsSync(file)) throw new Error(`${runDir} is not a toxlora run directory (no ${RUN_FILES.config})`);
+  return JSON.parse(await readFile(file, "utf8")) as RunConfig;
+}
+
+/** The run's thresholds (0.5 each when the run has none). */
+export async function readThresholds(runDir: string, labels: string[]): Promise<number[]> {
+  const file = join(runDir, RUN_FILES.thresholds);
+  if (!existsSync(file)) return labels.map(() => 0.5);
+  const t = JSON.parse(await readFile(file, "utf8")) as { labels: string[]; thresholds: number[] };
+  return labels.map((l) => {
+    const i = t.labels.indexOf(l);
+    return i >= 0 ? t.thresholds[i] : 0.5;
+  });
+}
+
+/** The base model folder of a run: where it was trained from, else resolved again (Hub cache). */
+export async function runModelDir(run: RunConfig): Promise<string> {
+  return existsSync(join(run.modelDir, "config.json")) ? run.modelDir : resolveModel(run.model);
+}
+
+/**
+ * Adds the run's merged classifier to a new graph (inputs input_ids, attention_mask and, for BERT,
+ * token_type_ids). The checkpoint's arrays are modified in place by the merge.
+ */
+export async function buildRunGraph(
+  runDir: string,
+  run: RunConfig,
+  ckpt: LoadedCheckpoint,
+): Promise<{ g: Graph; m: ClassifierGraph }> {
+  const adapter = await readAdapter(join(runDir, RUN_FILES.adapter));
+  const g = new Graph();
+  const m = buildClassifier(g, ckpt, {
+    head: { kind: run.head, numLabels: run.labels.length },
+    adapter,
+    merged: true,
+    mergeInPlace: true,
+    padTokenId: run.padTokenId,
+  });
+  return { g, m };
+}
+
+/** A run's classifier; see {@link loadClassifier}. */
+export class RunClassifier implements Classifier {
+  private constructor(
+    readonly runDir: string,
+    readonly labels: string[],
+    readonly thresholds: number[],
+    readonly tokenizer: Tokenizer,
+    private readonly session: Session,
+    private readonly withTokenTypes: boolean,
+    readonly maxLength: number,
+    readonly batchSize: number,
+  ) {}
+
+  static async load(runDir: string, opts: LoadClassifierOptions = {}): Promise<RunClassifier> {
+    const run = await readRunConfig(runDir);
+    const modelDir = await runModelDir(run);
+    const tokenizer = await loadTokenizer(modelDir);
+    const ckpt = await loadCheckpoint(modelDir);
+    const { g, m } = await buildRunGraph(runDir, run, ckpt);
+    g.output("probs", m.probs);
+    const session = await Session.fromGraph(g, opts);
+    return new RunClassifier(
+      runDir,
+      run.labels,
+      await readThresholds(runDir, run.labels),
+      tokenizer,
+      session,
+      ckpt.config.family === "bert",
+      opts.maxLength ?? run.maxLength,
+      opts.batchSize ?? 16,
+    );
+  }
+
+  /** Probabilities per text (rows in input order, one column per label). */
+  async probs(texts: readonly string[]): Promise<number[][]> {
+    const ids = encodeTexts(this.tokenizer, texts, this.maxLength);
+    const out: number[][] = new Array(texts.length);
+    const batches = bucketedBatches(
+      ids.map((x) => x.length),
+      { batchSize: this.batchSize, seed: 0, shuffle: false },
+    );
+    for (const batch of batches) {
+      const { feeds } = batchFeeds(ids, batch, this.tokenizer.padId, this.withTokenTypes);
+      const r = await this.session.run(feeds);
+      const p = r.probs.data as Float32Array;
+      const width = this.labels.length;
+      batch.forEach((row, k) => {
+        out[row] = Array.from(p.subarray(k * width, (k + 1) * width));
+      });
+    }
+    return out;
+  }
+
+  async predict(texts: string[]): Promise<Scored[]> {
+    return (await this.probs(texts)).map((probs) => ({
+      probs,
+      decisions: probs.map((p, j) => p >= this.thresholds[j]),
+    }));
+  }
+
+  async close(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+/**
+ * Loads a trained run directory as a {@link Classifier}.
+ * @example
+ * const clf = await loadClassifier("outputs/my-model/2026-11-29/10-00-00");
+ * const [r] = await clf.predict(["このアニメ最高！"]);
+ * console.log(clf.labels.map((l, j) => `${l}: ${r.probs[j].toFixed(3)}`));
+ */
+export function loadClassifier(runDir: string, opts: LoadClassifierOptions = {}): Promise<RunClassifier> {
+  return RunClassifier.load(runDir, opts);
+}

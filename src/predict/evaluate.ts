@@ -1,0 +1,71 @@
+// `toxlora eval`: scores a labelled file with a run's classifier and writes the per-label table
+// (the prototype's columns, as log.csv), at 0.5 and at the run's tuned thresholds, plus ROC-AUC,
+// PR-AUC, micro/macro averages and per-row predictions.
+import { mkdir } from "node:fs/promises";
+import { basename, extname, join } from "node:path";
+import { loadDataset } from "../data/load.js";
+import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
+import { resolveTrainConfig, type TrainConfig } from "../train/config.js";
+import { schemaForConfig } from "../train/data.js";
+import { type EvalReport, evaluate, formatPrototypeTable } from "../train/metrics.js";
+import { type LoadClassifierOptions, loadClassifier, readRunConfig } from "./classifier.js";
+
+export interface EvaluateRunResult {
+  outDir: string;
+  rows: number;
+  at05: EvalReport;
+  tuned: EvalReport;
+  thresholds: number[];
+}
+
+/**
+ * Evaluates the run on `dataFile` (read with the run's label schema). Results go to `outDir`
+ * (default `<run>/evals/<file name>/`).
+ */
+export async function evaluateRun(
+  runDir: string,
+  dataFile: string,
+  opts: LoadClassifierOptions & { outDir?: string } = {},
+): Promise<EvaluateRunResult> {
+  const run = await readRunConfig(runDir);
+  const cfg = resolveTrainConfig(run.train as TrainConfig);
+  const data = await loadDataset(dataFile, schemaForConfig(cfg), { lenient: cfg.lenient });
+  if (data.labels.join() !== run.labels.join()) {
+    throw new Error(`${dataFile}: labels [${data.labels}] differ from the run's [${run.labels}]`);
+  }
+  const clf = await loadClassifier(runDir, opts);
+  try {
+    const probs = await clf.probs(data.records.map((r) => r.text));
+    const truth = data.records.map((r) => r.labels);
+    const at05 = evaluate(probs, truth, run.labels);
+    const tuned = evaluate(probs, truth, run.labels, clf.thresholds);
+    const outDir = opts.outDir ?? join(runDir, "evals", basename(dataFile, extname(dataFile)));
+    await mkdir(outDir, { recursive: true });
+    await writeJsonAtomic(join(outDir, "eval.json"), {
+      data: dataFile,
+      rows: data.records.length,
+      at05,
+      tuned,
+      thresholds: clf.thresholds,
+    });
+    await writeFileAtomic(join(outDir, "log.csv"), formatPrototypeTable(at05).csv);
+    await writeFileAtomic(join(outDir, "log_tuned.csv"), formatPrototypeTable(tuned).csv);
+    await writeFileAtomic(
+      join(outDir, "predictions.jsonl"),
+      data.records
+        .map((r, i) =>
+          JSON.stringify({
+            id: r.id,
+            text: r.text,
+            labels: Object.fromEntries(run.labels.map((l, j) => [l, r.labels[j]])),
+            probs: Object.fromEntries(run.labels.map((l, j) => [l, probs[i][j]])),
+          }),
+        )
+        .join("\n")
+        .concat(data.records.length ? "\n" : ""),
+    );
+    return { outDir, rows: data.records.length, at05, tuned, thresholds: clf.thresholds };
+  } finally {
+    await clf.close();
+  }
+}

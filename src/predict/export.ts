@@ -1,0 +1,82 @@
+// `toxlora export`: a run as a standalone ONNX classifier that onnxruntime or transformers.js can
+// run without toxlora. LoRA is merged into the weights; inputs are input_ids and attention_mask
+// (int64 [batch, seq]); the output `logits` [batch, labels] gives P(label) = sigmoid(logit). Beside
+// the model: config.json (id2label, problem_type multi_label_classification, thresholds) and the
+// tokenizer files.
+import { copyFile, mkdir, readdir } from "node:fs/promises";
+import { basename, dirname, join, resolve } from "node:path";
+import { Graph, reshape, slice, squeeze, sub, toOnnx } from "../engine/index.js";
+import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
+import { readAdapter } from "../io/peft.js";
+import { buildClassifier, loadCheckpoint } from "../models/registry.js";
+import { VERSION } from "../version.js";
+import { readRunConfig, readThresholds, runModelDir } from "./classifier.js";
+import { RUN_FILES } from "./types.js";
+
+const TOKENIZER_FILES =
+  /^(tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|added_tokens\.json|vocab\.txt|.*\.model)$/;
+
+export interface ExportResult {
+  model: string;
+  files: string[];
+}
+
+/** Writes `<outFile>` (ONNX) and its config + tokenizer files into the same folder. */
+export async function exportOnnx(runDir: string, outFile: string): Promise<ExportResult> {
+  const run = await readRunConfig(runDir);
+  const modelDir = await runModelDir(run);
+  const ckpt = await loadCheckpoint(modelDir);
+  const adapter = await readAdapter(join(runDir, RUN_FILES.adapter));
+  const g = new Graph();
+  const m = buildClassifier(g, ckpt, {
+    head: { kind: run.head, numLabels: run.labels.length },
+    adapter,
+    merged: true,
+    mergeInPlace: true,
+    padTokenId: run.padTokenId,
+    tokenTypeInput: false,
+  });
+  // One logit per label with sigmoid(logit) = P(label): for the per-label softmax head that is
+  // the difference of its two class logits.
+  const logits =
+    run.head === "multilabel"
+      ? m.logits
+      : (() => {
+          const pos = squeeze(slice(m.logits, [1], [2], [2]), [2]);
+          const neg = squeeze(slice(m.logits, [0], [1], [2]), [2]);
+          return reshape(sub(pos, neg), ["batch", run.labels.length]);
+        })();
+  g.output("logits", logits);
+
+  const out = resolve(outFile);
+  const dir = dirname(out);
+  await mkdir(dir, { recursive: true });
+  const weightsBytes = g.initializers.reduce((s, i) => s + i.data.byteLength, 0);
+  const external = weightsBytes > 1.8e9 ? `${basename(out)}.data` : undefined;
+  const bytes = toOnnx(g, {
+    externalDataFile: external ? join(dir, external) : undefined,
+    metadata: { toxlora_version: VERSION, labels: JSON.stringify(run.labels) },
+    producerVersion: VERSION,
+  });
+  await writeFileAtomic(out, bytes);
+  const files = [out, ...(external ? [join(dir, external)] : [])];
+
+  const thresholds = await readThresholds(runDir, run.labels);
+  const config = {
+    ...ckpt.config.raw,
+    id2label: Object.fromEntries(run.labels.map((l, i) => [String(i), l])),
+    label2id: Object.fromEntries(run.labels.map((l, i) => [l, i])),
+    num_labels: run.labels.length,
+    problem_type: "multi_label_classification",
+    toxlora: { version: VERSION, thresholds, head: run.head, maxLength: run.maxLength, onnx: basename(out) },
+  };
+  await writeJsonAtomic(join(dir, "config.json"), config);
+  files.push(join(dir, "config.json"));
+  for (const f of await readdir(modelDir)) {
+    if (TOKENIZER_FILES.test(f) && resolve(modelDir, f) !== join(dir, f)) {
+      await copyFile(join(modelDir, f), join(dir, f));
+      files.push(join(dir, f));
+    }
+  }
+  return { model: out, files };
+}
