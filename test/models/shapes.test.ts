@@ -106,53 +106,54 @@ for (const spec of SPECS) {
     }
 
     for (const kind of ["multilabel", "per-label-softmax"] as HeadKind[]) {
-      it(`trains LoRA (all-linear, rsLoRA, dropout) with a ${kind} head`, async () => {
-        const ckpt = ckpts.get(spec.family) as LoadedCheckpoint;
-        const g = new Graph();
-        const m = buildClassifier(g, ckpt, {
-          head: { kind, numLabels: LABELS, posWeight: [1, 2, 0.5] },
-          lora: loraConfig({
-            r: 4,
-            lora_alpha: 8,
-            lora_dropout: 0.1,
-            use_rslora: true,
-            target_modules: "all-linear",
-          }),
-          training: true,
-          seed: 7,
-        });
-        const loss = m.loss();
-        g.output("loss", loss);
-        g.output("logits", m.logits);
-        const opt = adamw(g, grad(loss, m.params), { weightDecay: 0.01 });
-        const session = await TrainSession.create(g, opt, m.initial, { threads: 1 });
-        const batch = padded(LENGTHS);
-        const feeds = {
-          ...batchFeeds(batch),
-          labels: tensor("float32", [1, 0, 1, 0, 1, 0, 1, 1, 0], [3, LABELS]),
-        };
-        if (spec.family !== "bert") delete (feeds as Record<string, unknown>).token_type_ids;
-        const losses: number[] = [];
-        for (let step = 0; step < 4; step++) {
-          const r = await session.run(feeds, 2e-2);
-          if (step === 0) {
+      for (const dropout of [0, 0.1]) {
+        it(`trains LoRA (all-linear, rsLoRA, dropout ${dropout}) with a ${kind} head`, async () => {
+          const ckpt = ckpts.get(spec.family) as LoadedCheckpoint;
+          const g = new Graph();
+          const m = buildClassifier(g, ckpt, {
+            head: { kind, numLabels: LABELS, posWeight: [1, 2, 0.5] },
+            lora: loraConfig({
+              r: 4,
+              lora_alpha: 8,
+              lora_dropout: dropout,
+              use_rslora: true,
+              target_modules: "all-linear",
+            }),
+            training: true,
+            seed: 7,
+          });
+          const loss = m.loss();
+          g.output("loss", loss);
+          g.output("logits", m.logits);
+          const opt = adamw(g, grad(loss, m.params), { weightDecay: 0.01 });
+          const session = await TrainSession.create(g, opt, m.initial, { threads: 1 });
+          const feeds: Record<string, ReturnType<typeof tensor>> = {
+            ...batchFeeds(padded(LENGTHS)),
+            labels: tensor("float32", [1, 0, 1, 0, 1, 0, 1, 1, 0], [3, LABELS]),
+          };
+          if (spec.family !== "bert") delete feeds.token_type_ids;
+          const losses: number[] = [];
+          // Dropout masks are random: with dropout only check that a step runs and moves B.
+          const steps = dropout > 0 ? 1 : 4;
+          for (let step = 0; step < steps; step++) {
+            const r = await session.run(feeds, 3e-3);
             const dims = [...(r.outputs.logits.dims as number[])];
             assert.deepEqual(dims, kind === "multilabel" ? [3, LABELS] : [3, LABELS, 2]);
+            assert.ok(Number.isFinite(r.loss), `loss is ${r.loss}`);
+            losses.push(r.loss);
           }
-          assert.ok(Number.isFinite(r.loss), `loss is ${r.loss}`);
-          losses.push(r.loss);
-        }
-        await session.release();
-        assert.ok(losses[3] < losses[0], `loss did not decrease: ${losses.join(", ")}`);
-        // Every LoRA B started at zero and moved.
-        const bs = [...session.params()].filter(([k]) => k.endsWith("lora_B.weight"));
-        assert.ok(bs.length > 0);
-        for (const [k, v] of bs)
-          assert.ok(
-            v.some((x) => x !== 0),
-            `${k} did not change`,
-          );
-      });
+          const bs = [...session.params()].filter(([k]) => k.endsWith("lora_B.weight"));
+          await session.release();
+          if (dropout === 0) assert.ok(losses[3] < losses[0], `loss did not decrease: ${losses.join(", ")}`);
+          // Every LoRA B started at zero and moved.
+          assert.ok(bs.length > 0);
+          for (const [k, v] of bs)
+            assert.ok(
+              v.some((x) => x !== 0),
+              `${k} did not change`,
+            );
+        });
+      }
     }
   });
 }
