@@ -224,6 +224,7 @@ const modernBertSchema = z.looseObject({
     .looseObject({ full_attention: ropeParams.optional(), sliding_attention: ropeParams.optional() })
     .nullable()
     .optional(),
+  rope_scaling: ropeParams.nullable().optional(),
   local_attention: posInt.default(128),
   global_attn_every_n_layers: posInt.default(3),
   layer_types: z
@@ -418,6 +419,19 @@ export function parseHfConfig(json: unknown, source = "<object>", text?: string)
   if (family === "modernbert") {
     const c = parseWith(modernBertSchema, json, source, text);
     const rp = c.rope_parameters ?? undefined;
+    // Only plain RoPE is implemented for ModernBERT: refuse scaled variants instead of ignoring them.
+    for (const [field, p] of [
+      ["rope_scaling", c.rope_scaling],
+      ["rope_parameters.full_attention", rp?.full_attention],
+      ["rope_parameters.sliding_attention", rp?.sliding_attention],
+    ] as const) {
+      const kind = p?.rope_type ?? p?.type ?? "default";
+      if (kind !== "default") {
+        throw new Error(
+          `${source}: field "${field}" asks for RoPE type "${kind}"; toxlora implements plain RoPE only`,
+        );
+      }
+    }
     const every = c.global_attn_every_n_layers;
     const layerTypes: ModernBertLayerType[] =
       c.layer_types ??

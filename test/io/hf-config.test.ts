@@ -252,6 +252,14 @@ describe("errors", () => {
     assert.throws(
       () =>
         parseHfConfig(
+          { model_type: "modernbert", rope_parameters: { full_attention: { rope_type: "yarn", factor: 4 } } },
+          "y.json",
+        ),
+      /y\.json: field "rope_parameters\.full_attention" asks for RoPE type "yarn"/,
+    );
+    assert.throws(
+      () =>
+        parseHfConfig(
           { model_type: "modernbert", num_hidden_layers: 2, layer_types: ["full_attention"] },
           "t.json",
         ),
