@@ -327,7 +327,7 @@ export async function resolveModel(idOrPath: string, options: ResolveModelOption
     const cached = await cachedSnapshot(cacheDir, id, revision);
     if ("dir" in cached) return cached.dir;
     throw new Error(
-      `${id}@${revision}: offline mode (HF_HUB_OFFLINE or --offline) and the model is not in the cache ${cacheDir}: ` +
+      `${id}@${revision}: offline mode (HF_HUB_OFFLINE=1 or the offline option) and the model is not in the cache ${cacheDir}: ` +
         `${cached.missing}. Run once online to download it, or pass a local folder.`,
     );
   }
