@@ -1,18 +1,6 @@
-// `toxlora analyze <file>`: label statistics of a dataset, printed in the prototype's format and,
-// with --out, written as tables (CSV + Markdown) and charts (SVG + PNG).
-// This file also holds the dataset flags that `balance` and `split` share.
-import { join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { writeAnalysisCharts } from "../data/analysis-charts.js";
-import {
-  analysisTables,
-  analyze,
-  formatAnalysisCsv,
-  formatAnalysisMarkdown,
-  formatAnalysisText,
-} from "../data/analyze.js";
-import { writeFileAtomic } from "../data/atomic.js";
-import { renderCsvTable, renderMarkdownTable } from "../data/format.js";
+import { writeAnalysisOutputs } from "../data/analysis-output.js";
+import { analyze, formatAnalysisCsv, formatAnalysisMarkdown, formatAnalysisText } from "../data/analyze.js";
 import { type Dataset, loadDataset } from "../data/load.js";
 import type { DataFormat } from "../data/readers.js";
 import { PRESET_NAMES, schemaFromOptions } from "../data/schema.js";
@@ -141,21 +129,9 @@ async function runAnalyze(file: string, flags: AnalyzeFlags): Promise<void> {
       process.stdout.write(header + formatAnalysisText(result));
   }
   if (flags.out) {
-    const dir = flags.out;
-    const written: string[] = [];
-    const put = async (name: string, content: string) => {
-      await writeFileAtomic(join(dir, name), content);
-      written.push(join(dir, name));
-    };
-    await put("analysis.json", `${JSON.stringify({ file, schema: dataset.schema, ...result }, null, 2)}\n`);
-    await put("analysis.md", formatAnalysisMarkdown(result, `Dataset analysis: ${file}`));
-    for (const [name, table] of Object.entries(analysisTables(result))) {
-      await put(`${name}.csv`, renderCsvTable(table));
-      await put(`${name}.md`, `## ${table.title}\n\n${renderMarkdownTable(table)}\n`);
-    }
-    process.stderr.write(`rendering charts into ${dir} ...\n`);
-    written.push(...(await writeAnalysisCharts(result, dir, { datasetName: file.split(/[\\/]/).pop() })));
-    process.stderr.write(`wrote ${written.length} files to ${dir}\n`);
+    process.stderr.write(`writing tables and charts into ${flags.out} ...\n`);
+    const written = await writeAnalysisOutputs(file, dataset, result, flags.out);
+    process.stderr.write(`wrote ${written.length} files to ${flags.out}\n`);
   }
 }
 
