@@ -56,8 +56,12 @@ export function table(
   footer: readonly (readonly unknown[])[] = [],
 ): Html {
   const cell = (tag: "th" | "td", v: unknown) => {
-    const text = typeof v === "object" && v !== null && "html" in v ? "" : String(v ?? "");
-    const numeric = typeof v === "number" || /^[-+]?[\d.,]+%?$|^–$/.test(text);
+    // Alignment looks at the visible text (tags stripped from pre-built HTML).
+    const text =
+      typeof v === "object" && v !== null && "html" in v
+        ? (v as Html).html.replace(/<[^>]*>/g, "")
+        : String(v ?? "");
+    const numeric = typeof v === "number" || /^[-+]?\d[\d,]*(\.\d+)?%?$|^–$/.test(text);
     return html`<${raw(tag)}${raw(numeric ? ' class="n"' : "")}>${v}</${raw(tag)}>`;
   };
   return html`<table${raw(className ? ` class="${escapeHtml(className)}"` : "")}>
