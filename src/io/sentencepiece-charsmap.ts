@@ -40,7 +40,7 @@ export class PrecompiledCharsmap {
   private readonly trie: DoubleArray;
   private readonly normalized: Uint8Array;
   private readonly cache = new Map<number, string>();
-  private readonly decoder = new TextDecoder();
+  private readonly decoder = new TextDecoder("utf-8", { ignoreBOM: true }); // keep a U+FEFF that is text
 
   constructor(blob: Uint8Array, file = "<charsmap>") {
     if (blob.length <= 4)

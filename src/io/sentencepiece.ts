@@ -1,8 +1,8 @@
 // A SentencePiece processor written from the behaviour of the reference library (0.1.9x):
 // normalizer (identity or a precompiled charsmap, dummy prefix, extra-whitespace removal,
-// whitespace escaping to U+2581), the Unigram model (Viterbi over the pieces, scores added in
-// float32 like the C++ code so ties break the same way), BPE, CHAR and WORD models, byte
-// fallback for unknown characters (<0xNN> pieces) and decoding.
+// whitespace escaping to U+2581), the Unigram model (Viterbi over the pieces, with the C++ code's
+// double / float32 arithmetic so equal-score ties break the same way), BPE, CHAR and WORD models,
+// byte fallback for unknown characters (<0xNN> pieces) and decoding.
 import { PrecompiledCharsmap } from "./sentencepiece-charsmap.js";
 import {
   PieceType,
@@ -268,7 +268,7 @@ export class SentencePieceProcessor {
   /**
    * Viterbi segmentation (SentencePiece's "optimized" encoder): for every end position keep the best
    * path; candidates are visited by start position then length, and only a strictly better score
-   * replaces the kept one. Scores are float32 like the C++ code, so equal-score ties resolve alike.
+   * replaces the kept one. Path scores are stored as float32 like the C++ code, so ties resolve alike.
    */
   private encodeUnigram(cps: Uint32Array): SpmPieceOut[] {
     const n = cps.length;
@@ -290,13 +290,11 @@ export class SentencePieceProcessor {
         if (id < 0) continue;
         const type = this.types[id];
         if (type === PieceType.UNUSED) continue;
-        let cand: number;
-        if (type === PieceType.USER_DEFINED) {
-          // user-defined symbols get a bonus so they always win (computed in double in the C++ code)
-          cand = f32(bytes * this.maxScore) - 0.1 + base;
-        } else {
-          cand = f32(this.scores[id] + base);
-        }
+        // In the C++ code the piece score is a double (the ?: with the user-defined bonus, which is
+        // double, makes it one), so the candidate is summed in double and compared with the stored
+        // float32 best; reproducing that exactly decides equal-score ties ("・・" + "・" vs "・" + "・・").
+        const score = type === PieceType.USER_DEFINED ? f32(bytes * this.maxScore) - 0.1 : this.scores[id];
+        const cand = score + base;
         const target = end + 1;
         if (bestStart[target] === -1 || cand > bestScore[target]) {
           bestScore[target] = f32(cand);

@@ -43,63 +43,103 @@ export const optStr = (obj: Json, key: string): string | undefined =>
 // ---------------------------------------------------------------------------------------------
 // Regular expressions: tokenizer.json patterns are Oniguruma (Ruby syntax) regexes.
 
+// Oniguruma classes with Unicode meaning (checked against the tokenizers library): JavaScript's
+// \s also matches U+FEFF and misses U+0085, its \w and \d are ASCII only, and its "." stops at
+// U+2028 / \r where Oniguruma stops only at \n.
+const WORD = "\\p{L}\\p{M}\\p{N}\\p{Pc}";
+const OUTSIDE_CLASS: Record<string, string> = {
+  s: "\\p{White_Space}",
+  S: "\\P{White_Space}",
+  d: "\\p{Nd}",
+  D: "\\P{Nd}",
+  w: `[${WORD}]`,
+  W: `[^${WORD}]`,
+  h: "[0-9a-fA-F]",
+  H: "[^0-9a-fA-F]",
+  b: `(?:(?<=[${WORD}])(?![${WORD}])|(?<![${WORD}])(?=[${WORD}]))`,
+  B: `(?:(?<=[${WORD}])(?=[${WORD}])|(?<![${WORD}])(?![${WORD}]))`,
+  A: "^",
+  z: "$",
+  Z: "(?=\\n?$)",
+};
+const INSIDE_CLASS: Record<string, string> = {
+  s: "\\p{White_Space}",
+  S: "\\P{White_Space}",
+  d: "\\p{Nd}",
+  D: "\\P{Nd}",
+  w: WORD,
+  h: "0-9a-fA-F",
+};
+
+/** Expands `(?i:...)` groups (not supported by older V8) into explicit [xX] letters. */
+function expandCaseInsensitiveGroups(pattern: string): string {
+  let out = "";
+  let i = 0;
+  while (i < pattern.length) {
+    if (!pattern.startsWith("(?i:", i)) {
+      const step = pattern[i] === "\\" ? 2 : 1;
+      out += pattern.slice(i, i + step);
+      i += step;
+      continue;
+    }
+    let depth = 0;
+    let j = i;
+    for (; j < pattern.length; j++) {
+      if (pattern[j] === "\\") j++;
+      else if (pattern[j] === "(") depth++;
+      else if (pattern[j] === ")" && --depth === 0) break;
+    }
+    const body = pattern
+      .slice(i + 4, j)
+      .replace(/\\.|\[(?:\\.|[^\]\\])*\]|[A-Za-z]/g, (m) =>
+        m.length === 1 ? `[${m.toLowerCase()}${m.toUpperCase()}]` : m,
+      );
+    out += `(?:${body})`;
+    i = j + 1;
+  }
+  return out;
+}
+
 /**
- * Translates an Oniguruma pattern to a JavaScript RegExp (global, unicode). `^`/`$` are line
- * anchors in Ruby syntax, hence the `m` flag; `(?i:...)` groups (unsupported by older V8)
- * become explicit case classes; `\A` and `\z` become look-arounds.
+ * Translates an Oniguruma (Ruby syntax) pattern, as found in tokenizer.json, to a global unicode
+ * JavaScript RegExp (no "m" flag): `^`/`$` are line anchors (after / before "\n" only), `\A` `\z` string anchors,
+ * `\s` `\w` `\d` `\b` `\h` and "." keep their Oniguruma meaning.
  */
 export function onigRegExp(pattern: string, where: string): RegExp {
-  let src = "";
-  let i = 0;
-  let flags = "gmu";
-  if (pattern.startsWith("(?i)")) {
+  let flags = "gu";
+  let rest = pattern;
+  if (rest.startsWith("(?i)")) {
     flags += "i";
-    i = 4;
+    rest = rest.slice(4);
   }
-  const caseFold = (body: string): string =>
-    body.replace(/\\.|\[(?:\\.|[^\]\\])*\]|[A-Za-z]/g, (m) =>
-      m.length === 1 ? `[${m.toLowerCase()}${m.toUpperCase()}]` : m,
-    );
-  while (i < pattern.length) {
-    if (pattern.startsWith("(?i:", i)) {
-      // find the matching parenthesis
-      let depth = 0;
-      let j = i;
-      for (; j < pattern.length; j++) {
-        const c = pattern[j];
-        if (c === "\\") {
-          j++;
-          continue;
-        }
-        if (c === "(") depth++;
-        else if (c === ")" && --depth === 0) break;
-      }
-      src += `(?:${caseFold(pattern.slice(i + 4, j))})`;
-      i = j + 1;
-      continue;
-    }
-    const c = pattern[i];
-    if (c === "\\" && i + 1 < pattern.length) {
-      const n = pattern[i + 1];
-      if (n === "A") src += "(?<![\\s\\S])";
-      else if (n === "z") src += "(?![\\s\\S])";
-      else if (n === "Z") src += "(?=\\n?(?![\\s\\S]))";
-      else if (n === "h") src += "[0-9a-fA-F]";
-      else src += c + n;
-      i += 2;
-      continue;
-    }
-    src += c;
-    i++;
+  rest = expandCaseInsensitiveGroups(rest);
+  let src = "";
+  let inClass = false;
+  for (let i = 0; i < rest.length; i++) {
+    const c = rest[i];
+    if (c === "\\" && i + 1 < rest.length) {
+      const n = rest[++i];
+      if (n === "x" && rest[i + 1] === "{")
+        src += "\\u"; // \x{263A} → \u{263A}
+      else src += (inClass ? INSIDE_CLASS[n] : OUTSIDE_CLASS[n]) ?? c + n;
+    } else if (inClass) {
+      if (c === "]") inClass = false;
+      src += c;
+    } else if (c === "[") {
+      inClass = true;
+      src += c;
+      // a "]" or "^]" right after "[" is a literal
+      if (rest[i + 1] === "^") src += rest[++i];
+      if (rest[i + 1] === "]") src += `\\${rest[++i]}`;
+    } else if (c === ".") src += "[^\\n]";
+    else if (c === "^") src += "(?:^|(?<=\\n))";
+    else if (c === "$") src += "(?:$|(?=\\n))";
+    else src += c;
   }
   try {
     return new RegExp(src, flags);
-  } catch {
-    try {
-      return new RegExp(src, flags.replace("u", ""));
-    } catch (err) {
-      fail(where, `unsupported regular expression ${JSON.stringify(pattern)} (${(err as Error).message})`);
-    }
+  } catch (err) {
+    fail(where, `unsupported regular expression ${JSON.stringify(pattern)} (${(err as Error).message})`);
   }
 }
 
@@ -117,20 +157,48 @@ function patternRegExp(p: unknown, where: string): RegExp {
   fail(where, "expected {String: ...} or {Regex: ...}");
 }
 
+/**
+ * The matches of a global regex in `s`, as [start, end) pairs. V8 may report an empty match between
+ * the two halves of a surrogate pair; such positions are not character boundaries (Oniguruma works
+ * on whole characters) and are skipped.
+ */
+function regexMatches(s: string, re: RegExp): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  re.lastIndex = 0;
+  for (let m = re.exec(s); m !== null; m = re.exec(s)) {
+    const start = m.index;
+    const end = start + m[0].length;
+    const midPair =
+      start > 0 && isLowSurrogate(s.charCodeAt(start)) && isHighSurrogate(s.charCodeAt(start - 1));
+    if (!(end === start && midPair)) out.push([start, end]);
+    // an empty match: step over one character so the search moves on
+    if (end === start) re.lastIndex = end + ((s.codePointAt(end) ?? 0) > 0xffff ? 2 : 1);
+  }
+  return out;
+}
+const isHighSurrogate = (c: number): boolean => c >= 0xd800 && c <= 0xdbff;
+const isLowSurrogate = (c: number): boolean => c >= 0xdc00 && c <= 0xdfff;
+
+/** `s` with every match of `re` replaced by `content` (a literal). */
+function replaceAllMatches(s: string, re: RegExp, content: string): string {
+  let out = "";
+  let prev = 0;
+  for (const [a, b] of regexMatches(s, re)) {
+    out += s.slice(prev, a) + content;
+    prev = b;
+  }
+  return out + s.slice(prev);
+}
+
 /** Segments of `s`: matched (true) and unmatched (false) spans, covering it all (HF `find_matches`). */
 function findMatches(s: string, re: RegExp): Array<[number, number, boolean]> {
   if (s.length === 0) return [[0, 0, false]];
   const out: Array<[number, number, boolean]> = [];
   let prev = 0;
-  re.lastIndex = 0;
-  for (let m = re.exec(s); m !== null; m = re.exec(s)) {
-    const start = m.index;
-    const end = start + m[0].length;
+  for (const [start, end] of regexMatches(s, re)) {
     if (prev !== start) out.push([prev, start, false]);
     out.push([start, end, true]);
     prev = end;
-    // an empty match: step over one character so the search moves on
-    if (end === start) re.lastIndex = end + ((s.codePointAt(end) ?? 0) > 0xffff ? 2 : 1);
   }
   if (prev !== s.length) out.push([prev, s.length, false]);
   return out;
@@ -262,7 +330,7 @@ export function buildNormalizer(j: unknown, where: string): Normalizer | undefin
     case "Replace": {
       const re = patternRegExp(o.pattern, `${where}.pattern`);
       const content = field<string>(o, "content", where, isStr, "a string");
-      return (s) => (s.length === 0 ? s : s.replace(re, () => content));
+      return (s) => (s.length === 0 ? s : replaceAllMatches(s, re, content));
     }
     case "Prepend": {
       const prepend = field<string>(o, "prepend", where, isStr, "a string");
@@ -373,10 +441,13 @@ function byteLevelEncode(s: string): string {
 // ---------------------------------------------------------------------------------------------
 // Pre-tokenizers
 
-const GPT2_PATTERN = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+const GPT2_PATTERN = onigRegExp(
+  "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
+  "GPT-2 pattern",
+);
 // Rust regex \w: alphabetic, marks, decimal numbers, connector punctuation, join controls
 const WHITESPACE_PATTERN =
-  /[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]+|[^\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}\s]+/gu;
+  /[\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}]+|[^\p{Alphabetic}\p{M}\p{Nd}\p{Pc}\p{Join_Control}\p{White_Space}]+/gu;
 
 function prependScheme(o: Json): "always" | "first" | "never" {
   const scheme = optStr(o, "prepend_scheme");
@@ -491,7 +562,7 @@ export function buildDecoder(j: unknown, where: string): Decoder | undefined {
     case "Replace": {
       const re = patternRegExp(o.pattern, `${where}.pattern`);
       const content = field<string>(o, "content", where, isStr, "a string");
-      return (tokens) => tokens.map((t) => t.replace(re, () => content));
+      return (tokens) => tokens.map((t) => replaceAllMatches(t, re, content));
     }
     case "Strip": {
       const content = field<string>(o, "content", where, isStr, "a character");
@@ -543,7 +614,7 @@ export function buildDecoder(j: unknown, where: string): Decoder | undefined {
           }
           bytes.push(...(ok ? own : utf8.encode(t)));
         }
-        return [new TextDecoder().decode(Uint8Array.from(bytes))];
+        return [new TextDecoder("utf-8", { ignoreBOM: true }).decode(Uint8Array.from(bytes))];
       };
     default:
       fail(where, `unsupported decoder type ${JSON.stringify(type)}`);
@@ -572,7 +643,7 @@ function byteFallbackDecode(tokens: string[]): string[] {
   const flush = (): void => {
     if (bytes.length === 0) return;
     try {
-      out.push(new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.from(bytes)));
+      out.push(new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(Uint8Array.from(bytes)));
     } catch {
       for (let k = 0; k < bytes.length; k++) out.push("\ufffd");
     }

@@ -189,7 +189,12 @@ class TextTokenizer implements Tokenizer {
 
   decode(ids: readonly number[], options: DecodeOptions = {}): string {
     const skip = options.skipSpecialTokens ?? false;
-    const kept = skip ? ids.filter((id) => !this.specialIds.has(id) && !this.core.isSpecial(id)) : ids;
+    // a tokenizer.json skips its own special added tokens (as tokenizers does); SentencePiece models
+    // skip control pieces and the configured special tokens (as transformers' slow tokenizers do)
+    const kept =
+      skip && this.kind === "sentencepiece"
+        ? ids.filter((id) => !this.specialIds.has(id) && !this.core.isSpecial(id))
+        : ids;
     return this.core.decode(kept, skip);
   }
 

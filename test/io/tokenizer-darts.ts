@@ -52,7 +52,8 @@ export function buildCharsmap(rules: Record<string, string>): Uint8Array {
     for (const [l, child] of node.children) place(base ^ l, child, l);
   };
   place(0, root, 0);
-  const n = units.length;
+  // darts-clone allocates whole blocks of 256 units, so a walk XOR-ing any byte stays inside
+  const n = Math.ceil(units.length / 256) * 256;
   const blob = new Uint8Array(4 + 4 * n + strings.length);
   const view = new DataView(blob.buffer);
   view.setUint32(0, 4 * n, true);

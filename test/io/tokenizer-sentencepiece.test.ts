@@ -1,6 +1,7 @@
 // SentencePiece internals on small hand-made models: normalizer options, precompiled charsmap,
 // Unigram / BPE / unknown handling, decoding, and the .model protobuf reader.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import protobuf from "protobufjs";
 import { SentencePieceProcessor, SpmNormalizer } from "../../src/io/sentencepiece.js";
@@ -209,4 +210,32 @@ test("model file: the protobuf reader applies proto2 defaults and reports broken
 
 function wrap(pieceBytes: Uint8Array): Uint8Array {
   return protobuf.Writer.create().uint32(10).bytes(pieceBytes).finish();
+}
+
+// Models trained and encoded by the SentencePiece library itself (see tokenizer-fixtures/README.md).
+const fixtures = new URL("./tokenizer-fixtures/", import.meta.url);
+const fixtureTexts = JSON.parse(readFileSync(new URL("spm-texts.json", fixtures), "utf8")) as string[];
+for (const name of ["unigram-suffix", "unigram-user-bf", "bpe-bf"]) {
+  test(`SentencePiece reference: spm-${name}.model encodes and decodes every text as the library does`, (t) => {
+    const sp = SentencePieceProcessor.fromBytes(readFileSync(new URL(`spm-${name}.model`, fixtures)), name);
+    const expected = JSON.parse(readFileSync(new URL(`spm-${name}.expected.json`, fixtures), "utf8")) as {
+      ids: number[][];
+      decoded: Array<string | null>;
+    };
+    assert.equal(expected.ids.length, fixtureTexts.length);
+    const failures: string[] = [];
+    fixtureTexts.forEach((text, i) => {
+      const ids = sp.encode(text);
+      if (JSON.stringify(ids) !== JSON.stringify(expected.ids[i])) {
+        failures.push(
+          `#${i} ${JSON.stringify(text).slice(0, 40)}: got ${ids.map((id) => sp.idToPiece(id)).join("|")}`,
+        );
+      }
+      const decoded = sp.decode(expected.ids[i]);
+      if (decoded !== (expected.decoded[i] ?? text))
+        failures.push(`#${i}: decode ${JSON.stringify(decoded)}`);
+    });
+    t.diagnostic(`spm-${name}: ${fixtureTexts.length - failures.length}/${fixtureTexts.length} texts exact`);
+    assert.deepEqual(failures, []);
+  });
 }
