@@ -23,6 +23,8 @@ export interface RandomCheckpointOptions {
   bosTokenId?: number;
   eosTokenId?: number;
   seed?: number;
+  /** BERT hidden/attention dropout written to the config (default 0.1, as BERT). */
+  dropout?: number;
 }
 
 function gaussian(n: number, std: number, rng: () => number): Float32Array {
@@ -107,8 +109,8 @@ export async function writeRandomCheckpoint(
       num_attention_heads: heads,
       intermediate_size: inter,
       hidden_act: "gelu",
-      hidden_dropout_prob: 0.1,
-      attention_probs_dropout_prob: 0.1,
+      hidden_dropout_prob: o.dropout ?? 0.1,
+      attention_probs_dropout_prob: o.dropout ?? 0.1,
       max_position_embeddings: maxPos,
       type_vocab_size: 2,
       initializer_range: 0.02,

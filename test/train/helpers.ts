@@ -17,7 +17,7 @@ export async function tinyModel(
   dir: string,
   texts: string[],
   arch: "bert" | "llama" = "bert",
-  opts: { hidden?: number; layers?: number; seed?: number } = {},
+  opts: { hidden?: number; layers?: number; seed?: number; dropout?: number } = {},
 ): Promise<string> {
   const tok = await buildCharTokenizer(texts, { outDir: dir, style: arch === "bert" ? "bert" : "llama" });
   await writeRandomCheckpoint(dir, {
@@ -32,6 +32,7 @@ export async function tinyModel(
     bosTokenId: arch === "llama" ? 2 : undefined,
     eosTokenId: arch === "llama" ? 3 : undefined,
     seed: opts.seed ?? 1,
+    dropout: opts.dropout,
   });
   return dir;
 }
