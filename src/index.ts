@@ -1,6 +1,10 @@
 // The toxlora library API. Everything the CLI does is importable from here.
 
 export * from "./data/index.js";
+// Training workflow: train, evaluate, predict, export, demo.
+export * from "./demo/data.js";
+export { type DemoOptions, type DemoResult, runDemo } from "./demo/run.js";
+export * as engine from "./engine/index.js";
 export {
   type BaseModelConfig,
   type BertConfig,
@@ -85,6 +89,20 @@ export {
   type CharTokenizerOptions,
   type CharTokenizerResult,
 } from "./io/tokenizer-build.js";
+export { type RandomCheckpointOptions, writeRandomCheckpoint } from "./models/random-checkpoint.js";
+export {
+  type LoadClassifierOptions,
+  loadClassifier,
+  RunClassifier,
+  type RunConfig,
+  readRunConfig,
+  readThresholds,
+} from "./predict/classifier.js";
+export { type EvaluateRunResult, evaluateRun } from "./predict/evaluate.js";
+export { type ExportResult, exportOnnx } from "./predict/export.js";
+export * from "./predict/io.js";
+export { type PredictFileOptions, type PredictFileResult, predictFile } from "./predict/predict.js";
+export { type Classifier, RUN_FILES, type Scored } from "./predict/types.js";
 export {
   BASE_CONFIG,
   type BarChartOptions,
@@ -156,4 +174,15 @@ export {
   XApiError,
   type XApiErrorKind,
 } from "./sources/x-api.js";
+export * from "./train/batching.js";
+export {
+  resolveTrainConfig,
+  type TrainConfig,
+  type TrainConfigInput,
+  TrainConfigSchema,
+} from "./train/config.js";
+export { type DataManifest, type PreparedData, prepareData } from "./train/data.js";
+export * from "./train/metrics.js";
+export * from "./train/schedules.js";
+export { defaultRunDir, type TrainOptions, type TrainResult, train } from "./train/trainer.js";
 export { VERSION } from "./version.js";
