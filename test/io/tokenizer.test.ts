@@ -271,6 +271,14 @@ test("onig patterns: case-insensitive groups, anchors and Unicode classes transl
   assert.deepEqual("IT'S 1234 ok".match(re), ["IT", "'S", " ", "123", "4", " ok"]);
   assert.deepEqual("a\nb".replace(onigRegExp("(?<!\\n)^", "test"), "▁"), "▁a\nb");
   assert.deepEqual("a\nb".replace(onigRegExp("\\A", "test"), "^"), "^a\nb");
+  // Oniguruma's Unicode classes (as observed with the tokenizers library): \s is White_Space (not
+  // U+FEFF / U+200B), \d any decimal digit, \w Unicode word characters, "." everything but \n
+  const all = (pattern: string, text: string): string[] => text.match(onigRegExp(pattern, "test")) ?? [];
+  assert.deepEqual(all("\\s", "a\u3000b\u00a0c\ufeffd\u200be\u0085f"), ["\u3000", "\u00a0", "\u0085"]);
+  assert.deepEqual(all("\\d", "1１٣x"), ["1", "１", "٣"]);
+  assert.deepEqual(all("\\w+", "é1１٣x_y‿z!"), ["é1１٣x_y‿z"]);
+  assert.deepEqual(all(".", "a\u2028\nb"), ["a", "\u2028", "b"]);
+  assert.deepEqual(all("^.|.$", "ab\ncd"), ["a", "b", "c", "d"]);
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -446,3 +454,37 @@ test("speed: a 20,000-character post encodes quickly and linearly, and decodes b
   assert.ok(ms20k < 5000, `20k chars took ${ms20k.toFixed(0)} ms`);
   assert.ok(ms80k < 12 * Math.max(ms20k, 2), `80k/20k time ratio ${(ms80k / ms20k).toFixed(1)}`);
 });
+
+// tokenizer.json files trained by the Rust `tokenizers` library (0.23.2) and its own encodings of
+// unseen posts and edge cases (see tokenizer-fixtures/README.md).
+for (const name of ["llama-bpe", "bytelevel-bpe", "bert-wordpiece", "unigram-metaspace"]) {
+  test(`tokenizers reference: hf-${name}.tokenizer.json gives the library's ids and texts`, async (t) => {
+    const dir = new URL("./tokenizer-fixtures/", import.meta.url);
+    const tok = await loadTokenizer(new URL(`hf-${name}.tokenizer.json`, dir).pathname);
+    const expected = JSON.parse(await readFile(new URL(`hf-${name}.expected.json`, dir), "utf8")) as {
+      texts: string[];
+      ids: string[];
+      withSpecial: string[];
+      decoded: Array<string | null>;
+      decodedSkip: Array<string | null>;
+    };
+    const parse = (s: string): number[] => (s === "" ? [] : s.split(" ").map(Number));
+    const failures: string[] = [];
+    expected.texts.forEach((text, i) => {
+      const label = `#${i} ${JSON.stringify(text).slice(0, 40)}`;
+      if (tok.encode(text, { addSpecialTokens: false }).join(" ") !== expected.ids[i])
+        failures.push(`${label}: ids`);
+      if (tok.encode(text).join(" ") !== expected.withSpecial[i])
+        failures.push(`${label}: ids with special tokens`);
+      const ids = parse(expected.withSpecial[i]);
+      if (tok.decode(ids) !== (expected.decoded[i] ?? text)) failures.push(`${label}: decode`);
+      if (tok.decode(ids, { skipSpecialTokens: true }) !== (expected.decodedSkip[i] ?? text)) {
+        failures.push(`${label}: decode without special tokens`);
+      }
+    });
+    t.diagnostic(
+      `hf-${name}: ${expected.texts.length * 4 - failures.length}/${expected.texts.length * 4} checks exact`,
+    );
+    assert.deepEqual(failures, []);
+  });
+}
