@@ -136,6 +136,8 @@ export {
   type ReportOptions,
 } from "./report/report.js";
 export { type RunData, readRun } from "./report/run.js";
+export { type BatcherOptions, type BatcherStats, MicroBatcher } from "./serve/batcher.js";
+export { createServer, HttpError, type RunningServer, type ServeOptions } from "./serve/server.js";
 export {
   detectFormat,
   type ImportFormat,

@@ -9,6 +9,7 @@ import { register as registerEval } from "./eval.js";
 import { register as registerExport } from "./export.js";
 import { register as registerPredict } from "./predict.js";
 import { register as registerReport } from "./report.js";
+import { register as registerServe } from "./serve.js";
 import { register as registerSplit } from "./split.js";
 import { register as registerTrain } from "./train.js";
 import { register as registerTweets } from "./tweets.js";
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerExport(program);
   registerPredict(program);
   registerReport(program);
+  registerServe(program);
   registerSplit(program);
   registerTrain(program);
   registerTweets(program);

@@ -99,8 +99,7 @@ export function trainingSeconds(run: RunData): number | null {
     consider(r.trainSeconds);
     consider(r.seconds);
   }
-  const ev = run.eval as unknown as Record<string, unknown> | null;
-  if (ev) consider(ev.trainSeconds);
+  if (run.evalFile) consider(run.evalFile.trainSeconds);
   return best;
 }
 
@@ -161,7 +160,7 @@ export async function dataLabelRates(run: RunData): Promise<SplitRates> {
   }
   for (const e of run.epochs) {
     series.push({
-      name: `epoch ${e.epoch}${run.config.resampleEachEpoch ? " (re-sampled)" : ""}`,
+      name: `epoch ${e.epoch}${run.trainConfig.resampleEachEpoch ? " (re-sampled)" : ""}`,
       rates: e.labelRates,
       rows: e.ids?.length ?? Number.NaN,
     });
@@ -181,7 +180,7 @@ function ratesOf(rows: readonly number[][], labels: readonly string[]): Record<s
 async function truthById(run: RunData): Promise<Map<string, number[]>> {
   const files = Array.isArray(run.manifest?.files) ? run.manifest.files.filter(isRecord) : [];
   if (files.length === 0) throw new Error("the manifest lists no data files");
-  const c = run.config;
+  const c = run.trainConfig;
   const strings = (v: unknown) => (Array.isArray(v) ? v.map(String) : undefined);
   const str = (v: unknown) => (typeof v === "string" ? v : undefined);
   const schema = schemaFromOptions({
@@ -266,7 +265,7 @@ function runCharts(
     charts.push({
       name: "learning-rate",
       spec: learningRateChart(run.steps),
-      caption: `The learning-rate schedule (${String(run.config.scheduler ?? "?")}, warm-up ratio ${String(run.config.warmupRatio ?? "?")}).`,
+      caption: `The learning-rate schedule (${String(run.trainConfig.scheduler ?? "?")}, warm-up ratio ${String(run.trainConfig.warmupRatio ?? "?")}).`,
     });
   }
   if (run.evals.length > 0) {
@@ -479,7 +478,7 @@ export async function buildReport(runDir: string, options: ReportOptions = {}): 
   });
 
   const body = html`<header><h1>toxlora report — ${runName(runDir)}</h1>
-<p>model ${String(c.model ?? "?")} · ${run.labels.length} labels · ${String(c.epochs ?? "?")} epoch(s)${seconds !== null ? html` · trained in ${formatDuration(seconds)}` : null}${evalReport ? html` · macro F1 ${num(evalReport.macroF1)}` : null}</p></header>
+<p>model ${String(c.model ?? "?")} · ${run.labels.length} labels · ${String(run.trainConfig.epochs ?? "?")} epoch(s)${seconds !== null ? html` · trained in ${formatDuration(seconds)}` : null}${evalReport ? html` · macro F1 ${num(evalReport.macroF1)}` : null}</p></header>
 <nav><a href="#summary">Summary</a><a href="#training">Training</a><a href="#labels">Per label</a><a href="#data">Data</a><a href="#errors">Errors</a><a href="#config">Config</a></nav>
 <main>
 ${missing}

@@ -82,24 +82,28 @@ export function learningRateChart(steps: readonly StepRecord[]): VegaLiteSpec {
 
 /** Per-label F1 (and macro F1) on the validation split at each evaluation. */
 export function f1ByEpochChart(evals: readonly EvalRecord[], labels: readonly string[]): VegaLiteSpec {
+  // One evaluation per epoch: plot by epoch. Several per epoch (evalEvery = N steps): by step.
+  const byEpoch = new Set(evals.map((e) => e.epoch)).size === evals.length;
+  const x = (e: EvalRecord) => (byEpoch ? e.epoch : e.step);
   const points: LinePoint[] = [];
   for (const e of evals) {
     for (const l of labels) {
       const m = e.perLabel[l];
-      if (m) points.push({ x: e.epoch, y: m.f1, series: l });
+      if (m) points.push({ x: x(e), y: m.f1, series: l });
     }
-    if (e.macroF1 !== undefined) points.push({ x: e.epoch, y: e.macroF1, series: "macro F1" });
+    if (e.macroF1 !== undefined) points.push({ x: x(e), y: e.macroF1, series: "macro F1" });
   }
   const spec = lineChart(points, {
-    title: "F1 by epoch / エポックごとの F1",
-    subtitle: "validation split, at the thresholds in use during training",
-    xTitle: "epoch",
+    title: byEpoch ? "F1 by epoch / エポックごとの F1" : "F1 by step / ステップごとの F1",
+    subtitle: "validation split, threshold 0.5",
+    xTitle: byEpoch ? "epoch" : "optimizer step",
     yTitle: "F1",
     points: true,
   }) as unknown as Record<string, unknown>;
   // F1 lives in [0, 1]; a fixed axis makes runs comparable at a glance.
   const encoding = spec.encoding as Record<string, Record<string, unknown>>;
   encoding.y = { ...encoding.y, scale: { domain: [0, 1] } };
+  if (byEpoch) encoding.x = { ...encoding.x, axis: { tickMinStep: 1, format: "d" } };
   return spec as unknown as VegaLiteSpec;
 }
 

@@ -54,16 +54,20 @@ export interface EvalPrediction {
 
 export interface RunData {
   dir: string;
-  /** config.json as written by the trainer (resolved config). */
+  /** config.json as written by the trainer. */
   config: Record<string, unknown>;
+  /** The training config: config.json's `train` object (or config.json itself when it is flat). */
+  trainConfig: Record<string, unknown>;
   labels: string[];
   steps: StepRecord[];
   evals: EvalRecord[];
   epochs: EpochRecord[];
   /** metrics.jsonl lines of other types (kept so that newer trainers' records are not lost). */
   otherRecords: Record<string, unknown>[];
-  /** eval.json, or null when the run has none yet. */
+  /** The final evaluation at the tuned thresholds, from eval.json; null when the run has none yet. */
   eval: EvalReport | null;
+  /** eval.json as written (the trainer adds `at05`, `trainSeconds`, `bestStep`, ... around the report). */
+  evalFile: Record<string, unknown> | null;
   /** Tuned thresholds, one per label (0.5 each when thresholds.json is missing). */
   thresholds: number[];
   thresholdsTuned: boolean;
@@ -261,7 +265,10 @@ function parsePredictions(file: string, text: string, labels: readonly string[])
   return rows;
 }
 
-function parseThresholds(file: string, obj: unknown): { labels: string[]; thresholds: number[] } {
+function parseThresholds(
+  file: string,
+  obj: unknown,
+): { labels: string[]; thresholds: number[]; tunedOn: unknown } {
   if (!isObject(obj)) throw new DataError({ file, reason: "expected a JSON object" });
   const { labels, thresholds } = obj;
   if (!Array.isArray(labels) || !labels.every((l) => typeof l === "string")) {
@@ -277,7 +284,8 @@ function parseThresholds(file: string, obj: unknown): { labels: string[]; thresh
       reason: `${thresholds.length} thresholds for ${labels.length} labels`,
     });
   }
-  return { labels, thresholds };
+  // `tunedOn: null` means the run had no validation split and kept 0.5.
+  return { labels, thresholds, tunedOn: obj.tunedOn };
 }
 
 /** Reads every file of a run directory that a report uses. */
@@ -301,17 +309,23 @@ export async function readRun(dir: string): Promise<RunData> {
     ? parseThresholds(path(RUN_FILES.thresholds), await readJsonFile(path(RUN_FILES.thresholds)))
     : null;
 
+  // eval.json is either an EvalReport, or the trainer's wrapper holding one under `tuned`.
   let evalReport: EvalReport | null = null;
+  let evalFile: Json | null = null;
   if (present(RUN_FILES.eval)) {
     const obj = await readJsonFile(path(RUN_FILES.eval));
-    if (!isObject(obj) || !Array.isArray(obj.labels) || !isObject(obj.perLabel)) {
+    const isReport = (x: unknown): boolean => isObject(x) && Array.isArray(x.labels) && isObject(x.perLabel);
+    if (!isObject(obj)) throw new DataError({ file: path(RUN_FILES.eval), reason: "expected a JSON object" });
+    const report = isReport(obj) ? obj : obj.tuned;
+    if (!isReport(report)) {
       throw new DataError({
         file: path(RUN_FILES.eval),
-        field: "perLabel",
-        reason: "expected an EvalReport object",
+        field: "tuned",
+        reason: "expected an evaluation report (labels, perLabel, micro, macro)",
       });
     }
-    evalReport = obj as unknown as EvalReport;
+    evalReport = report as unknown as EvalReport;
+    evalFile = obj;
   }
 
   // Labels: the config's resolved list, else whatever other file names them.
@@ -359,11 +373,13 @@ export async function readRun(dir: string): Promise<RunData> {
   return {
     dir,
     config,
+    trainConfig: isObject(config.train) ? config.train : config,
     labels,
     ...metrics,
     eval: evalReport,
+    evalFile,
     thresholds,
-    thresholdsTuned: thresholdsFile !== null,
+    thresholdsTuned: thresholdsFile !== null && thresholdsFile.tunedOn !== null,
     manifest,
     predictions,
     missing,

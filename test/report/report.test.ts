@@ -71,9 +71,9 @@ describe("buildReport", () => {
     // User text is escaped, in tables and in the worst-error lists.
     assert.ok(html.includes("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;「差別」&amp; more"));
     // Summary numbers come from eval.json.
-    const ev = JSON.parse(await readFile(join(run, RUN_FILES.eval), "utf8"));
+    const ev = JSON.parse(await readFile(join(run, RUN_FILES.eval), "utf8")).tuned;
     assert.ok(html.includes(`macro F1 ${ev.macroF1.toFixed(3)}`));
-    // Training time (elapsedS of the last step: 36 steps × 2 s) and versions are shown.
+    // Training time (eval.json's trainSeconds: 36 steps × 2 s) and versions are shown.
     assert.ok(html.includes("1 min 12 s"));
     assert.match(html, /trained with toxlora<\/td><td( class="n")?>0\.1\.0</);
     // Split label rates recomputed from the data file, and each epoch's re-sampled set.
@@ -205,8 +205,8 @@ describe("buildComparison", () => {
     for (const chart of ["compare-f1", "compare-pr-auc", "compare-time"]) {
       assert.ok(html.includes(`data-chart="${chart}"><svg `), chart);
     }
-    const evA = JSON.parse(await readFile(join(a, RUN_FILES.eval), "utf8"));
-    const evB = JSON.parse(await readFile(join(b, RUN_FILES.eval), "utf8"));
+    const evA = JSON.parse(await readFile(join(a, RUN_FILES.eval), "utf8")).tuned;
+    const evB = JSON.parse(await readFile(join(b, RUN_FILES.eval), "utf8")).tuned;
     // The F1 table: one row per label, one column per run; a label run b lacks shows "–".
     const f1Table = html.slice(html.indexOf('id="f1"'), html.indexOf('id="pr-auc"'));
     assert.ok(f1Table.includes("<th>prototype</th><th>resample</th>"));

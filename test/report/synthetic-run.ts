@@ -18,7 +18,7 @@ export interface SyntheticRunOptions {
   seed?: number;
   /** Texts to use for the first rows (e.g. markup that must be escaped). */
   texts?: string[];
-  /** Elapsed training seconds recorded on the step records. */
+  /** Training seconds per step, recorded as eval.json's `trainSeconds`. */
   secondsPerStep?: number;
 }
 
@@ -62,17 +62,28 @@ export async function writeSyntheticRun(dir: string, options: SyntheticRunOption
   const valid = data.slice(rows * 2 - 20, rows * 2);
   const test = data.slice(rows * 2);
 
+  // config.json as the trainer writes it: run facts, with the training config under `train`.
   const config = {
-    model: "tiny-synthetic",
-    data: dataFile,
-    labels,
-    epochs,
-    batchSize: 8,
-    lr: 1e-4,
-    scheduler: "inverse_sqrt",
-    warmupRatio: 0.2,
-    resampleEachEpoch: "equalize",
     toxloraVersion: "0.1.0",
+    labels,
+    model: "tiny-synthetic",
+    modelDir: "/nonexistent/tiny-synthetic",
+    family: "bert",
+    head: "multilabel",
+    maxLength: 64,
+    padTokenId: 0,
+    posWeight: null,
+    train: {
+      model: "tiny-synthetic",
+      data: dataFile,
+      labels,
+      epochs,
+      batchSize: 8,
+      lr: 1e-4,
+      scheduler: "inverse_sqrt",
+      warmupRatio: 0.2,
+      resampleEachEpoch: "equalize",
+    },
   };
   await writeFile(join(dir, RUN_FILES.config), `${JSON.stringify(config, null, 2)}\n`);
 
@@ -85,7 +96,13 @@ export async function writeSyntheticRun(dir: string, options: SyntheticRunOption
   for (let e = 1; e <= epochs; e++) {
     const sample = train.filter(() => rng.next() < 0.8);
     lines.push(
-      JSON.stringify({ type: "epoch", epoch: e, ids: sample.map((r) => r.id), labelRates: rates(sample) }),
+      JSON.stringify({
+        type: "epoch",
+        epoch: e,
+        rows: sample.length,
+        ids: sample.map((r) => r.id),
+        labelRates: rates(sample),
+      }),
     );
     for (let k = 0; k < stepsPerEpoch; k++) {
       step++;
@@ -95,11 +112,10 @@ export async function writeSyntheticRun(dir: string, options: SyntheticRunOption
         JSON.stringify({
           type: "step",
           step,
-          epoch: e - 1 + (k + 1) / stepsPerEpoch,
+          epoch: e,
           loss,
           lr,
           tokensPerS: 1000,
-          ...(options.secondsPerStep ? { elapsedS: step * options.secondsPerStep } : {}),
         }),
       );
     }
@@ -127,8 +143,23 @@ export async function writeSyntheticRun(dir: string, options: SyntheticRunOption
   const truth = test.map((r) => r.truth);
   const thresholds = tuneThresholds(probs, truth);
   const report = evaluate(probs, truth, labels, thresholds);
-  await writeFile(join(dir, RUN_FILES.eval), `${JSON.stringify(report, null, 2)}\n`);
-  await writeFile(join(dir, RUN_FILES.thresholds), `${JSON.stringify({ labels, thresholds })}\n`);
+  // eval.json as the trainer writes it: the tuned and 0.5 reports plus run facts.
+  const evalFile = {
+    split: "test",
+    rows: test.length,
+    loss: 0.4,
+    at05: evaluate(probs, truth, labels),
+    tuned: report,
+    thresholds,
+    bestStep: step,
+    steps: step,
+    ...(options.secondsPerStep ? { trainSeconds: step * options.secondsPerStep } : {}),
+  };
+  await writeFile(join(dir, RUN_FILES.eval), `${JSON.stringify(evalFile, null, 2)}\n`);
+  await writeFile(
+    join(dir, RUN_FILES.thresholds),
+    `${JSON.stringify({ labels, thresholds, tunedOn: "valid" })}\n`,
+  );
   const preds = test.map((r, i) =>
     JSON.stringify({
       id: r.id,

@@ -1,0 +1,107 @@
+// `toxlora serve --run <dir>`: the run's classifier over HTTP (JSON API + a page to try it).
+import { existsSync } from "node:fs";
+import { basename, join, resolve } from "node:path";
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { loadClassifier } from "../predict/classifier.js";
+import { createServer } from "../serve/server.js";
+import { positiveInt } from "./analyze.js";
+
+interface ServeFlags {
+  run: string;
+  port: number;
+  host: string;
+  maxBatch: number;
+  maxTextLength: number;
+  maxBodyBytes: number;
+  batchWaitMs: number;
+  report?: string;
+  threads?: number;
+  device: "cpu" | "cuda";
+  quiet?: boolean;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError("expected a port 0–65535");
+  return n;
+}
+
+function wholeNumber(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError("expected a whole number ≥ 0");
+  return n;
+}
+
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+
+export function register(program: Command): void {
+  program
+    .command("serve")
+    .description(
+      "serve a trained run over HTTP: POST /v1/classify, GET /v1/labels, /healthz, and a page at /",
+    )
+    .requiredOption("--run <dir>", "run directory written by `toxlora train`")
+    .option("--port <n>", "TCP port (0: any free port)", port, 8080)
+    .option("--host <addr>", "address to listen on (0.0.0.0 exposes the server to the network)", "127.0.0.1")
+    .option("--max-batch <n>", "most texts per request and per model call", positiveInt, 32)
+    .option("--max-text-length <n>", "longest text accepted, in characters", positiveInt, 20_000)
+    .option("--max-body-bytes <n>", "largest request body accepted", positiveInt, 1024 * 1024)
+    .option(
+      "--batch-wait-ms <n>",
+      "how long a request waits to share a model call with others",
+      wholeNumber,
+      5,
+    )
+    .option("--report <file>", "HTML report to serve at /report (default <run>/report.html when present)")
+    .option("--threads <n>", "CPU threads", positiveInt)
+    .addOption(new Option("--device <d>", "cpu or cuda").choices(["cpu", "cuda"]).default("cpu"))
+    .option("--quiet", "do not log requests")
+    .addHelpText(
+      "after",
+      "\nExample:\n  toxlora serve --run outputs/bert/2026-01-01/12-00-00 --port 8080\n" +
+        `  curl -s localhost:8080/v1/classify -H 'content-type: application/json' -d '{"texts": ["このアニメ最高！"]}'\n`,
+    )
+    .action(async (f: ServeFlags) => {
+      const reportPath = f.report ?? join(f.run, "report.html");
+      if (f.report && !existsSync(f.report)) throw new Error(`--report: ${f.report} does not exist`);
+      process.stderr.write(`serve: loading ${f.run}\n`);
+      const classifier = await loadClassifier(f.run, {
+        batchSize: f.maxBatch,
+        threads: f.threads,
+        device: f.device,
+      });
+      const server = await createServer(classifier, {
+        port: f.port,
+        host: f.host,
+        maxBatch: f.maxBatch,
+        maxTextLength: f.maxTextLength,
+        maxBodyBytes: f.maxBodyBytes,
+        batchWaitMs: f.batchWaitMs,
+        reportPath: existsSync(reportPath) ? reportPath : undefined,
+        title: basename(resolve(f.run)),
+        log: f.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
+      });
+      if (!LOOPBACK.has(f.host)) {
+        process.stderr.write(
+          `serve: warning: listening on ${f.host}: other machines can reach this server\n`,
+        );
+      }
+      process.stderr.write(
+        `serve: ${classifier.labels.length} labels (${classifier.labels.join(", ")}); ` +
+          `${existsSync(reportPath) ? "report at /report" : "no report (make one with `toxlora report`)"}\n`,
+      );
+      process.stdout.write(`${server.url}\n`);
+      // Ctrl-C / SIGTERM: finish the requests in progress, release the model, exit.
+      let stopping = false;
+      const stop = async () => {
+        if (stopping) process.exit(130);
+        stopping = true;
+        process.stderr.write("serve: stopping\n");
+        await server.close();
+        await classifier.close();
+        process.exit(0);
+      };
+      process.on("SIGINT", stop);
+      process.on("SIGTERM", stop);
+    });
+}
