@@ -3,6 +3,12 @@
 // It is built with Maps, then flattened into typed arrays: for each node its children are
 // a sorted run of (label, target) pairs found by binary search. 100k pieces take a few MB.
 
+/**
+ * Edges looked up so far by every trie (a plain counter, cheap to bump). Tests read it to check that
+ * encoding does work proportional to the text length: a deterministic check instead of a timing.
+ */
+export const trieStats = { lookups: 0 };
+
 export class CodePointTrie {
   /** children of node n are edges firstEdge[n] .. firstEdge[n + 1] - 1 */
   private readonly firstEdge: Int32Array;
@@ -59,6 +65,7 @@ export class CodePointTrie {
 
   /** The child of `node` along code point `cp`, or -1. */
   child(node: number, cp: number): number {
+    trieStats.lookups++;
     let lo = this.firstEdge[node];
     let hi = this.firstEdge[node + 1] - 1;
     const labels = this.labels;
