@@ -4,6 +4,7 @@ import { loadClassifier } from "../predict/classifier.js";
 import type { InputFormat } from "../predict/io.js";
 import { predictFile } from "../predict/predict.js";
 import { positiveInt } from "./analyze.js";
+import { withInterrupt } from "./interrupt.js";
 
 interface PredictFlags {
   run: string;
@@ -49,27 +50,24 @@ export function register(program: Command): void {
         threads: f.threads,
         device: f.device,
       });
-      const ac = new AbortController();
-      const onSigint = () => {
-        if (ac.signal.aborted) process.exit(130);
-        process.stderr.write("\nstopping after this chunk; rerun with --resume to continue\n");
-        ac.abort();
-      };
-      process.on("SIGINT", onSigint);
       try {
-        const r = await predictFile(clf, {
-          input: f.input,
-          out: f.out,
-          resume: f.resume,
-          format: f.format,
-          textField: f.textField,
-          idField: f.idField,
-          signal: ac.signal,
-          onProgress: (rows, s) => {
-            if (!f.quiet)
-              process.stderr.write(`\rscored ${rows} texts (${(rows / Math.max(s, 1e-9)).toFixed(1)}/s)`);
-          },
-        });
+        const r = await withInterrupt(
+          "stopping after this chunk; rerun with --resume to continue",
+          (signal) =>
+            predictFile(clf, {
+              input: f.input,
+              out: f.out,
+              resume: f.resume,
+              format: f.format,
+              textField: f.textField,
+              idField: f.idField,
+              signal,
+              onProgress: (rows, s) => {
+                if (!f.quiet)
+                  process.stderr.write(`\rscored ${rows} texts (${(rows / Math.max(s, 1e-9)).toFixed(1)}/s)`);
+              },
+            }),
+        );
         if (!f.quiet) {
           process.stderr.write(
             `\n${r.interrupted ? "interrupted" : "done"}: ${r.rows} rows in ${f.out}${r.interrupted ? ".partial" : ""}` +
@@ -78,7 +76,6 @@ export function register(program: Command): void {
         }
         if (r.interrupted) process.exitCode = 130;
       } finally {
-        process.off("SIGINT", onSigint);
         await clf.close();
       }
     });

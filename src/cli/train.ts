@@ -11,6 +11,7 @@ import {
   integer,
   positiveInt,
 } from "./analyze.js";
+import { withInterrupt } from "./interrupt.js";
 
 const number = (v: string): number => {
   const n = Number(v);
@@ -174,23 +175,14 @@ export function register(program: Command): void {
     .option("--json", "progress as JSON lines on stdout");
   addDatasetOptions(cmd).action(async (flags: TrainFlags) => {
     const mode: ProgressMode = flags.quiet ? "quiet" : flags.json ? "json" : "auto";
-    const ac = new AbortController();
-    const onSigint = () => {
-      if (ac.signal.aborted) process.exit(130);
-      process.stderr.write("\nstopping after this step (Ctrl-C again to quit now)...\n");
-      ac.abort();
-    };
-    process.on("SIGINT", onSigint);
-    try {
-      const r = await train(trainConfigFromFlags(flags), { progress: mode, signal: ac.signal });
-      if (flags.json)
-        process.stdout.write(
-          `${JSON.stringify({ event: "done", runDir: r.runDir, macroF1: r.eval.macroF1, interrupted: r.interrupted })}\n`,
-        );
-      else if (!flags.quiet) process.stderr.write(`run directory: ${r.runDir}\n`);
-      if (r.interrupted) process.exitCode = 130;
-    } finally {
-      process.off("SIGINT", onSigint);
-    }
+    const r = await withInterrupt("stopping after this step; `--resume` continues", (signal) =>
+      train(trainConfigFromFlags(flags), { progress: mode, signal }),
+    );
+    if (flags.json)
+      process.stdout.write(
+        `${JSON.stringify({ event: "done", runDir: r.runDir, macroF1: r.eval.macroF1, interrupted: r.interrupted })}\n`,
+      );
+    else if (!flags.quiet) process.stderr.write(`run directory: ${r.runDir}\n`);
+    if (r.interrupted) process.exitCode = 130;
   });
 }

@@ -5,6 +5,7 @@ import { type ImportFormat, importTweets } from "../sources/import.js";
 import { buildSearchQuery, QUERY_PRESETS } from "../sources/query.js";
 import { defaultSummaryFile, formatScoreSummary, scoreTweets } from "../sources/score.js";
 import { DEFAULT_BASE_URL, fetchTweets } from "../sources/x-api.js";
+import { withInterrupt } from "./interrupt.js";
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -68,15 +69,8 @@ async function runFetch(flags: FetchFlags): Promise<void> {
 
   // First Ctrl-C: finish cleanly between pages (the file and state stay consistent). Second: quit now —
   // still safe, since every page is appended with complete lines and fsynced before the state moves.
-  const ac = new AbortController();
-  const onSigint = () => {
-    if (ac.signal.aborted) process.exit(130);
-    log("interrupted: stopping (Ctrl-C again to quit at once)");
-    ac.abort();
-  };
-  process.on("SIGINT", onSigint);
-  try {
-    const res = await fetchTweets({
+  const res = await withInterrupt("interrupted: stopping between pages", (signal) =>
+    fetchTweets({
       query,
       out: flags.out,
       bearerToken: token,
@@ -87,21 +81,19 @@ async function runFetch(flags: FetchFlags): Promise<void> {
       max: flags.max,
       pageSize: flags.pageSize,
       normalize: flags.normalize,
-      signal: ac.signal,
+      signal,
       log,
       status,
-    });
-    const how = {
-      end: "all results fetched",
-      max: `--max ${flags.max} reached; raise --max and re-run to continue`,
-      interrupted: "interrupted; re-run the same command to continue",
-      "already-complete": "already complete",
-    }[res.stop];
-    process.stdout.write(`${flags.out}: ${res.total} tweets (${res.written} new) — ${how}\n`);
-    if (res.stop === "interrupted") process.exitCode = 130;
-  } finally {
-    process.off("SIGINT", onSigint);
-  }
+    }),
+  );
+  const how = {
+    end: "all results fetched",
+    max: `--max ${flags.max} reached; raise --max and re-run to continue`,
+    interrupted: "interrupted; re-run the same command to continue",
+    "already-complete": "already complete",
+  }[res.stop];
+  process.stdout.write(`${flags.out}: ${res.total} tweets (${res.written} new) — ${how}\n`);
+  if (res.stop === "interrupted") process.exitCode = 130;
 }
 
 export function register(program: Command): void {

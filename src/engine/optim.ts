@@ -62,6 +62,26 @@ export function clipByGlobalNorm(grads: Tensor[], norm: Tensor, maxNorm: number)
 }
 
 /**
+ * What every optimizer starts with: the scalar inputs "lr" and "step", the parameters that have a
+ * gradient, and those gradients clipped to `maxGradNorm` (0 = no clipping); the global norm before
+ * clipping becomes the output "grad_norm".
+ */
+function optimizerInputs(graph: Graph, grads: Map<Tensor, Tensor | null>, maxGradNorm: number) {
+  const lr = graph.input("lr", "float32", []);
+  const t = graph.input("step", "float32", []);
+  const entries = [...grads].filter((e): e is [Tensor, Tensor] => e[1] !== null);
+  const raw = entries.map(([, gr]) => gr);
+  const norm = globalNorm(raw);
+  graph.output("grad_norm", norm);
+  return {
+    lr,
+    t,
+    params: entries.map(([p]) => p),
+    grads: maxGradNorm > 0 ? clipByGlobalNorm(raw, norm, maxGradNorm) : raw,
+  };
+}
+
+/**
  * AdamW (decoupled weight decay, bias-corrected moments) exactly as torch.optim.AdamW:
  *   p <- p - lr*wd*p;  m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2
  *   p <- p - (lr / (1 - b1^t)) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
@@ -79,19 +99,7 @@ export function adamw(
     maxGradNorm = 0,
     decay = () => true,
   } = opts;
-  const lr = graph.input("lr", "float32", []);
-  const t = graph.input("step", "float32", []);
-  const entries = [...grads].filter((e): e is [Tensor, Tensor] => e[1] !== null);
-  const norm = globalNorm(entries.map(([, gr]) => gr));
-  graph.output("grad_norm", norm);
-  const clipped =
-    maxGradNorm > 0
-      ? clipByGlobalNorm(
-          entries.map(([, gr]) => gr),
-          norm,
-          maxGradNorm,
-        )
-      : entries.map(([, gr]) => gr);
+  const { lr, t, params, grads: clipped } = optimizerInputs(graph, grads, maxGradNorm);
 
   // Bias corrections in float64 as PyTorch does: 1 - 0.999^t loses ~5 digits in float32.
   const t64 = cast(t, "float64");
@@ -101,7 +109,7 @@ export function adamw(
   const invSqrtBc2 = cast(reciprocal(sqrt(bc2)), "float32");
 
   const updates: OptimizerGraph["updates"] = [];
-  entries.forEach(([p, _], i) => {
+  params.forEach((p, i) => {
     const gr = clipped[i];
     const shape = p.shape as number[];
     const m = graph.input(`${p.name}.exp_avg`, "float32", shape);
@@ -134,21 +142,9 @@ export interface SGDOptions {
 /** Plain SGD: p <- p - lr * (g + wd * p). */
 export function sgd(graph: Graph, grads: Map<Tensor, Tensor | null>, opts: SGDOptions = {}): OptimizerGraph {
   const { weightDecay = 0, maxGradNorm = 0 } = opts;
-  const lr = graph.input("lr", "float32", []);
-  const t = graph.input("step", "float32", []);
-  const entries = [...grads].filter((e): e is [Tensor, Tensor] => e[1] !== null);
-  const norm = globalNorm(entries.map(([, gr]) => gr));
-  graph.output("grad_norm", norm);
-  const clipped =
-    maxGradNorm > 0
-      ? clipByGlobalNorm(
-          entries.map(([, gr]) => gr),
-          norm,
-          maxGradNorm,
-        )
-      : entries.map(([, gr]) => gr);
+  const { lr, t, params, grads: clipped } = optimizerInputs(graph, grads, maxGradNorm);
   const updates: OptimizerGraph["updates"] = [];
-  entries.forEach(([p], i) => {
+  params.forEach((p, i) => {
     const gr = weightDecay > 0 ? add(clipped[i], scale(p, weightDecay)) : clipped[i];
     graph.output(`${p.name}.new`, sub(p, mul(lr, gr)));
     updates.push({ param: p.name, output: `${p.name}.new`, state: [] });

@@ -70,6 +70,7 @@ export async function buildRunGraph(
   runDir: string,
   run: RunConfig,
   ckpt: LoadedCheckpoint,
+  opts: { tokenTypeInput?: boolean } = {},
 ): Promise<{ g: Graph; m: ClassifierGraph }> {
   const adapter = await readAdapter(join(runDir, RUN_FILES.adapter));
   const g = new Graph();
@@ -79,6 +80,7 @@ export async function buildRunGraph(
     merged: true,
     mergeInPlace: true,
     padTokenId: run.padTokenId,
+    tokenTypeInput: opts.tokenTypeInput,
   });
   return { g, m };
 }

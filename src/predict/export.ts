@@ -5,13 +5,11 @@
 // tokenizer files.
 import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { Graph, reshape, slice, squeeze, sub, toOnnx } from "../engine/index.js";
+import { reshape, slice, squeeze, sub, toOnnx } from "../engine/index.js";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
-import { readAdapter } from "../io/peft.js";
-import { buildClassifier, loadCheckpoint } from "../models/registry.js";
+import { loadCheckpoint } from "../models/registry.js";
 import { VERSION } from "../version.js";
-import { readRunConfig, readThresholds, runModelDir } from "./classifier.js";
-import { RUN_FILES } from "./types.js";
+import { buildRunGraph, readRunConfig, readThresholds, runModelDir } from "./classifier.js";
 
 const TOKENIZER_FILES =
   /^(tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|added_tokens\.json|vocab\.txt|.*\.model)$/;
@@ -26,16 +24,7 @@ export async function exportOnnx(runDir: string, outFile: string): Promise<Expor
   const run = await readRunConfig(runDir);
   const modelDir = await runModelDir(run);
   const ckpt = await loadCheckpoint(modelDir);
-  const adapter = await readAdapter(join(runDir, RUN_FILES.adapter));
-  const g = new Graph();
-  const m = buildClassifier(g, ckpt, {
-    head: { kind: run.head, numLabels: run.labels.length },
-    adapter,
-    merged: true,
-    mergeInPlace: true,
-    padTokenId: run.padTokenId,
-    tokenTypeInput: false,
-  });
+  const { g, m } = await buildRunGraph(runDir, run, ckpt, { tokenTypeInput: false });
   // One logit per label with sigmoid(logit) = P(label): for the per-label softmax head that is
   // the difference of its two class logits.
   const logits =

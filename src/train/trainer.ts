@@ -108,6 +108,17 @@ function decays(name: string): boolean {
   return !name.endsWith(".bias") && !/norm/i.test(name);
 }
 
+/** The PEFT LoRA settings a training config asks for. */
+function loraFromConfig(cfg: TrainConfig) {
+  return loraConfig({
+    r: cfg.loraR,
+    lora_alpha: cfg.loraAlpha,
+    lora_dropout: cfg.loraDropout,
+    use_rslora: cfg.useRslora,
+    target_modules: cfg.targetModules,
+  });
+}
+
 /** The forward graph used for evaluation: same parameters as the training graph, no dropout. */
 function buildEvalGraph(
   ckpt: LoadedCheckpoint,
@@ -118,13 +129,7 @@ function buildEvalGraph(
   const g = new Graph();
   const m = buildClassifier(g, ckpt, {
     head,
-    lora: loraConfig({
-      r: cfg.loraR,
-      lora_alpha: cfg.loraAlpha,
-      lora_dropout: cfg.loraDropout,
-      use_rslora: cfg.useRslora,
-      target_modules: cfg.targetModules,
-    }),
+    lora: loraFromConfig(cfg),
     training: false,
     seed: cfg.seed,
     padTokenId: padId,
@@ -354,13 +359,7 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
   const g = new Graph();
   const m = buildClassifier(g, ckpt, {
     head,
-    lora: loraConfig({
-      r: cfg.loraR,
-      lora_alpha: cfg.loraAlpha,
-      lora_dropout: cfg.loraDropout,
-      use_rslora: cfg.useRslora,
-      target_modules: cfg.targetModules,
-    }),
+    lora: loraFromConfig(cfg),
     training: true,
     seed: cfg.seed,
     padTokenId: padId,
