@@ -29,7 +29,7 @@ export const FONT_PATH = "/assets/noto-sans-jp.ttf";
 
 const CSS = `
 @font-face { font-family: "toxlora-jp"; src: local("Noto Sans JP"), local("NotoSansJP-Regular"),
-  url("${FONT_PATH}") format("truetype"); font-display: swap; }
+  url("${FONT_PATH}") format("truetype"); font-display: block; }
 * { box-sizing: border-box; }
 body { margin: 0; background: #f6f7f9; color: #1d1d1f;
   font: 16px/1.6 system-ui, -apple-system, "Hiragino Sans", "Hiragino Kaku Gothic ProN", "Yu Gothic UI", Meiryo,
@@ -57,6 +57,7 @@ button:disabled { background: #8aa4cc; cursor: wait; }
 .bar-row .name { font-weight: 600; line-height: 1.25; }
 .track { position: relative; height: 18px; background: #eceff3; border-radius: 4px; overflow: hidden; }
 .fill { height: 100%; width: 0; background: #9fb3c8; transition: width 0.25s; }
+@media (prefers-reduced-motion: reduce) { .fill { transition: none; } }
 .th { position: absolute; top: 0; bottom: 0; width: 2px; background: #333; opacity: 0.55; }
 .val { text-align: right; font-variant-numeric: tabular-nums; }
 .bar-row.above .fill { background: #d9480f; }
@@ -68,63 +69,77 @@ code { background: #eceff3; padding: 1px 5px; border-radius: 4px; }
 
 // Runs in the browser. Only textContent and style properties are set: no HTML is built from data.
 const SCRIPT = `
-const form = document.getElementById("form");
-const text = document.getElementById("text");
-const button = document.getElementById("classify");
-const status = document.getElementById("status");
-const summary = document.getElementById("summary");
-const rows = [...document.querySelectorAll(".bar-row")];
+function start() {
+  const form = document.getElementById("form");
+  const text = document.getElementById("text");
+  const button = document.getElementById("classify");
+  const status = document.getElementById("status");
+  const summary = document.getElementById("summary");
+  const rows = [...document.querySelectorAll(".bar-row")];
 
-function setStatus(message, isError) {
-  status.textContent = message;
-  status.className = isError ? "error" : "";
-}
-
-async function classify() {
-  const value = text.value;
-  if (value.trim() === "") { setStatus("テキストを入力してください / Please enter a text", true); return; }
-  button.disabled = true;
-  setStatus("判定中… / Classifying…", false);
-  const started = performance.now();
-  try {
-    const response = await fetch("/v1/classify", {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({ texts: [value] }),
-    });
-    const body = await response.json();
-    if (!response.ok) throw new Error(body.error ? body.error.message : "HTTP " + response.status);
-    const result = body.results[0];
-    const above = [];
-    for (const row of rows) {
-      const label = row.dataset.label;
-      const p = result.probs[label];
-      const hit = result.decisions[label];
-      row.dataset.prob = String(p);
-      row.dataset.above = String(hit);
-      row.classList.toggle("above", hit);
-      row.querySelector(".fill").style.width = (p * 100).toFixed(1) + "%";
-      row.querySelector(".val").textContent = (p * 100).toFixed(1) + "%";
-      if (hit) above.push(row.dataset.display);
-    }
-    summary.textContent = above.length
-      ? "しきい値を超えたカテゴリ / Above threshold: " + above.join("、")
-      : "しきい値を超えたカテゴリはありません / No category above its threshold";
-    document.body.dataset.state = "done";
-    setStatus("完了 / Done (" + Math.round(performance.now() - started) + " ms)", false);
-  } catch (err) {
-    document.body.dataset.state = "error";
-    setStatus("エラー / Error: " + err.message, true);
-  } finally {
-    button.disabled = false;
+  function setStatus(message, isError) {
+    status.textContent = message;
+    status.className = isError ? "error" : "";
   }
+
+  async function classify() {
+    const value = text.value;
+    if (value.trim() === "") { setStatus("テキストを入力してください / Please enter a text", true); return; }
+    button.disabled = true;
+    setStatus("判定中… / Classifying…", false);
+    const started = performance.now();
+    try {
+      const response = await fetch("/v1/classify", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ texts: [value] }),
+      });
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.error ? body.error.message : "HTTP " + response.status);
+      const result = body.results[0];
+      const above = [];
+      for (const row of rows) {
+        const label = row.dataset.label;
+        const p = result.probs[label];
+        const hit = result.decisions[label];
+        row.dataset.prob = String(p);
+        row.dataset.above = String(hit);
+        row.classList.toggle("above", hit);
+        row.querySelector(".fill").style.width = (p * 100).toFixed(1) + "%";
+        row.querySelector(".val").textContent = (p * 100).toFixed(1) + "%";
+        if (hit) above.push(row.dataset.display);
+      }
+      summary.textContent = above.length
+        ? "しきい値を超えたカテゴリ / Above threshold: " + above.join("、")
+        : "しきい値を超えたカテゴリはありません / No category above its threshold";
+      document.body.dataset.state = "done";
+      setStatus("完了 / Done (" + Math.round(performance.now() - started) + " ms)", false);
+    } catch (err) {
+      document.body.dataset.state = "error";
+      setStatus("エラー / Error: " + err.message, true);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  form.addEventListener("submit", (event) => { event.preventDefault(); classify(); });
+  text.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); classify(); }
+  });
+  text.focus();
+  document.body.dataset.state = "ready";
 }
 
-form.addEventListener("submit", (event) => { event.preventDefault(); classify(); });
-text.addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); classify(); }
-});
-document.body.dataset.state = "ready";
+// Chrome can keep text that was laid out before a web font arrived in its fallback glyphs (empty
+// boxes) even after the font loads. So the page stays in a <template> until the Japanese font is
+// available (instantly from the machine's own fonts or the cache, else from this server).
+document.fonts
+  .load('16px "toxlora-jp"', "日本語")
+  .catch(() => {})
+  .then(() => {
+    document.body.prepend(document.getElementById("page").content);
+    start();
+  });
 `;
 
 export function renderPage(options: PageOptions): string {
@@ -149,14 +164,16 @@ export function renderPage(options: PageOptions): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>toxlora — 有害表現の判定 / toxicity classifier</title>
+<link rel="preload" href="${FONT_PATH}" as="font" type="font/ttf" crossorigin>
 <style>${CSS}</style>
 </head>
 <body data-state="loading">
+<template id="page">
 <header><h1>toxlora <span class="en" style="color:#c9d3de">有害表現の判定 / toxicity classifier</span></h1>${title}${report}</header>
 <main>
 <form id="form">
 <label class="prompt" for="text">テキスト <span class="en">Text</span></label>
-<textarea id="text" name="text" placeholder="判定したい文章を貼り付けてください / Paste a text to classify" autofocus></textarea>
+<textarea id="text" name="text" placeholder="判定したい文章を貼り付けてください / Paste a text to classify"></textarea>
 <div class="actions"><button id="classify" type="submit">判定する / Classify</button><span id="status"></span></div>
 </form>
 <div class="bars" id="bars">
@@ -167,6 +184,8 @@ ${rows}
 Each bar is a category's probability; the vertical line is its threshold. Categories at or above their threshold are shown in red.
 API: <code>POST /v1/classify {"texts": [...]}</code></p>
 </main>
+</template>
+<noscript>このページには JavaScript が必要です / This page needs JavaScript. API: POST /v1/classify</noscript>
 <script>${SCRIPT}</script>
 </body>
 </html>

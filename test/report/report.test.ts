@@ -11,6 +11,7 @@ import { inlineSvg } from "../../src/report/html.js";
 import { buildComparison, buildReport, labelSlug, runNames, worstErrors } from "../../src/report/report.js";
 import { readRun } from "../../src/report/run.js";
 import { writeSyntheticRun } from "./synthetic-run.js";
+import { TRAINED_LABELS, trainTinyRun } from "./trained-run.js";
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -44,18 +45,16 @@ after(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe("buildReport", () => {
+describe("buildReport on a run made by the trainer", () => {
   it("writes a self-contained HTML page with every chart, and each chart as SVG and PNG in imgs/", async () => {
-    const run = join(dir, "run-a");
-    const evil = '<script>alert("x")</script>「差別」& more';
-    await writeSyntheticRun(run, { texts: Array.from({ length: 90 }, () => evil), secondsPerStep: 2 });
+    const run = await trainTinyRun(join(dir, "trained"));
     const out = await buildReport(run);
     assert.equal(out, join(run, "report.html"));
     const html = await readFile(out, "utf8");
     assert.ok(html.startsWith("<!doctype html>"));
     assertSelfContained(html);
 
-    const names = expectedCharts(["obscene", "discriminatory", "corporate"]);
+    const names = expectedCharts(TRAINED_LABELS);
     for (const name of names) {
       const m = new RegExp(`<figure id="chart-${name}" data-chart="${name}"><svg `).exec(html);
       assert.ok(m, `chart ${name} is inlined in the page`);
@@ -68,20 +67,42 @@ describe("buildReport", () => {
     const files = await readdir(join(run, "imgs"));
     assert.equal(files.length, names.length * 2, "no other (temporary) files in imgs/");
 
-    // User text is escaped, in tables and in the worst-error lists.
-    assert.ok(html.includes("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;「差別」&amp; more"));
-    // Summary numbers come from eval.json.
-    const ev = JSON.parse(await readFile(join(run, RUN_FILES.eval), "utf8")).tuned;
-    assert.ok(html.includes(`macro F1 ${ev.macroF1.toFixed(3)}`));
-    // Training time (eval.json's trainSeconds: 36 steps × 2 s) and versions are shown.
-    assert.ok(html.includes("1 min 12 s"));
-    assert.match(html, /trained with toxlora<\/td><td( class="n")?>0\.1\.0</);
-    // Split label rates recomputed from the data file, and each epoch's re-sampled set.
-    for (const set of ["train", "valid", "test", "epoch 1 (re-sampled)", "epoch 3 (re-sampled)"]) {
+    // The summary shows the trainer's own numbers (eval.json at the tuned thresholds).
+    const ev = JSON.parse(await readFile(join(run, RUN_FILES.eval), "utf8"));
+    assert.ok(html.includes(`macro F1 ${ev.tuned.macroF1.toFixed(3)}`));
+    for (const label of TRAINED_LABELS) {
+      const m = ev.tuned.perLabel[label];
+      assert.ok(html.includes(`<td>${label}</td><td class="n">${m.support}</td>`), `${label} support`);
+      assert.ok(html.includes(`<td class="n">${m.prAuc.toFixed(3)}</td>`), `${label} PR-AUC`);
+    }
+    assert.ok(html.includes(`trained in ${ev.trainSeconds.toFixed(1)} s`));
+    // Split label rates, recomputed from the data file the manifest names, and both epochs' sets.
+    for (const set of ["train", "valid", "test", "epoch 1 (re-sampled)", "epoch 2 (re-sampled)"]) {
       assert.ok(html.includes(`<td>${set}</td>`), `label rates of ${set}`);
     }
-    // Long split id lists are summarised in the page.
-    assert.match(html, /\[\d+ items\]/);
+    assert.ok(!html.includes("split label rates unavailable"));
+    // Worst errors list real evaluation texts (escaped).
+    assert.match(html, /false (positive|negative) \/ (誤検出|見逃し)/);
+    assert.match(html, /\[\d+ items\]/, "long split id lists are summarised");
+  });
+});
+
+describe("buildReport on synthetic runs", () => {
+  it("escapes user text and shows versions and training time", async () => {
+    const run = join(dir, "run-a");
+    const evil = '<script>alert("x")</script>「差別」& more';
+    await writeSyntheticRun(run, { texts: Array.from({ length: 90 }, () => evil), secondsPerStep: 2 });
+    const html = await readFile(await buildReport(run), "utf8");
+    assertSelfContained(html);
+    for (const name of expectedCharts(["obscene", "discriminatory", "corporate"])) {
+      assert.ok(html.includes(`data-chart="${name}"><svg `), name);
+    }
+    // User text is escaped, in tables and in the worst-error lists.
+    assert.ok(html.includes("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;「差別」&amp; more"));
+    // eval.json's trainSeconds: 36 steps × 2 s.
+    assert.ok(html.includes("1 min 12 s"));
+    assert.match(html, /trained with toxlora<\/td><td>0\.1\.0</);
+    assert.ok(html.includes("<td>epoch 3 (re-sampled)</td>"));
   });
 
   it("escapes label names everywhere and gives them safe, unique file names", async () => {
