@@ -29,10 +29,10 @@ import { optionalWeight, requireWeight, type WeightSource } from "./weights.js";
 
 /**
  * How frozen weights are fed to MatMul. "transB" keeps the checkpoint's [out, in] layout and
- * multiplies with transB (onnxruntime's FusedMatMul); the backward dX = dY·W is then a plain
- * MatMul. Measured in bench/models.ts (see bench/results/models.json, `layout`): both layouts cost
- * the same within noise for forward+backward, and "transB" needs no transposed copy at load time,
- * which matters for multi-GB checkpoints.
+ * multiplies with transB (onnxruntime's com.microsoft FusedMatMul); the backward dX = dY·W is then
+ * a plain MatMul. Storing Wᵀ [in, out] instead swaps the two. bench/models.ts measures both on
+ * llm-jp-3-1.8b's MLP shape (forward and forward+backward, pre-packing on and off): they are equal
+ * within noise, so the checkpoint layout is kept and loading needs no transposed copy.
  */
 const TRANS_B = true;
 

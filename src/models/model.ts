@@ -15,7 +15,13 @@ import { Graph, Session, type SessionOptions, tensor } from "../engine/index.js"
 import type { HfModelConfig } from "../io/hf-config.js";
 import { type LoraAdapter, type LoraAdapterConfig, readAdapter, writeAdapter } from "../io/peft.js";
 import type { HeadSpec } from "./heads.js";
-import { buildClassifier, type ClassifierGraph, detectHead, loadCheckpoint } from "./registry.js";
+import {
+  buildClassifier,
+  type ClassifierGraph,
+  detectHead,
+  loadCheckpoint,
+  sessionOptionsFor,
+} from "./registry.js";
 import { WeightMap } from "./weights.js";
 
 export interface LoadModelOptions {
@@ -122,7 +128,7 @@ export async function loadModel(modelDir: string, opts: LoadModelOptions = {}): 
   g.output("pooled", m.pooled);
   g.output("logits", m.logits);
   g.output("probs", m.probs);
-  const sessionOpts: SessionOptions = { device: opts.device ?? "cpu" };
+  const sessionOpts: SessionOptions = { ...sessionOptionsFor(g), device: opts.device ?? "cpu" };
   if (opts.threads) sessionOpts.threads = opts.threads;
   const session = await Session.fromGraph(g, sessionOpts);
   // Unmerged: the LoRA factors and the head are graph inputs, fed on every run.

@@ -18,7 +18,14 @@
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { createRng } from "../data/random.js";
-import { type Graph, mul, scalar, type Tensor } from "../engine/index.js";
+import {
+  type Graph,
+  initializerBytes,
+  mul,
+  type SessionOptions,
+  scalar,
+  type Tensor,
+} from "../engine/index.js";
 import { type HfModelConfig, readHfConfig } from "../io/hf-config.js";
 import {
   BASE_MODEL_PREFIX,
@@ -37,6 +44,19 @@ import { firstOf, readWeights, type WeightSource, withPrefixAlias } from "./weig
 
 /** File with a classification head under transformers names, looked for beside the checkpoint. */
 export const HEAD_WEIGHTS_NAME = "head.safetensors";
+
+/**
+ * Above this many bytes of frozen weights, onnxruntime's weight pre-packing is turned off: it
+ * keeps a second, GEMM-friendly copy of every matrix (training also keeps the original for the
+ * backward matmuls), which doubles the memory of a multi-GB model for ~10 % speed
+ * (bench/results/models.json).
+ */
+export const PREPACK_LIMIT_BYTES = 2e9;
+
+/** Session options suited to a graph's size: pre-packing off for large models. */
+export function sessionOptionsFor(g: Graph): SessionOptions {
+  return initializerBytes(g) > PREPACK_LIMIT_BYTES ? { disablePrepacking: true } : {};
+}
 
 /** A checkpoint in memory: its config and its weights (float32). */
 export interface LoadedCheckpoint {
