@@ -89,7 +89,32 @@ export {
   type CharTokenizerOptions,
   type CharTokenizerResult,
 } from "./io/tokenizer-build.js";
+export type { HeadKind, HeadSpec } from "./models/heads.js";
+export {
+  type ForwardInput,
+  type ForwardOutput,
+  type LoadModelOptions,
+  loadModel,
+  type Model,
+  type OutputTensor,
+  type SaveAdapterOptions,
+  saveAdapter,
+} from "./models/model.js";
 export { type RandomCheckpointOptions, writeRandomCheckpoint } from "./models/random-checkpoint.js";
+export {
+  backbonePrefix,
+  buildClassifier,
+  type ClassifierGraph,
+  type ClassifierOptions,
+  detectHead,
+  HEAD_WEIGHTS_NAME,
+  type LoadedCheckpoint,
+  loadCheckpoint,
+  PREPACK_LIMIT_BYTES,
+  sessionOptionsFor,
+} from "./models/registry.js";
+export { type SyntheticSpec, writeSyntheticCheckpoint } from "./models/synthetic.js";
+export { readWeights, WeightMap, type WeightSource } from "./models/weights.js";
 export {
   type LoadClassifierOptions,
   loadClassifier,
