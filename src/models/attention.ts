@@ -7,7 +7,6 @@ import {
   and,
   arange,
   concat,
-  constant,
   dropout,
   equal,
   type Graph,
@@ -162,9 +161,4 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, bias: Tensor, opts: A
   if (grouped) probs = reshape(probs, [b, kvh, -1, t]);
   const ctx = matmul(probs, v);
   return grouped ? reshape(ctx, [b, h, t, d]) : ctx;
-}
-
-/** A float32 constant [n] (used for small fixed vectors such as pos_weight). */
-export function vectorConstant(g: Graph, values: number[]): Tensor {
-  return constant(g, values, [values.length]);
 }
