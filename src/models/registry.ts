@@ -33,6 +33,7 @@ import {
   type LoraAdapter,
   type LoraAdapterConfig,
   loraKey,
+  savedParamKey,
 } from "../io/peft.js";
 import { bertModel } from "./bert.js";
 import type { BackboneContext, BackboneInputs } from "./common.js";
@@ -176,6 +177,11 @@ export function buildClassifier(g: Graph, ckpt: LoadedCheckpoint, opts: Classifi
   }
   const prefix = backbonePrefix(cfg);
   const loraCfg = opts.lora === undefined ? (opts.adapter?.config ?? null) : opts.lora;
+  if (loraCfg && loraCfg.bias !== "none") {
+    throw new Error(
+      `LoRA bias "${loraCfg.bias}" is not supported: toxlora trains LoRA factors and the head only (bias "none")`,
+    );
+  }
   const training = opts.training ?? false;
   const rng = createRng(opts.seed ?? 0);
   const lora = createLoraContext({
@@ -222,6 +228,17 @@ export function buildClassifier(g: Graph, ckpt: LoadedCheckpoint, opts: Classifi
   const head = classifierHead(hc, pooledOut, opts.head);
 
   if (opts.adapter) {
+    // A saved parameter outside any classification head (e.g. biases of bias="all" adapters)
+    // would change the backbone, which toxlora does not do: refuse rather than ignore it. Saved
+    // head tensors of another head kind are fine (a run may switch heads).
+    const foreign = [...opts.adapter.saved.keys()].filter(
+      (n) => !hc.paramNames.includes(n) && !/^(classifier|score|head|heads)\./.test(n),
+    );
+    if (foreign.length > 0) {
+      throw new Error(
+        `the adapter saves "${savedParamKey(foreign[0])}"${foreign.length > 1 ? ` and ${foreign.length - 1} more` : ""}, which is not part of a classification head; toxlora adapters change the backbone through LoRA only (bias "none")`,
+      );
+    }
     const unused = [...opts.adapter.lora.keys()].filter((m) => !lora.usedAdapterModules.has(m));
     if (unused.length > 0) {
       throw new Error(

@@ -86,6 +86,25 @@ describe("buildClassifier", () => {
     );
   });
 
+  it("refuses adapters that change the backbone beyond LoRA (bias all, saved backbone tensors)", async () => {
+    const ckpt = await loadCheckpoint(BERT);
+    const adapter = await readAdapter(path.join(BERT, "lora"));
+    assert.throws(
+      () =>
+        buildClassifier(new Graph(), ckpt, {
+          head,
+          adapter: { ...adapter, config: { ...adapter.config, bias: "all" } },
+        }),
+      /LoRA bias "all" is not supported/,
+    );
+    const saved = new Map(adapter.saved);
+    saved.set("bert.encoder.layer.0.attention.self.query.bias", { data: new Float32Array(32), shape: [32] });
+    assert.throws(
+      () => buildClassifier(new Graph(), ckpt, { head, adapter: { ...adapter, saved } }),
+      /saves "base_model\.model\.bert\.encoder\.layer\.0\.attention\.self\.query\.bias", which is not part of a classification head/,
+    );
+  });
+
   it("initialises a head the checkpoint lacks, and says so", async () => {
     const ckpt = await loadCheckpoint(BERT);
     const m = buildClassifier(new Graph(), ckpt, { head: { kind: "per-label-softmax", numLabels: 2 } });
