@@ -123,25 +123,26 @@ function headParam(hc: HeadContext, name: string, shape: number[], fresh: Init):
   return trainable(hc.g, hc.lora, savedParamKey(name), shape, value);
 }
 
-/** A trainable Linear `name` on x [..., inF]: y = x Wᵀ (+ b). */
+/**
+ * A trainable Linear `name` on x [..., inF]: y = x Wᵀ (+ b). Fresh values follow transformers'
+ * _init_weights: W ~ N(0, initializer_range), b = 0.
+ */
 export function headLinear(
   hc: HeadContext,
   name: string,
   x: Tensor,
   inF: number,
   outF: number,
-  opts: { bias: boolean; init: "normal" | "torch" },
+  opts: { bias: boolean },
 ): Tensor {
-  const rng = hc.lora.rng;
-  // "normal": transformers' _init_weights (N(0, initializer_range), zero bias);
-  // "torch": nn.Linear's own default (U(±1/sqrt(in)) for weight and bias).
-  const bound = 1 / Math.sqrt(inF);
-  const freshW = () =>
-    opts.init === "normal" ? normal(rng, outF * inF, hc.initStd) : uniform(rng, outF * inF, bound);
-  const freshB = () => (opts.init === "normal" ? new Float32Array(outF) : uniform(rng, outF, bound));
-  const w = headParam(hc, `${name}.weight`, [outF, inF], freshW);
+  const w = headParam(hc, `${name}.weight`, [outF, inF], () => normal(hc.lora.rng, outF * inF, hc.initStd));
   const y = matmul(x, w, { transB: true });
-  return opts.bias ? add(y, headParam(hc, `${name}.bias`, [outF], freshB)) : y;
+  return opts.bias
+    ? add(
+        y,
+        headParam(hc, `${name}.bias`, [outF], () => new Float32Array(outF)),
+      )
+    : y;
 }
 
 function headLayerNorm(hc: HeadContext, name: string, x: Tensor, size: number, eps: number, bias: boolean) {
@@ -229,7 +230,7 @@ function poolBert(bb: BackboneContext, hc: HeadContext, cfg: BertConfig, prefix:
   // RobertaClassificationHead: dropout → dense → tanh → dropout → out_proj, all trainable.
   const x = dropout(firstToken(h), drop);
   return {
-    pooled: tanh(headLinear(hc, "classifier.dense", x, H, H, { bias: true, init: "normal" })),
+    pooled: tanh(headLinear(hc, "classifier.dense", x, H, H, { bias: true })),
     classifierName: "classifier.out_proj",
     classifierBias: true,
     classifierDropout: drop,
@@ -246,7 +247,7 @@ function poolModernBert(
 ) {
   const H = cfg.hidden_size;
   const x = cfg.classifier_pooling === "cls" ? firstToken(h) : meanPool(h, inputs.attentionMask);
-  const dense = headLinear(hc, "head.dense", x, H, H, { bias: cfg.classifier_bias, init: "normal" });
+  const dense = headLinear(hc, "head.dense", x, H, H, { bias: cfg.classifier_bias });
   const act = activation(dense, cfg.classifier_activation, cfg.source);
   return {
     pooled: headLayerNorm(hc, "head.norm", act, H, cfg.norm_eps, cfg.norm_bias),
@@ -294,7 +295,7 @@ export function classifierHead(hc: HeadContext, pooledOut: PooledOutputs, spec: 
 
   if (spec.kind === "multilabel") {
     const name = pooledOut.classifierName;
-    const logits = headLinear(hc, name, x, H, L, { bias: pooledOut.classifierBias, init: "normal" });
+    const logits = headLinear(hc, name, x, H, L, { bias: pooledOut.classifierBias });
     if (!saved.includes(name.split(".")[0])) saved.push(name.split(".")[0]);
     return {
       logits,
