@@ -4,11 +4,14 @@
 // requests per second, p50/p90/p99 latency, errors, and how requests were batched.
 //
 // Classifiers: real runs made by the trainer, trained here in seconds on the demo data:
-// - "tiny": 1-layer BERT-shaped model, hidden 16 (the cost is the server's, not the model's);
+// - "tiny": 1-layer BERT-shaped model, hidden 16 (the cost is the server's, not the model's), with
+//   micro-batching on (--max-batch 32) and off (--max-batch 1);
 // - "bert-2x768": 2 layers, hidden 768, 12 heads, FFN 3072 (model-bound), with the server's
 //   micro-batching on (--max-batch 32) and off (--max-batch 1).
-// Or set BENCH_RUN=<run dir> to load an existing run instead (one config, micro-batching on).
-// Settings: BENCH_CLIENTS (default 16), BENCH_REQUESTS (default 1000 for tiny, 400 for bert).
+// Or set BENCH_RUN=<run dir> to load an existing run instead (micro-batching on and off).
+// Batching on and off are measured in interleaved rounds (BENCH_ROUNDS, default 3) so that other
+// work on the machine affects both alike. Settings: BENCH_CLIENTS (default 16), BENCH_REQUESTS per
+// round (default 500 for tiny, 200 for bert), BENCH_WAIT_MS (the server's --batch-wait-ms, default 5).
 // Results: one JSON line on stdout and bench/results/serve.json.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -20,6 +23,7 @@ import { writeRandomCheckpoint } from "../src/models/random-checkpoint.js";
 import { train } from "../src/train/trainer.js";
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
+const WAIT_MS = Number(process.env.BENCH_WAIT_MS ?? 5);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const DEMO = join(ROOT, "assets/demo/toxicity-ja.jsonl");
 
@@ -75,6 +79,7 @@ function startServer(run: string, maxBatch: number): Promise<Server> {
       join(ROOT, "src/cli/main.ts"),
       "serve",
       ...["--run", run, "--port", "0", "--quiet", "--max-batch", String(maxBatch)],
+      ...["--batch-wait-ms", String(WAIT_MS)],
     ],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
@@ -139,36 +144,65 @@ async function load(url: string, total: number) {
   return { seconds, latencies, errors };
 }
 
-async function measure(name: string, model: string, run: string, maxBatch: number, requests: number) {
-  process.stderr.write(`bench:serve: ${name} (${requests} requests, ${CLIENTS} clients)\n`);
-  const server = await startServer(run, maxBatch);
+interface Config {
+  name: string;
+  model: string;
+  run: string;
+  maxBatch: number;
+}
+
+/**
+ * Measures configs that should be compared in interleaved rounds (A, B, A, B, ...), so a change in
+ * the machine's load during the run affects all of them alike. Each config's server runs in its own
+ * process for the whole measurement. Reports the median round's rps and latency percentiles over
+ * all rounds.
+ */
+async function measure(configs: Config[], requests: number, rounds: number) {
+  const servers: Server[] = [];
   try {
-    await load(server.url, 2 * CLIENTS); // warm-up: sessions, connections
-    const before = await healthz(server.url);
-    const r = await load(server.url, requests);
-    const after = await healthz(server.url);
-    const batches = after.batches - before.batches;
-    const round = (x: number) => +x.toFixed(2);
-    return {
-      name,
-      model,
-      maxBatch,
-      requests,
-      clients: CLIENTS,
-      errors: r.errors,
-      rps: +(requests / r.seconds).toFixed(1),
-      latency_ms: {
-        p50: round(percentile(r.latencies, 50)),
-        p90: round(percentile(r.latencies, 90)),
-        p99: round(percentile(r.latencies, 99)),
-        max: round(r.latencies.at(-1) ?? Number.NaN),
-      },
-      model_calls: batches,
-      mean_texts_per_call: +((after.texts - before.texts) / Math.max(1, batches)).toFixed(2),
-      seconds: round(r.seconds),
-    };
+    for (const c of configs) servers.push(await startServer(c.run, c.maxBatch));
+    for (const s of servers) await load(s.url, 2 * CLIENTS); // warm-up: sessions, connections
+    const before = await Promise.all(servers.map((s) => healthz(s.url)));
+    const perRound = configs.map(() => [] as { rps: number; latencies: number[]; errors: number }[]);
+    for (let r = 0; r < rounds; r++) {
+      for (const [k, s] of servers.entries()) {
+        process.stderr.write(
+          `bench:serve: ${configs[k]?.name} round ${r + 1}/${rounds} (${requests} requests)\n`,
+        );
+        const res = await load(s.url, requests);
+        perRound[k]?.push({ rps: requests / res.seconds, latencies: res.latencies, errors: res.errors });
+      }
+    }
+    const after = await Promise.all(servers.map((s) => healthz(s.url)));
+    const round2 = (x: number) => +x.toFixed(2);
+    return configs.map((c, k) => {
+      const rs = perRound[k] ?? [];
+      const rps = rs.map((x) => x.rps).sort((a, b) => a - b);
+      const latencies = rs.flatMap((x) => x.latencies).sort((a, b) => a - b);
+      const batches = (after[k]?.batches ?? 0) - (before[k]?.batches ?? 0);
+      const texts = (after[k]?.texts ?? 0) - (before[k]?.texts ?? 0);
+      return {
+        name: c.name,
+        model: c.model,
+        maxBatch: c.maxBatch,
+        requests: requests * rounds,
+        rounds,
+        clients: CLIENTS,
+        errors: rs.reduce((sum, x) => sum + x.errors, 0),
+        rps: +(rps[Math.floor(rps.length / 2)] ?? Number.NaN).toFixed(1),
+        rps_rounds: rps.map((x) => +x.toFixed(1)),
+        latency_ms: {
+          p50: round2(percentile(latencies, 50)),
+          p90: round2(percentile(latencies, 90)),
+          p99: round2(percentile(latencies, 99)),
+          max: round2(latencies.at(-1) ?? Number.NaN),
+        },
+        model_calls: batches,
+        mean_texts_per_call: +(texts / Math.max(1, batches)).toFixed(2),
+      };
+    });
   } finally {
-    await stopServer(server);
+    for (const s of servers) await stopServer(s);
   }
 }
 
@@ -176,26 +210,54 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), "toxlora-bench-serve-"));
   try {
     const results = [];
+    const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
     if (process.env.BENCH_RUN) {
-      const n = Number(process.env.BENCH_REQUESTS ?? 1000);
-      results.push(await measure("given-run", `run ${process.env.BENCH_RUN}`, process.env.BENCH_RUN, 32, n));
+      const run = process.env.BENCH_RUN;
+      const n = Number(process.env.BENCH_REQUESTS ?? 400);
+      const model = `run ${run}`;
+      results.push(
+        ...(await measure(
+          [
+            { name: "given-run", model, run, maxBatch: 32 },
+            { name: "given-run-no-batching", model, run, maxBatch: 1 },
+          ],
+          n,
+          rounds,
+        )),
+      );
     } else {
       const tiny = await trainRun(join(dir, "tiny"), { hidden: 16, layers: 1, heads: 4, ffn: 32 });
       const tinyModel = "BERT-shaped, 1 layer, hidden 16 (trained 1 epoch on the demo data)";
-      const nTiny = Number(process.env.BENCH_REQUESTS ?? 1000);
-      results.push(await measure("tiny", tinyModel, tiny, 32, nTiny));
+      results.push(
+        ...(await measure(
+          [
+            { name: "tiny", model: tinyModel, run: tiny, maxBatch: 32 },
+            { name: "tiny-no-batching", model: tinyModel, run: tiny, maxBatch: 1 },
+          ],
+          Number(process.env.BENCH_REQUESTS ?? 500),
+          rounds,
+        )),
+      );
       process.stderr.write("bench:serve: training the 2x768 run\n");
       const bert = await trainRun(join(dir, "bert"), { hidden: 768, layers: 2, heads: 12, ffn: 3072 });
       const bertModel = "BERT-shaped, 2 layers, hidden 768, 12 heads, FFN 3072, LoRA r=8 merged";
-      const nBert = Number(process.env.BENCH_REQUESTS ?? 400);
-      results.push(await measure("bert-2x768", bertModel, bert, 32, nBert));
-      results.push(await measure("bert-2x768-no-batching", bertModel, bert, 1, nBert));
+      results.push(
+        ...(await measure(
+          [
+            { name: "bert-2x768", model: bertModel, run: bert, maxBatch: 32 },
+            { name: "bert-2x768-no-batching", model: bertModel, run: bert, maxBatch: 1 },
+          ],
+          Number(process.env.BENCH_REQUESTS ?? 200),
+          rounds,
+        )),
+      );
     }
     const result = {
       bench: "serve",
       transport: "HTTP/1.1 keep-alive over loopback; server is `toxlora serve` in its own process",
       request: "POST /v1/classify with one short Japanese post (bundled demo data, 10–60 characters)",
       threads: availableParallelism(),
+      batch_wait_ms: WAIT_MS,
       results,
       total_errors: results.reduce((s, r) => s + r.errors, 0),
       date: new Date().toISOString(),
