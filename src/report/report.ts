@@ -612,7 +612,12 @@ export async function buildComparison(
       runs.flatMap((r) =>
         labels
           .filter((l) => r.perLabel[l])
-          .map((l) => ({ category: l, value: r.perLabel[l]?.[key] as number, series: r.name })),
+          // Three decimals, as in the tables (the bars print their values).
+          .map((l) => ({
+            category: l,
+            value: Math.round((r.perLabel[l]?.[key] as number) * 1000) / 1000,
+            series: r.name,
+          })),
       ),
       {
         title,
@@ -654,15 +659,13 @@ export async function buildComparison(
   const cellsFor = (key: "f1" | "prAuc") =>
     labels.map((l) => {
       const values = runs.map((r) => r.perLabel[l]?.[key]);
-      const best = Math.max(...values.filter((v): v is number => v !== undefined));
+      const present = values.filter((v): v is number => v !== undefined);
+      // Bold only marks a winner among at least two runs that have the label.
+      const best = present.length > 1 ? Math.max(...present) : Number.NaN;
       return [
         l,
         ...values.map((v) =>
-          v === undefined
-            ? "–"
-            : v === best && runs.length > 1
-              ? html`<span class="best">${num(v)}</span>`
-              : num(v),
+          v === undefined ? "–" : v === best ? html`<span class="best">${num(v)}</span>` : num(v),
         ),
       ];
     });
