@@ -1,5 +1,5 @@
 // `toxlora demo`: the whole workflow offline on the project's own small dataset —
-// analyze → balance → split → train (2 epochs) → eval → predict → export — into one folder.
+// analyze → balance → split → train (2 epochs) → eval → predict → export → report — into one folder.
 // Without --model it trains a tiny randomly initialised BERT-shaped model with a character
 // tokenizer built from the demo texts: a pipeline proof, its scores mean nothing.
 import { mkdir, writeFile } from "node:fs/promises";
@@ -17,6 +17,7 @@ import { loadClassifier } from "../predict/classifier.js";
 import { evaluateRun } from "../predict/evaluate.js";
 import { exportOnnx } from "../predict/export.js";
 import { predictFile } from "../predict/predict.js";
+import { buildReport } from "../report/report.js";
 import type { ProgressMode } from "../train/progress.js";
 import { train } from "../train/trainer.js";
 import { DEMO_DATASET_PATH } from "./data.js";
@@ -59,7 +60,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   // 1. analyze
   const schema = llmjpToxicitySchema();
   const data = await loadDataset(DEMO_DATASET_PATH, schema);
-  log(`[1/7] analyze: ${data.records.length} demo posts`);
+  log(`[1/8] analyze: ${data.records.length} demo posts`);
   files.analysis = join(out, "analysis");
   await writeAnalysisOutputs(DEMO_DATASET_PATH, data, analyze(data.records, data.labels), files.analysis);
 
@@ -67,7 +68,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const balanced = balance(data.records, data.labels, BALANCE, { seed: 42 });
   files.balanced = join(out, "data", "balanced.jsonl");
   await writeRecordsJsonl(files.balanced, balanced.records, schema);
-  log(`[2/7] balance --strategy ${BALANCE}: ${balanced.records.length} rows`);
+  log(`[2/8] balance --strategy ${BALANCE}: ${balanced.records.length} rows`);
 
   // 3. split
   const s = split(balanced.records, { test: 0.3, seed: 42 });
@@ -75,7 +76,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   files.test = join(out, "data", "test.jsonl");
   await writeRecordsJsonl(files.train, s.train, schema);
   await writeRecordsJsonl(files.test, s.test, schema);
-  log(`[3/7] split: ${s.train.length} train / ${s.test.length} test`);
+  log(`[3/8] split: ${s.train.length} train / ${s.test.length} test`);
 
   // 4. train
   let model = opts.model;
@@ -98,10 +99,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       seed: 7,
     });
     log(
-      `[4/7] model: a tiny RANDOMLY INITIALISED BERT (hidden 64, 2 layers) in ${model} — quality is meaningless`,
+      `[4/8] model: a tiny RANDOMLY INITIALISED BERT (hidden 64, 2 layers) in ${model} — quality is meaningless`,
     );
   } else {
-    log(`[4/7] model: ${model}`);
+    log(`[4/8] model: ${model}`);
   }
   files.run = join(out, "run");
   const r = await train(
@@ -126,7 +127,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   // 5. eval (the same command a user runs on any labelled file)
   const ev = await evaluateRun(files.run, files.test, { outDir: join(out, "eval") });
   files.eval = ev.outDir;
-  log(`[5/7] eval on ${ev.rows} test rows: macro-F1 ${ev.tuned.macroF1.toFixed(3)} at tuned thresholds`);
+  log(`[5/8] eval on ${ev.rows} test rows: macro-F1 ${ev.tuned.macroF1.toFixed(3)} at tuned thresholds`);
 
   // 6. predict new posts
   files.newPosts = join(out, "data", "new-posts.txt");
@@ -138,11 +139,15 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   } finally {
     await clf.close();
   }
-  log(`[6/7] predict: ${NEW_POSTS.length} new posts scored`);
+  log(`[6/8] predict: ${NEW_POSTS.length} new posts scored`);
 
   // 7. export
   files.onnx = join(out, "export", "model.onnx");
   await exportOnnx(files.run, files.onnx);
-  log(`[7/7] export: standalone ONNX classifier written`);
+  log(`[7/8] export: standalone ONNX classifier written`);
+
+  // 8. report
+  files.report = await buildReport(files.run);
+  log(`[8/8] report: ${files.report}`);
   return { out, files, macroF1: r.eval.macroF1, randomModel };
 }

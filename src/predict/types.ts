@@ -20,16 +20,21 @@ export interface Classifier {
 }
 
 /**
- * Files of a run directory, relative to it.
- * - config.json       full resolved training config (incl. `labels`, `model`, `toxloraVersion`)
- * - metrics.jsonl     one JSON object per line: {"type":"step",step,epoch,loss,lr,tokensPerS} or
- *                     {"type":"eval",step,epoch,loss,perLabel:{<label>:{f1,precision,recall,...}},macroF1,microF1}
- *                     or {"type":"epoch",epoch,ids:[...],labelRates:{...}} for each epoch's (re-sampled) set
- * - eval.json         final evaluation (see src/train/metrics.ts `EvalReport`)
- * - thresholds.json   {"labels":[...],"thresholds":[...]}
- * - manifest.json     data files with sha256, split ids
- * - adapter/          PEFT adapter (adapter_config.json + adapter_model.safetensors)
- * - predictions/eval.jsonl  per eval row: {id,text,labels:{..0/1},probs:{..}} (used by report)
+ * Files of a run directory, relative to it (written by src/train/trainer.ts).
+ * - config.json       {toxloraVersion, labels, model, modelDir, family, head, maxLength, padTokenId,
+ *                     posWeight, train: <the full resolved TrainConfig>}
+ * - metrics.jsonl     one JSON object per line: {"type":"step",step,epoch,loss,lr,gradNorm,tokens,
+ *                     paddedTokens,tokensPerS}, {"type":"eval",split:"valid",step,epoch,loss,macroF1,
+ *                     microF1,macroPrAuc,perLabel:{<label>:{f1,precision,recall,prAuc,rocAuc}}} or
+ *                     {"type":"epoch",epoch,rows,ids:[...],labelRates:{...}} for each epoch's (re-sampled) set
+ * - eval.json         test split: {split,rows,loss,at05: EvalReport,tuned: EvalReport,thresholds,bestStep,
+ *                     steps,trainSeconds} (EvalReport: src/train/metrics.ts)
+ * - thresholds.json   {"labels":[...],"thresholds":[...],"tunedOn":"valid"|null}
+ * - manifest.json     data files with sha256, split ids, per-split label rates (src/train/data.ts)
+ * - adapter/          PEFT adapter (adapter_config.json + adapter_model.safetensors) of the best step
+ * - predictions/eval.jsonl  per test row: {id,text,labels:{..0/1},probs:{..}} (used by report)
+ * - log.csv, log_tuned.csv  the prototype's per-label table at 0.5 and at the tuned thresholds
+ * - checkpoint/       state for --resume
  */
 export const RUN_FILES = {
   config: "config.json",

@@ -26,6 +26,8 @@ export interface DataManifest {
   labels: string[];
   seed: number;
   splits: { train: string[]; valid: string[]; test: string[] };
+  /** Positive rate of each label per split (the report shows them without re-reading the data). */
+  labelRates: { train: Record<string, number>; valid: Record<string, number>; test: Record<string, number> };
   balance?: string;
   warnings: string[];
 }
@@ -120,6 +122,11 @@ export async function prepareData(config: TrainConfig): Promise<PreparedData> {
       labels,
       seed: config.seed,
       splits: { train: train.map((r) => r.id), valid: valid.map((r) => r.id), test: test.map((r) => r.id) },
+      labelRates: {
+        train: labelRates(train, labels),
+        valid: labelRates(valid, labels),
+        test: labelRates(test, labels),
+      },
       balance: config.balance,
       warnings,
     },

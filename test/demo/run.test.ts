@@ -1,0 +1,48 @@
+// `toxlora demo` runs the whole workflow offline from the CLI and says where everything is.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { test } from "node:test";
+
+test("toxlora demo --out DIR: analyze → balance → split → train → eval → predict → export → report", () => {
+  const dir = mkdtempSync(join(tmpdir(), "toxlora-demo-"));
+  try {
+    const out = join(dir, "demo");
+    const r = spawnSync(
+      process.execPath,
+      ["--import", "tsx", resolve("src/cli/main.ts"), "demo", "--out", out],
+      {
+        encoding: "utf8",
+        timeout: 300_000,
+      },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /RANDOMLY INITIALISED/);
+    for (const f of [
+      "analysis/labels.csv",
+      "data/balanced.jsonl",
+      "data/train.jsonl",
+      "data/test.jsonl",
+      "model/config.json",
+      "model/tokenizer.json",
+      "run/adapter/adapter_model.safetensors",
+      "run/eval.json",
+      "eval/log.csv",
+      "predictions.jsonl",
+      "export/model.onnx",
+      "export/config.json",
+      "run/report.html",
+    ]) {
+      assert.ok(existsSync(join(out, f)), `missing ${f}`);
+      assert.ok(r.stdout.includes(out), "prints where everything is");
+    }
+    const preds = readFileSync(join(out, "predictions.jsonl"), "utf8").trim().split("\n");
+    assert.equal(preds.length, 5);
+    const cfg = JSON.parse(readFileSync(join(out, "model/config.json"), "utf8"));
+    assert.equal(cfg.toxlora_random_init, true);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
