@@ -1,6 +1,7 @@
 // Atomic file writes: write everything to `<file>.tmp-<pid>-<n>`, then rename over the target.
 // A reader (or a crash) therefore sees either the old file or the complete new one, never half of it.
 
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import type { FileHandle } from "node:fs/promises";
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -89,6 +90,31 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
     await w.abort();
     throw err;
   }
+}
+
+/**
+ * Synchronous {@link writeFileAtomic} with fsync, for code that must finish the write before it
+ * returns (a state file saved between pages that a Ctrl-C may interrupt).
+ */
+export function writeFileAtomicSync(file: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(file), { recursive: true });
+  const tmp = tmpPathFor(file);
+  const fd = openSync(tmp, "w");
+  try {
+    const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Synchronous {@link writeJsonAtomic} (2-space indent, trailing newline). */
+export function writeJsonAtomicSync(file: string, value: unknown): void {
+  writeFileAtomicSync(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /**

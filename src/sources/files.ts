@@ -16,33 +16,11 @@ import {
 } from "node:fs";
 import { dirname } from "node:path";
 import { createInterface } from "node:readline";
-
-/** Temporary sibling of `file` used for atomic writes (same directory, so rename is atomic). */
-export function tmpPathFor(file: string): string {
-  return `${file}.tmp-${process.pid}`;
-}
+import { tmpPathFor } from "../io/atomic.js";
 
 /** Create the directory an output file goes into. */
 export function ensureParentDir(file: string): void {
   mkdirSync(dirname(file), { recursive: true });
-}
-
-/** Write `content` to `file` atomically: temp file, fsync, rename. */
-export function writeFileAtomic(file: string, content: string): void {
-  ensureParentDir(file);
-  const tmp = tmpPathFor(file);
-  const fd = openSync(tmp, "w");
-  try {
-    writeSync(fd, content);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-}
-
-export function writeJsonAtomic(file: string, value: unknown): void {
-  writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
 }
 
 /** Append complete lines and fsync, so a crash after this returns never loses them. */

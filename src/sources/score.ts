@@ -1,9 +1,10 @@
 // `tweets score`: run a Classifier over a tweets JSONL in batches, write one scored row per tweet, and
 // summarise how many tweets each label flags with the most confident examples.
 import { dirname, join } from "node:path";
+import { writeJsonAtomicSync as writeJsonAtomic } from "../io/atomic.js";
 import type { Classifier } from "../predict/types.js";
 import { barChart, type RenderOptions, writeChart } from "../report/charts.js";
-import { AtomicLineWriter, forEachJsonLine, writeJsonAtomic } from "./files.js";
+import { AtomicLineWriter, forEachJsonLine } from "./files.js";
 import { normalizeTweetText } from "./normalize.js";
 
 export interface ScoreOptions {

@@ -5,8 +5,9 @@
 // with no duplicates and no gaps.
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { setTimeout as sleepTimer } from "node:timers/promises";
+import { writeJsonAtomicSync as writeJsonAtomic } from "../io/atomic.js";
 import { VERSION } from "../version.js";
-import { appendDurable, ensureParentDir, readIds, truncatePartialLine, writeJsonAtomic } from "./files.js";
+import { appendDurable, ensureParentDir, readIds, truncatePartialLine } from "./files.js";
 import { type TweetRecord, toTweetRecord, withNormalized } from "./tweet.js";
 
 export const DEFAULT_BASE_URL = "https://api.x.com";
