@@ -1,7 +1,7 @@
 // `tweets score`: run a Classifier over a tweets JSONL in batches, write one scored row per tweet, and
 // summarise how many tweets each label flags with the most confident examples.
 import { dirname, join } from "node:path";
-import { writeJsonAtomicSync as writeJsonAtomic } from "../io/atomic.js";
+import { writeJsonAtomicSync } from "../io/atomic.js";
 import type { Classifier } from "../predict/types.js";
 import { barChart, type RenderOptions, writeChart } from "../report/charts.js";
 import { AtomicLineWriter, forEachJsonLine } from "./files.js";
@@ -205,7 +205,7 @@ export async function scoreTweets(
         ? join(dirname(summaryFile), "summary")
         : null;
   if (chartBase !== null) summary.chart = await writeScoreChart(summary, chartBase, opts.chartRender);
-  if (summaryFile !== null) writeJsonAtomic(summaryFile, summary);
+  if (summaryFile !== null) writeJsonAtomicSync(summaryFile, summary);
   return summary;
 }
 

@@ -5,7 +5,7 @@
 // with no duplicates and no gaps.
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { setTimeout as sleepTimer } from "node:timers/promises";
-import { writeJsonAtomicSync as writeJsonAtomic } from "../io/atomic.js";
+import { writeJsonAtomicSync } from "../io/atomic.js";
 import { VERSION } from "../version.js";
 import { appendDurable, ensureParentDir, readIds, truncatePartialLine } from "./files.js";
 import { type TweetRecord, toTweetRecord, withNormalized } from "./tweet.js";
@@ -416,7 +416,7 @@ export async function fetchTweets(opts: FetchTweetsOptions): Promise<FetchTweets
       state.count = ids.size;
       state.pages++;
       state.updatedAt = new Date(now()).toISOString();
-      writeJsonAtomic(stateFile, state);
+      writeJsonAtomicSync(stateFile, state);
       result.pages++;
       result.total = ids.size;
       log(`page ${pageNo}: ${body.data?.length ?? 0} tweets, ${ids.size} in ${opts.out}`);
