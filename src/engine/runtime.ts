@@ -2,9 +2,10 @@
 // step graph (forward + backward + optimizer) and keeps parameters and optimizer state as tensors
 // between steps: the updated values a step returns are fed to the next one, nothing is re-serialised.
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { availableParallelism, tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
 import type { DType, Graph, TypedArray } from "./graph.js";
 import { initializerBytes, toOnnx } from "./onnx.js";
@@ -79,22 +80,36 @@ function sessionOptions(opts: SessionOptions): ort.InferenceSession.SessionOptio
   return so;
 }
 
+/** Whether onnxruntime-node's CUDA provider library was installed (ONNXRUNTIME_NODE_INSTALL=cuda12). */
+function cudaProviderInstalled(): boolean {
+  const bin = join(dirname(createRequire(import.meta.url).resolve("onnxruntime-node")), "..", "bin");
+  if (!existsSync(bin)) return false;
+  return readdirSync(bin).some((napi) =>
+    existsSync(join(bin, napi, process.platform, process.arch, "libonnxruntime_providers_cuda.so")),
+  );
+}
+
+function cudaUnavailable(reason: string): Error {
+  return new Error(
+    `the CUDA execution provider is not available (${reason}). ` +
+      "Install onnxruntime-node with CUDA binaries: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node " +
+      '(and remove "onnxruntime-node-install=skip" from .npmrc), or use --device cpu.',
+  );
+}
+
 async function createSession(
   model: Uint8Array | string,
   opts: SessionOptions,
 ): Promise<ort.InferenceSession> {
+  if (opts.device === "cuda" && !cudaProviderInstalled()) {
+    throw cudaUnavailable("libonnxruntime_providers_cuda.so is not installed");
+  }
   try {
     return typeof model === "string"
       ? await ort.InferenceSession.create(model, sessionOptions(opts))
       : await ort.InferenceSession.create(model, sessionOptions(opts));
   } catch (err) {
-    if (opts.device === "cuda") {
-      throw new Error(
-        `the CUDA execution provider is not available (${err instanceof Error ? err.message : err}). ` +
-          "Install onnxruntime-node with CUDA binaries: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node " +
-          '(and remove "onnxruntime-node-install=skip" from .npmrc), or use --device cpu.',
-      );
-    }
+    if (opts.device === "cuda") throw cudaUnavailable(err instanceof Error ? err.message : String(err));
     throw err;
   }
 }

@@ -1,0 +1,40 @@
+// Runtime wrapper: external-data models, device errors, unused feeds.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import * as E from "../../src/engine/index.js";
+import { rand } from "./gradcheck.js";
+
+function smallModel(): E.Graph {
+  const g = new E.Graph();
+  const x = g.input("x", "float32", ["batch", 64]);
+  const w = g.initializer("w", "float32", [64, 32], Float32Array.from(rand(64 * 32, 1)));
+  g.output("y", E.tanh(E.matmul(x, w)));
+  return g;
+}
+
+test("weights written as ONNX external data give the same results as an in-memory model", async () => {
+  const feeds = { x: E.tensor("float32", rand(3 * 64, 2), [3, 64]) };
+  const inMemory = await E.Session.fromGraph(smallModel(), { threads: 1 });
+  // A threshold of 0 bytes forces the external-data path used for models beyond 2 GB.
+  const external = await E.Session.fromGraph(smallModel(), { threads: 1, externalDataThreshold: 0 });
+  const a = (await inMemory.run(feeds)).y.data as Float32Array;
+  const b = (await external.run(feeds)).y.data as Float32Array;
+  assert.deepEqual(Array.from(b), Array.from(a));
+});
+
+test("device cuda without the CUDA execution provider fails with a clear message", async () => {
+  await assert.rejects(
+    E.Session.fromGraph(smallModel(), { device: "cuda" }),
+    /CUDA execution provider is not available.*ONNXRUNTIME_NODE_INSTALL=cuda12/,
+  );
+});
+
+test("a missing input is named; inputs the model does not take are ignored", async () => {
+  const s = await E.Session.fromGraph(smallModel(), { threads: 1 });
+  await assert.rejects(s.run({}), /missing input "x"/);
+  const out = await s.run({
+    x: E.tensor("float32", rand(64, 3), [1, 64]),
+    extra: E.tensor("float32", [1], [1]),
+  });
+  assert.deepEqual(out.y.dims, [1, 32]);
+});
