@@ -1,6 +1,6 @@
 // Training really learns, re-sampling is seeded, and gradient accumulation works.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -142,4 +142,43 @@ test("resume: an interrupted run continues and ends like an uninterrupted one", 
     const l = full.labels[j];
     assert.ok(Math.abs(resumed.eval.perLabel[l].prAuc - full.eval.perLabel[l].prAuc) < 1e-4, l);
   }
+});
+
+test("--eval-every N steps with --early-stopping stops when the metric stops improving", async () => {
+  const model = await tinyModel(join(dir, "model-es"), demoTexts(), "bert", {
+    hidden: 16,
+    layers: 1,
+    dropout: 0,
+  });
+  // A vanishing learning rate keeps macro-F1 exactly where it started: the second evaluation
+  // does not improve on the first, so patience 1 ends the run there.
+  const r = await train(
+    {
+      model,
+      data: DEMO_DATA,
+      epochs: 3,
+      batchSize: 16,
+      maxLength: 24,
+      loraR: 2,
+      loraAlpha: 4,
+      loraDropout: 0,
+      lr: 1e-12,
+      evalEvery: 3,
+      earlyStopping: 1,
+      out: join(dir, "es"),
+    },
+    { progress: "quiet" },
+  );
+  const evals = readFileSync(join(dir, "es", "metrics.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l))
+    .filter((m) => m.type === "eval");
+  assert.deepEqual(
+    evals.map((e) => e.step),
+    [3, 6],
+  );
+  assert.equal(r.steps, 6);
+  assert.equal(r.bestStep, 3);
+  assert.ok(existsSync(join(dir, "es", "eval.json")), "a stopped run is still evaluated on the test split");
 });
