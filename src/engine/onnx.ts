@@ -165,9 +165,47 @@ export function liveNodes(graph: Graph, roots: Tensor[]): Node[] {
   return graph.nodes.filter((n) => live.has(n));
 }
 
+/**
+ * An ONNX external data file that several models can share: each distinct array is written once
+ * (64-byte aligned so onnxruntime can map it), and every model that uses the same array points
+ * at the same bytes. The training and evaluation graphs of a large model share their frozen
+ * weights this way instead of holding two copies.
+ */
+export class ExternalWeights {
+  private readonly fd: number;
+  private offset = 0;
+  private readonly placed = new Map<TypedArray, number>();
+  /** The file name models refer to (relative to the model file's folder). */
+  readonly location: string;
+
+  constructor(readonly path: string) {
+    this.fd = openSync(path, "w");
+    this.location = basename(path);
+  }
+
+  /** Offset of `data` in the file, appending it on first use. */
+  place(data: TypedArray): number {
+    const known = this.placed.get(data);
+    if (known !== undefined) return known;
+    const pad = (64 - (this.offset % 64)) % 64;
+    if (pad) writeSync(this.fd, new Uint8Array(pad));
+    this.offset += pad;
+    const at = this.offset;
+    const bytes = bytesOf(data);
+    for (let off = 0; off < bytes.byteLength; ) off += writeSync(this.fd, bytes, off, bytes.byteLength - off);
+    this.offset += bytes.byteLength;
+    this.placed.set(data, at);
+    return at;
+  }
+
+  close(): void {
+    closeSync(this.fd);
+  }
+}
+
 export interface OnnxOptions {
-  /** Write initializers to this external data file (a path) instead of inside the model. */
-  externalDataFile?: string;
+  /** Write initializers of 1 KB and more to this external data file instead of inside the model. */
+  externalData?: ExternalWeights;
   /** Free-form metadata stored in the model. */
   metadata?: Record<string, string>;
   producerVersion?: string;
@@ -252,37 +290,25 @@ export function toOnnx(graph: Graph, opts: OnnxOptions = {}): Uint8Array {
     outputInfos.push(valueInfo(o.name, o.tensor));
   }
 
-  const extFile = opts.externalDataFile;
-  const ext = extFile ? { fd: openSync(extFile, "w"), offset: 0, location: basename(extFile) } : null;
-  try {
-    for (const { tensor, data } of graph.initializers) {
-      if (!used.has(tensor)) continue;
-      const msg: TensorMsg = {
-        name: tensor.name,
-        dims: tensor.shape as number[],
-        dataType: onnxDtype(tensor.dtype),
-      };
-      const bytes = bytesOf(data);
-      if (ext && bytes.byteLength >= 1024) {
-        // Align each tensor to 64 bytes so onnxruntime can map it directly.
-        const pad = (64 - (ext.offset % 64)) % 64;
-        if (pad) writeSync(ext.fd, new Uint8Array(pad));
-        ext.offset += pad;
-        writeSync(ext.fd, bytes);
-        msg.dataLocation = 1;
-        msg.externalData = [
-          { key: "location", value: ext.location },
-          { key: "offset", value: String(ext.offset) },
-          { key: "length", value: String(bytes.byteLength) },
-        ];
-        ext.offset += bytes.byteLength;
-      } else {
-        msg.rawData = bytes;
-      }
-      initializers.push(msg);
+  const ext = opts.externalData;
+  for (const { tensor, data } of graph.initializers) {
+    if (!used.has(tensor)) continue;
+    const msg: TensorMsg = {
+      name: tensor.name,
+      dims: tensor.shape as number[],
+      dataType: onnxDtype(tensor.dtype),
+    };
+    if (ext && data.byteLength >= 1024) {
+      msg.dataLocation = 1;
+      msg.externalData = [
+        { key: "location", value: ext.location },
+        { key: "offset", value: String(ext.place(data)) },
+        { key: "length", value: String(data.byteLength) },
+      ];
+    } else {
+      msg.rawData = bytesOf(data);
     }
-  } finally {
-    if (ext) closeSync(ext.fd);
+    initializers.push(msg);
   }
 
   const inputs = [...graph.inputs, ...graph.params].filter((t) => used.has(t));

@@ -8,7 +8,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
 import type { DType, Graph, TypedArray } from "./graph.js";
-import { initializerBytes, toOnnx } from "./onnx.js";
+import { ExternalWeights, initializerBytes, toOnnx } from "./onnx.js";
 import type { OptimizerGraph } from "./optim.js";
 
 export type Device = "cpu" | "cuda";
@@ -26,6 +26,8 @@ export interface SessionOptions {
   disablePrepacking?: boolean;
   /** Use external data files when the weights exceed this many bytes (default 1.5 GB). */
   externalDataThreshold?: number;
+  /** Put the weights in this shared external data file (always external; shared between sessions). */
+  sharedWeights?: SharedWeights;
 }
 
 export type OrtTensor = ort.Tensor;
@@ -114,18 +116,40 @@ async function createSession(
   }
 }
 
+/**
+ * A temporary folder with one external weights file that several sessions share (see
+ * ExternalWeights). Release it once every session that uses it has been created.
+ */
+export class SharedWeights {
+  readonly dir = mkdtempSync(join(tmpdir(), "toxlora-onnx-"));
+  readonly store = new ExternalWeights(join(this.dir, "weights.data"));
+  private models = 0;
+
+  /** Writes the graph next to the shared weights and returns the model file's path. */
+  writeModel(graph: Graph): string {
+    const path = join(this.dir, `model-${this.models++}.onnx`);
+    writeFileSync(path, toOnnx(graph, { externalData: this.store }));
+    return path;
+  }
+
+  /** Deletes the folder (sessions already created keep working: their weights are loaded or mapped). */
+  release(): void {
+    this.store.close();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
 /** Serialises a graph and creates an onnxruntime session for it (external data for big weights). */
 async function sessionForGraph(graph: Graph, opts: SessionOptions): Promise<ort.InferenceSession> {
+  if (opts.sharedWeights) return createSession(opts.sharedWeights.writeModel(graph), opts);
   if (initializerBytes(graph) <= (opts.externalDataThreshold ?? 1.5e9)) {
     return createSession(toOnnx(graph), opts);
   }
-  const dir = mkdtempSync(join(tmpdir(), "toxlora-onnx-"));
+  const shared = new SharedWeights();
   try {
-    const path = join(dir, "model.onnx");
-    writeFileSync(path, toOnnx(graph, { externalDataFile: join(dir, "model.onnx.data") }));
-    return await createSession(path, opts);
+    return await createSession(shared.writeModel(graph), opts);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    shared.release();
   }
 }
 

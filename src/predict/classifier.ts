@@ -14,6 +14,7 @@ import {
   type ClassifierGraph,
   type LoadedCheckpoint,
   loadCheckpoint,
+  sessionOptionsFor,
 } from "../models/registry.js";
 import { bucketedBatches } from "../train/batching.js";
 import { batchFeeds, encodeTexts } from "./encode.js";
@@ -105,7 +106,7 @@ export class RunClassifier implements Classifier {
     const ckpt = await loadCheckpoint(modelDir);
     const { g, m } = await buildRunGraph(runDir, run, ckpt);
     g.output("probs", m.probs);
-    const session = await Session.fromGraph(g, opts);
+    const session = await Session.fromGraph(g, { ...sessionOptionsFor(g), ...opts });
     return new RunClassifier(
       runDir,
       run.labels,

@@ -5,7 +5,7 @@
 // tokenizer files.
 import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { reshape, slice, squeeze, sub, toOnnx } from "../engine/index.js";
+import { ExternalWeights, initializerBytes, reshape, slice, squeeze, sub, toOnnx } from "../engine/index.js";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
 import { loadCheckpoint } from "../models/registry.js";
 import { VERSION } from "../version.js";
@@ -40,15 +40,20 @@ export async function exportOnnx(runDir: string, outFile: string): Promise<Expor
   const out = resolve(outFile);
   const dir = dirname(out);
   await mkdir(dir, { recursive: true });
-  const weightsBytes = g.initializers.reduce((s, i) => s + i.data.byteLength, 0);
-  const external = weightsBytes > 1.8e9 ? `${basename(out)}.data` : undefined;
-  const bytes = toOnnx(g, {
-    externalDataFile: external ? join(dir, external) : undefined,
-    metadata: { toxlora_version: VERSION, labels: JSON.stringify(run.labels) },
-    producerVersion: VERSION,
-  });
+  // Past 2 GB a protobuf cannot hold the weights: they go to `<model>.data` beside it.
+  const external = initializerBytes(g) > 1.8e9 ? new ExternalWeights(`${out}.data`) : undefined;
+  let bytes: Uint8Array;
+  try {
+    bytes = toOnnx(g, {
+      externalData: external,
+      metadata: { toxlora_version: VERSION, labels: JSON.stringify(run.labels) },
+      producerVersion: VERSION,
+    });
+  } finally {
+    external?.close();
+  }
   await writeFileAtomic(out, bytes);
-  const files = [out, ...(external ? [join(dir, external)] : [])];
+  const files = [out, ...(external ? [external.path] : [])];
 
   const thresholds = await readThresholds(runDir, run.labels);
   const config = {

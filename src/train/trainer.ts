@@ -16,17 +16,20 @@ import {
   adamw,
   Graph,
   grad,
+  initializerBytes,
   type OptimizerGraph,
   type OrtTensor,
   Session,
   type SessionOptions,
+  SharedWeights,
   type Tensor,
   TrainSession,
   tensor,
 } from "../engine/index.js";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
+import type { ModelFamily } from "../io/hf-config.js";
 import { resolveModel } from "../io/hub.js";
-import { loraConfig, writeAdapter } from "../io/peft.js";
+import { type LoraAdapterConfig, loraConfig, writeAdapter } from "../io/peft.js";
 import { readSafetensors, writeSafetensors } from "../io/safetensors.js";
 import { loadTokenizer, type Tokenizer } from "../io/tokenizer.js";
 import {
@@ -34,6 +37,7 @@ import {
   type ClassifierGraph,
   type LoadedCheckpoint,
   loadCheckpoint,
+  sessionOptionsFor,
 } from "../models/registry.js";
 import { batchFeeds, encodeTexts } from "../predict/encode.js";
 import { RUN_FILES } from "../predict/types.js";
@@ -272,16 +276,70 @@ async function saveState(runDir: string, stepper: Stepper, state: TrainerState):
 
 async function writeBestAdapter(
   runDir: string,
-  m: ClassifierGraph,
+  model: TrainingSessions,
   cfg: TrainConfig,
   params: Map<string, Float32Array>,
 ): Promise<void> {
-  const shapes = new Map(m.params.map((p) => [p.name, p.shape as number[]]));
+  const shapes = new Map(model.params.map((p) => [p.name, p.shape]));
   await writeAdapter(
     join(runDir, RUN_FILES.adapter),
-    { ...m.adapterConfig(), base_model_name_or_path: cfg.model },
+    { ...model.adapterConfig, base_model_name_or_path: cfg.model },
     new Map([...params].map(([k, data]) => [k, { data, shape: shapes.get(k) ?? [data.length] }])),
   );
+}
+
+/** The sessions of a run and what the trainer needs to know about the model's parameters. */
+interface TrainingSessions {
+  stepper: Stepper;
+  evalSession: Session;
+  family: ModelFamily;
+  /** Trainable parameters (PEFT adapter keys) and their shapes. */
+  params: { name: string; shape: number[] }[];
+  initial: Map<string, Float32Array>;
+  adapterConfig: Partial<LoraAdapterConfig>;
+  warnings: string[];
+}
+
+/**
+ * Loads the checkpoint, builds the training and evaluation graphs and their sessions. Only the
+ * sessions leave this function, so the JavaScript copy of the weights can be garbage-collected
+ * once onnxruntime owns them. Large models put their frozen weights in one external data file
+ * that both sessions share, and skip pre-packing (which would copy every matrix again).
+ */
+async function createSessions(
+  modelDir: string,
+  cfg: TrainConfig,
+  head: ClassifierGraph["head"],
+  padId: number,
+  so: SessionOptions,
+): Promise<TrainingSessions> {
+  const ckpt = await loadCheckpoint(modelDir);
+  const g = new Graph();
+  const m = buildClassifier(g, ckpt, {
+    head,
+    lora: loraFromConfig(cfg),
+    training: true,
+    seed: cfg.seed,
+    padTokenId: padId,
+  });
+  const loss = m.loss();
+  g.output("loss", loss);
+  const ev = buildEvalGraph(ckpt, cfg, head, padId);
+  const shared = initializerBytes(g) > 1.5e9 ? new SharedWeights() : undefined;
+  const opts: SessionOptions = { ...so, ...sessionOptionsFor(g), sharedWeights: shared };
+  try {
+    return {
+      stepper: await Stepper.create(m, g, loss, cfg, opts),
+      evalSession: await Session.fromGraph(ev.g, opts),
+      family: ckpt.config.family,
+      params: m.params.map((p) => ({ name: p.name, shape: p.shape as number[] })),
+      initial: m.initial,
+      adapterConfig: m.adapterConfig(),
+      warnings: m.warnings,
+    };
+  } finally {
+    shared?.release();
+  }
 }
 
 /** Fine-tunes a classifier as `config` says and writes a complete run directory. */
@@ -310,13 +368,15 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
   for (const w of data.manifest.warnings) progress.log(`warning: ${w}`);
   const labels = data.labels;
   const tok = await loadTokenizer(modelDir);
-  progress.log(`loading ${modelDir}`);
-  const ckpt = await loadCheckpoint(modelDir);
-  const family = ckpt.config.family;
-  const withTokenTypes = family === "bert";
   const padId = tok.padId;
   const posWeight = resolvePosWeight(cfg.posWeight, data.train, labels);
   const head = { kind: cfg.head, numLabels: labels.length, posWeight };
+  progress.log(`loading ${modelDir}`);
+  const so: SessionOptions = { device: cfg.device, threads: cfg.threads ?? availableParallelism() };
+  const model = await createSessions(modelDir, cfg, head, padId, so);
+  for (const w of model.warnings) progress.log(`note: ${w}`);
+  const { stepper, evalSession, family } = model;
+  const withTokenTypes = family === "bert";
 
   if (!resumed) {
     await writeJsonAtomic(join(runDir, RUN_FILES.config), {
@@ -354,23 +414,6 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
   const warmupSteps = warmupStepsFromRatio(totalSteps, cfg.warmupRatio);
   const lrOf = (step: number) => lrAt(step, { base: cfg.lr, totalSteps, warmupSteps, kind: cfg.scheduler });
 
-  // Graphs and sessions.
-  const so: SessionOptions = { device: cfg.device, threads: cfg.threads ?? availableParallelism() };
-  const g = new Graph();
-  const m = buildClassifier(g, ckpt, {
-    head,
-    lora: loraFromConfig(cfg),
-    training: true,
-    seed: cfg.seed,
-    padTokenId: padId,
-  });
-  for (const w of m.warnings) progress.log(`note: ${w}`);
-  const loss = m.loss();
-  g.output("loss", loss);
-  const stepper = await Stepper.create(m, g, loss, cfg, so);
-  const ev = buildEvalGraph(ckpt, cfg, head, padId);
-  const evalSession = await Session.fromGraph(ev.g, so);
-
   const state: TrainerState = resumed ?? {
     epoch: 1,
     batch: 0,
@@ -381,7 +424,7 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
     trainSeconds: 0,
     done: false,
   };
-  let best = new Map(m.initial);
+  let best = new Map(model.initial);
   if (resumed) {
     const st = await readSafetensors(join(runDir, CHECKPOINT_DIR, "state.safetensors"));
     stepper.update.loadState({
@@ -402,7 +445,7 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
   const runEval = async (epoch: number): Promise<boolean> => {
     if (valid.ids.length === 0) {
       best = stepper.update.params();
-      await writeBestAdapter(runDir, m, cfg, best);
+      await writeBestAdapter(runDir, model, cfg, best);
       return false;
     }
     const { probs, loss: vloss } = await predictProbs(
@@ -442,7 +485,7 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
       state.bestStep = state.optimizerSteps;
       state.badEvals = 0;
       best = stepper.update.params();
-      await writeBestAdapter(runDir, m, cfg, best);
+      await writeBestAdapter(runDir, model, cfg, best);
       return false;
     }
     state.badEvals++;
@@ -548,10 +591,7 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
 
   // Final: the best parameters, thresholds tuned on validation, evaluation of the test split.
   const bestFeeds = Object.fromEntries(
-    m.params.map((p) => [
-      p.name,
-      tensor("float32", best.get(p.name) ?? new Float32Array(), p.shape as number[]),
-    ]),
+    model.params.map((p) => [p.name, tensor("float32", best.get(p.name) ?? new Float32Array(), p.shape)]),
   );
   let thresholds = labels.map(() => 0.5);
   if (valid.ids.length > 0) {

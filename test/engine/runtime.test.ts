@@ -1,5 +1,6 @@
 // Runtime wrapper: external-data models, device errors, unused feeds.
 import assert from "node:assert/strict";
+import { statSync } from "node:fs";
 import { test } from "node:test";
 import * as E from "../../src/engine/index.js";
 import { rand } from "./gradcheck.js";
@@ -37,4 +38,32 @@ test("a missing input is named; inputs the model does not take are ignored", asy
     extra: E.tensor("float32", [1], [1]),
   });
   assert.deepEqual(out.y.dims, [1, 32]);
+});
+
+test("sessions sharing an external weights file store each array once", async () => {
+  const w = Float32Array.from(rand(64 * 32, 5));
+  const build = (act: (t: E.Tensor) => E.Tensor) => {
+    const g = new E.Graph();
+    const x = g.input("x", "float32", ["batch", 64]);
+    g.output("y", act(E.matmul(x, g.initializer("w", "float32", [64, 32], w))));
+    return g;
+  };
+  const shared = new E.SharedWeights();
+  try {
+    const a = await E.Session.fromGraph(build(E.tanh), { threads: 1, sharedWeights: shared });
+    const b = await E.Session.fromGraph(build(E.sigmoid), { threads: 1, sharedWeights: shared });
+    assert.equal(statSync(shared.store.path).size, w.byteLength);
+    const x = rand(64, 6);
+    const feeds = { x: E.tensor("float32", x, [1, 64]) };
+    const ya = (await a.run(feeds)).y.data as Float32Array;
+    const yb = (await b.run(feeds)).y.data as Float32Array;
+    for (let j = 0; j < 32; j++) {
+      let z = 0;
+      for (let k = 0; k < 64; k++) z += x[k] * w[k * 32 + j];
+      assert.ok(Math.abs(ya[j] - Math.tanh(z)) < 1e-5, `tanh ${j}`);
+      assert.ok(Math.abs(yb[j] - 1 / (1 + Math.exp(-z))) < 1e-5, `sigmoid ${j}`);
+    }
+  } finally {
+    shared.release();
+  }
 });
