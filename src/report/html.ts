@@ -1,5 +1,6 @@
 // Small helpers for self-contained HTML pages: escaping, tables, inline SVG and the page frame.
 // Every piece of user data (label names, texts, config values) goes through `escapeHtml`.
+import { japaneseFontFiles, subsetFontWoff2 } from "./fonts.js";
 
 /** Escapes text for HTML element content and double-quoted attribute values. */
 export function escapeHtml(value: unknown): string {
@@ -91,13 +92,19 @@ export function inlineSvg(svg: string, prefix: string): Html {
   );
 }
 
-/** Styles shared by the run report, the comparison page and the serve page's report link. */
+/**
+ * Family name of the font embedded in each page (a subset of the bundled Noto Sans JP). A name of
+ * its own, so it never mixes with a Noto Sans JP the viewer may have installed.
+ */
+export const PAGE_FONT_FAMILY = "toxlora Noto Sans JP";
+
+/** Styles shared by the run report and the comparison page. */
 export const PAGE_CSS = `
 :root { --fg: #1d1d1f; --muted: #666; --line: #ddd; --accent: #2b5fad; --bad: #c0392b; }
 * { box-sizing: border-box; }
 body { margin: 0; color: var(--fg); background: #fafafa;
-  font: 15px/1.55 system-ui, -apple-system, "Hiragino Sans", "Hiragino Kaku Gothic ProN", "Yu Gothic UI",
-    Meiryo, "Noto Sans JP", "Noto Sans CJK JP", sans-serif; }
+  font: 15px/1.55 "${PAGE_FONT_FAMILY}", system-ui, -apple-system, "Hiragino Sans", "Hiragino Kaku Gothic ProN",
+    "Yu Gothic UI", Meiryo, "Noto Sans JP", "Noto Sans CJK JP", sans-serif; }
 header { background: #1f2d3d; color: #fff; padding: 18px 28px; }
 header h1 { margin: 0 0 4px; font-size: 22px; }
 header p { margin: 0; color: #c9d3de; font-size: 13px; }
@@ -112,9 +119,9 @@ h3 { margin-top: 24px; font-size: 16px; }
 .charts { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; }
 figure { margin: 0; background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 8px; }
 figure svg { display: block; max-width: 100%; height: auto; }
-/* Chart text: the page's Japanese-capable fonts (the PNG files use the bundled Noto Sans JP). */
-figure svg text { font-family: "Noto Sans JP", "Hiragino Sans", "Yu Gothic UI", Meiryo, "Noto Sans CJK JP",
-  system-ui, sans-serif; }
+/* Chart text: the embedded font first (the PNG files use the same Noto Sans JP). */
+figure svg text { font-family: "${PAGE_FONT_FAMILY}", "Noto Sans JP", "Hiragino Sans", "Yu Gothic UI", Meiryo,
+  "Noto Sans CJK JP", system-ui, sans-serif; }
 figcaption { font-size: 12px; color: var(--muted); padding-top: 4px; }
 figcaption a { color: var(--accent); }
 table { border-collapse: collapse; background: #fff; margin: 8px 0 14px; font-size: 14px; }
@@ -130,20 +137,75 @@ pre { background: #fff; border: 1px solid var(--line); padding: 10px; overflow: 
 .best { font-weight: 700; }
 `;
 
-/** The frame of a self-contained page: no external scripts, styles, fonts or images. */
-export function page(title: string, body: Html, extraCss = ""): string {
+/**
+ * The frame of a self-contained page: no scripts, and no external styles, fonts or images. The
+ * Japanese font travels inside the page (see `pageFontCss`), so text renders on machines without
+ * one and with no network.
+ */
+export async function page(title: string, body: Html, extraCss = ""): Promise<string> {
+  const fontCss = await pageFontCss(body.html);
   return `<!doctype html>
 <html lang="ja">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:; font-src data:">
 <title>${escapeHtml(title)}</title>
-<style>${PAGE_CSS}${extraCss}</style>
+<style>${fontCss}${PAGE_CSS}${extraCss}</style>
 </head>
 <body>
 ${body.html}
 </body>
 </html>
 `;
+}
+
+const ENTITIES: Record<string, string> = { amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: "\u00a0" };
+
+/** The text a browser draws for an HTML fragment (inline SVG included): tags dropped, entities decoded. */
+export function textContent(fragment: string): string {
+  return fragment
+    .replace(/<!--[\s\S]*?-->/g, "")
+    .replace(/<(style|script)\b[\s\S]*?<\/\1>/gi, "")
+    .replace(/<[^>]*>/g, "")
+    .replace(/&(#x[0-9a-f]+|#\d+|[a-z]+);/gi, (entity, name: string) => {
+      if (name[0] !== "#") return ENTITIES[name.toLowerCase()] ?? entity;
+      const cp =
+        name[1] === "x" || name[1] === "X" ? Number.parseInt(name.slice(2), 16) : Number(name.slice(1));
+      return cp <= 0x10ffff ? String.fromCodePoint(cp) : entity;
+    });
+}
+
+const PRINTABLE_ASCII = Array.from({ length: 0x7f - 0x20 }, (_, i) => String.fromCharCode(0x20 + i)).join("");
+
+/**
+ * The characters a font for this fragment must cover, sorted by code point: every character of its
+ * text content plus printable ASCII (cheap, and covers anything a viewer types or the page's
+ * punctuation). Line breaks and tabs are left out (they have no glyphs).
+ */
+export function pageCharacters(fragment: string): string {
+  const chars = new Set(PRINTABLE_ASCII);
+  for (const ch of textContent(fragment)) if (ch >= " ") chars.add(ch);
+  return [...chars].sort((a, b) => (a.codePointAt(0) as number) - (b.codePointAt(0) as number)).join("");
+}
+
+// Text that is never bold: worst-error texts and JSON blocks, which hold most of a report's kanji.
+// Left out of the bold face's subset to halve its size; everything else (headings, table headers,
+// averages, chart titles) may be bold and is in both faces.
+const NEVER_BOLD = /<pre>[^<]*<\/pre>|<div class="text">[^<]*<\/div>/g;
+
+/**
+ * `@font-face` rules for Noto Sans JP Regular and Bold, each cut down to the characters of `body`
+ * and embedded as base64 WOFF2: all a page needs to show its Japanese text with no font installed.
+ */
+export async function pageFontCss(body: string): Promise<string> {
+  const [regularFile, boldFile] = japaneseFontFiles() as [string, string];
+  const [regular, bold] = await Promise.all([
+    subsetFontWoff2(regularFile, pageCharacters(body)),
+    subsetFontWoff2(boldFile, pageCharacters(body.replace(NEVER_BOLD, ""))),
+  ]);
+  const face = (font: Buffer, weight: number) =>
+    `@font-face { font-family: "${PAGE_FONT_FAMILY}"; font-style: normal; font-weight: ${weight}; ` +
+    `font-display: block; src: url("data:font/woff2;base64,${font.toString("base64")}") format("woff2"); }\n`;
+  return face(regular, 400) + face(bold, 700);
 }

@@ -512,7 +512,7 @@ ${table(
 ${run.manifest ? html`<p class="note">Long id lists are shortened here; the full file is in the run directory.</p><pre>${JSON.stringify(summarizeJson(run.manifest), null, 2)}</pre>` : html`<p class="note">No manifest.</p>`}
 </main>`;
   options.onProgress?.(`writing ${out}`);
-  await writeFileAtomic(out, page(`toxlora report — ${runName(runDir)}`, body));
+  await writeFileAtomic(out, await page(`toxlora report — ${runName(runDir)}`, body));
   return out;
 }
 
@@ -694,6 +694,6 @@ ${heading("charts", "Charts", "グラフ")}
 <div class="charts">${charts.map((c) => html`<figure id="chart-${c.name}" data-chart="${c.name}">${inlineSvg(svgs.get(c.name) as string, c.name)}<figcaption>${c.caption}</figcaption></figure>`)}</div>
 <p class="note">Made with toxlora ${VERSION}. Each run's numbers come from its ${RUN_FILES.eval} (or its evaluation predictions).</p>
 </main>`;
-  await writeFileAtomic(out, page("toxlora — run comparison", body));
+  await writeFileAtomic(out, await page("toxlora — run comparison", body));
   return out;
 }

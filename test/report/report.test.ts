@@ -30,7 +30,16 @@ function expectedCharts(slugs: string[]): string[] {
 function assertSelfContained(html: string): void {
   assert.doesNotMatch(html, /<script/i, "no script elements");
   assert.doesNotMatch(html, /<link\b/i, "no linked resources");
-  assert.doesNotMatch(html, /@import|@font-face|url\(\s*["']?(https?:|\/\/)/i, "no external CSS resources");
+  assert.doesNotMatch(html, /@import/i, "no imported style sheets");
+  // CSS and SVG may point only into the page itself: data: URLs (the embedded font) and #fragments.
+  for (const m of html.matchAll(/url\(\s*["']?([^"')]*)/gi)) {
+    assert.match(m[1] as string, /^(data:|#)/, `url(${(m[1] as string).slice(0, 40)}) is inside the page`);
+  }
+  assert.match(
+    html,
+    /@font-face \{[^}]*src: url\("data:font\/woff2;base64,/,
+    "the Japanese font is embedded",
+  );
   assert.doesNotMatch(html, /\ssrc=/i, "no src attributes");
   // The only http(s) strings allowed are XML namespace names, which browsers never fetch.
   const urls = html.match(/https?:\/\/[^\s"'<)]+/g) ?? [];
