@@ -167,9 +167,9 @@ export function liveNodes(graph: Graph, roots: Tensor[]): Node[] {
 
 /**
  * An ONNX external data file that several models can share: each distinct array is written once
- * (64-byte aligned so onnxruntime can map it), and every model that uses the same array points
- * at the same bytes. The training and evaluation graphs of a large model share their frozen
- * weights this way instead of holding two copies.
+ * (64-byte aligned), and every model that uses the same array points at the same bytes, so the
+ * training and evaluation graphs of a large model cost one weights file on disk, written once.
+ * (Each onnxruntime session still loads its own copy into memory: measured, RSS is the same.)
  */
 export class ExternalWeights {
   private readonly fd: number;

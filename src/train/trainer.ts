@@ -303,8 +303,10 @@ interface TrainingSessions {
 /**
  * Loads the checkpoint, builds the training and evaluation graphs and their sessions. Only the
  * sessions leave this function, so the JavaScript copy of the weights can be garbage-collected
- * once onnxruntime owns them. Large models put their frozen weights in one external data file
- * that both sessions share, and skip pre-packing (which would copy every matrix again).
+ * once onnxruntime owns them. Large models write their frozen weights once, to one external data
+ * file both sessions load, and skip pre-packing (which would copy every matrix again). Each
+ * session still holds its own copy of the weights: with the evaluation session, a model needs
+ * about twice its float32 size in memory.
  */
 async function createSessions(
   modelDir: string,
