@@ -2,10 +2,10 @@
 // train/test(/valid) split; writes one JSON lines file per split plus split.json with the ids.
 import { join } from "node:path";
 import type { Command } from "commander";
-import { writeFileAtomic } from "../data/atomic.js";
 import { renderTextTable } from "../data/format.js";
 import { SPLIT_NAMES, split, splitRateTable } from "../data/split.js";
 import { writeRecordsJsonl } from "../data/write.js";
+import { writeFileAtomic } from "../io/atomic.js";
 import { addDatasetOptions, type DatasetFlags, fraction, integer, loadFromFlags } from "./analyze.js";
 
 interface SplitFlags extends DatasetFlags {

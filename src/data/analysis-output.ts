@@ -1,9 +1,9 @@
 // Writes an analysis as files: JSON, Markdown, one CSV + Markdown table per table, and the charts.
 // Used by `toxlora analyze --out` and by `toxlora demo`.
 import { join } from "node:path";
+import { writeFileAtomic } from "../io/atomic.js";
 import { writeAnalysisCharts } from "./analysis-charts.js";
 import { type AnalysisResult, analysisTables, formatAnalysisMarkdown } from "./analyze.js";
-import { writeFileAtomic } from "./atomic.js";
 import { renderCsvTable, renderMarkdownTable } from "./format.js";
 import type { Dataset } from "./load.js";
 

@@ -1,6 +1,6 @@
 // Writing records back out: JSON lines with every original field, so a balanced or split file
 // reads like the input (and loads with the same schema).
-import { writeFileAtomic } from "./atomic.js";
+import { writeFileAtomic } from "../io/atomic.js";
 import type { DataRecord } from "./load.js";
 import type { LabelSchema } from "./schema.js";
 

@@ -15,9 +15,9 @@
 // test checks they are identical. To regenerate it after editing the fragments:
 //   node --import tsx -e 'import("./src/demo/data.ts").then((m) => m.writeDemoDataset())'
 import { fileURLToPath } from "node:url";
-import { writeFileAtomic } from "../data/atomic.js";
 import { createRng, type Rng } from "../data/random.js";
 import { LLMJP_LABELS } from "../data/schema.js";
+import { writeFileAtomic } from "../io/atomic.js";
 
 /** The seven LLM-jp category fields, in the dataset's order. */
 export type DemoCategory = (typeof LLMJP_LABELS)[number];

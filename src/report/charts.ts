@@ -5,7 +5,7 @@ import { Resvg } from "@resvg/resvg-js";
 import * as vega from "vega";
 import type { TopLevelSpec } from "vega-lite";
 import * as vl from "vega-lite";
-import { writeFileAtomic } from "../data/atomic.js";
+import { writeFileAtomic } from "../io/atomic.js";
 import { CHART_FONT_FAMILY, japaneseFontFiles, measureText } from "./fonts.js";
 
 export type VegaLiteSpec = TopLevelSpec;

@@ -3,9 +3,9 @@
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import { basename, join, resolve, sep } from "node:path";
-import { writeFileAtomic } from "../data/atomic.js";
 import { loadDataset } from "../data/load.js";
 import { schemaFromOptions } from "../data/schema.js";
+import { writeFileAtomic } from "../io/atomic.js";
 import { RUN_FILES } from "../predict/types.js";
 import { type AverageMetrics, type EvalReport, evaluate, type LabelMetrics } from "../train/metrics.js";
 import { VERSION } from "../version.js";
