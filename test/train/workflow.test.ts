@@ -8,6 +8,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import * as ort from "onnxruntime-node";
+import { loadDataset } from "../../src/data/load.js";
+import { inspectionAiSchema } from "../../src/data/schema.js";
 import { loadTokenizer } from "../../src/io/tokenizer.js";
 import { writeRandomCheckpoint } from "../../src/models/random-checkpoint.js";
 import { loadClassifier } from "../../src/predict/classifier.js";
@@ -99,7 +101,7 @@ test("the manifest records the data file hash and the split ids", async () => {
   assert.equal(new Set([...train, ...valid, ...testIds]).size, 437);
 });
 
-test("eval and predict from the CLI", () => {
+test("eval and predict from the CLI", async () => {
   const out = join(dir, "eval");
   const r = cli("eval", "--run", run, "--data", DATA, "--out", out);
   assert.match(r.stdout, /at threshold 0\.5:/);
@@ -113,10 +115,13 @@ test("eval and predict from the CLI", () => {
     .trim()
     .split("\n")
     .map((l) => JSON.parse(l));
-  assert.equal(rows.length, 437);
-  assert.equal(rows[0].id, "0");
-  assert.equal(rows[1].text, "底知れないカリスマ性があるよな");
-  assert.equal(Object.keys(rows[0].probs).length, 7);
+  const source = await loadDataset(DATA, inspectionAiSchema());
+  assert.equal(rows.length, source.records.length);
+  rows.forEach((row, i) => {
+    assert.equal(row.id, source.records[i].id);
+    assert.equal(row.text, source.records[i].text);
+    assert.equal(Object.keys(row.probs).length, 7);
+  });
 });
 
 test("export: the standalone ONNX model in plain onnxruntime matches toxlora's predictions", async () => {
