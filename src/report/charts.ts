@@ -162,6 +162,9 @@ export interface BarChartOptions extends ChartText {
   showValues?: boolean;
 }
 
+/** Axis settings for whole-number values (counts, steps, epochs). */
+const INTEGER_AXIS = { format: "d", tickMinStep: 1 };
+
 /** Bar chart of values per category, e.g. label rates. Categories keep the order given. */
 export function barChart(data: BarDatum[], opts: BarChartOptions = {}): VegaLiteSpec {
   const horizontal = opts.horizontal ?? true;
@@ -182,7 +185,7 @@ export function barChart(data: BarDatum[], opts: BarChartOptions = {}): VegaLite
       field: "value",
       type: "quantitative",
       title: opts.valueTitle ?? null,
-      axis: format ? { format } : {},
+      axis: format ? { format } : data.every((d) => Number.isInteger(d.value)) ? INTEGER_AXIS : {},
     },
     tooltip: [
       { field: "category", type: "nominal" },
@@ -340,7 +343,13 @@ export function lineChart(points: LinePoint[], opts: LineChartOptions = {}): Veg
     height: 260,
     mark: { type: "line", point: opts.points ?? points.length <= 60, tooltip: true },
     encoding: {
-      x: { field: "x", type: "quantitative", title: opts.xTitle ?? null },
+      x: {
+        field: "x",
+        type: "quantitative",
+        title: opts.xTitle ?? null,
+        // Steps, epochs and counts are whole numbers: no "1.5" ticks between them.
+        ...(points.every((p) => Number.isInteger(p.x)) ? { axis: INTEGER_AXIS } : {}),
+      },
       y: {
         field: "y",
         type: "quantitative",
