@@ -132,7 +132,10 @@ export class SharedWeights {
     return path;
   }
 
-  /** Deletes the folder (sessions already created keep working: their weights are loaded or mapped). */
+  /**
+   * Deletes the folder. Sessions already created keep working (their weights are loaded), but a
+   * suspended session can no longer resume.
+   */
   release(): void {
     this.store.close();
     rmSync(this.dir, { recursive: true, force: true });
@@ -141,7 +144,6 @@ export class SharedWeights {
 
 /** Serialises a graph and creates an onnxruntime session for it (external data for big weights). */
 async function sessionForGraph(graph: Graph, opts: SessionOptions): Promise<ort.InferenceSession> {
-  if (opts.sharedWeights) return createSession(opts.sharedWeights.writeModel(graph), opts);
   if (initializerBytes(graph) <= (opts.externalDataThreshold ?? 1.5e9)) {
     return createSession(toOnnx(graph), opts);
   }
@@ -153,16 +155,34 @@ async function sessionForGraph(graph: Graph, opts: SessionOptions): Promise<ort.
   }
 }
 
-/** A forward graph ready to run. */
+/**
+ * A graph ready to run. A session whose model lives in a file (SharedWeights, fromFile) can be
+ * suspended to give its memory back and resumed later: the trainer of a large model does that
+ * to evaluate without holding the training and evaluation sessions at once.
+ */
 export class Session {
-  private constructor(readonly ort: ort.InferenceSession) {}
+  private live: ort.InferenceSession | null;
+
+  private constructor(
+    session: ort.InferenceSession,
+    private readonly path: string | null,
+    private readonly opts: SessionOptions,
+  ) {
+    this.live = session;
+  }
 
   static async fromGraph(graph: Graph, opts: SessionOptions = {}): Promise<Session> {
-    return new Session(await sessionForGraph(graph, opts));
+    if (opts.sharedWeights) return Session.fromFile(opts.sharedWeights.writeModel(graph), opts);
+    return new Session(await sessionForGraph(graph, opts), null, opts);
   }
 
   static async fromFile(path: string, opts: SessionOptions = {}): Promise<Session> {
-    return new Session(await createSession(path, opts));
+    return new Session(await createSession(path, opts), path, opts);
+  }
+
+  private get ort(): ort.InferenceSession {
+    if (!this.live) throw new Error("this session is suspended; resume() it first");
+    return this.live;
   }
 
   get inputNames(): readonly string[] {
@@ -175,17 +195,33 @@ export class Session {
 
   /** Runs the graph; feeds that the model does not take are ignored. */
   async run(feeds: Record<string, ort.Tensor>, outputs?: string[]): Promise<Record<string, ort.Tensor>> {
+    const session = this.ort;
     const used: Record<string, ort.Tensor> = {};
-    for (const name of this.ort.inputNames) {
+    for (const name of session.inputNames) {
       const t = feeds[name];
-      if (!t) throw new Error(`missing input "${name}" (graph inputs: ${this.ort.inputNames.join(", ")})`);
+      if (!t) throw new Error(`missing input "${name}" (graph inputs: ${session.inputNames.join(", ")})`);
       used[name] = t;
     }
-    return (await (outputs ? this.ort.run(used, outputs) : this.ort.run(used))) as Record<string, ort.Tensor>;
+    return (await (outputs ? session.run(used, outputs) : session.run(used))) as Record<string, ort.Tensor>;
+  }
+
+  /** Releases the native session (weights, memory pools) until {@link resume}. */
+  async suspend(): Promise<void> {
+    if (!this.path) throw new Error("only a session created from a model file can be suspended");
+    await this.live?.release();
+    this.live = null;
+  }
+
+  /** Creates the native session again from its model file. */
+  async resume(): Promise<void> {
+    if (this.live) return;
+    if (!this.path) throw new Error("only a session created from a model file can be resumed");
+    this.live = await createSession(this.path, this.opts);
   }
 
   async release(): Promise<void> {
-    await this.ort.release();
+    await this.live?.release();
+    this.live = null;
   }
 }
 
@@ -305,6 +341,15 @@ export class TrainSession {
       this.values.set(k, tensor("float32", v.data, v.dims));
     }
     this.stepCount = state.step;
+  }
+
+  /** Frees the native session; parameters and optimizer state stay (see Session.suspend). */
+  suspend(): Promise<void> {
+    return this.session.suspend();
+  }
+
+  resume(): Promise<void> {
+    return this.session.resume();
   }
 
   async release(): Promise<void> {

@@ -54,6 +54,11 @@ export interface TrainOptions {
   progress?: ProgressMode;
   /** Stop after the current step (the run stays resumable). */
   signal?: AbortSignal;
+  /**
+   * Never hold the training and evaluation sessions at once (they are swapped for each
+   * evaluation). Default: on when the model's frozen weights exceed 1.5 GB.
+   */
+  lowMemory?: boolean;
 }
 
 export interface TrainResult {
@@ -210,6 +215,17 @@ class Stepper {
     return { loss, gradNorm: r.gradNorm };
   }
 
+  /** Frees the native sessions while a large model is evaluated; state is kept. */
+  async suspend(): Promise<void> {
+    await this.update.suspend();
+    await this.gradSession?.suspend();
+  }
+
+  async resume(): Promise<void> {
+    await this.update.resume();
+    await this.gradSession?.resume();
+  }
+
   async release(): Promise<void> {
     await this.update.release();
     await this.gradSession?.release();
@@ -288,25 +304,68 @@ async function writeBestAdapter(
   );
 }
 
+/**
+ * Where evaluation runs. Small models keep an evaluation session beside the training one. A
+ * large model cannot hold both in memory, so the training sessions are suspended and the
+ * evaluation session is created from its model file for the time of an evaluation.
+ */
+class Evaluator {
+  private constructor(
+    private readonly stepper: Stepper,
+    private readonly kept: Session | null,
+    private readonly modelFile: string | null,
+    private readonly opts: SessionOptions,
+  ) {}
+
+  static kept(stepper: Stepper, session: Session): Evaluator {
+    return new Evaluator(stepper, session, null, {});
+  }
+
+  static swapped(stepper: Stepper, modelFile: string, opts: SessionOptions): Evaluator {
+    return new Evaluator(stepper, null, modelFile, opts);
+  }
+
+  /** Runs `fn` with the evaluation session; `last` leaves the training sessions released. */
+  async use<T>(fn: (s: Session) => Promise<T>, last = false): Promise<T> {
+    if (this.kept) return fn(this.kept);
+    await this.stepper.suspend();
+    const session = await Session.fromFile(this.modelFile as string, this.opts);
+    try {
+      return await fn(session);
+    } finally {
+      await session.release();
+      if (!last) await this.stepper.resume();
+    }
+  }
+
+  async release(): Promise<void> {
+    await this.kept?.release();
+  }
+}
+
 /** The sessions of a run and what the trainer needs to know about the model's parameters. */
 interface TrainingSessions {
   stepper: Stepper;
-  evalSession: Session;
+  evaluator: Evaluator;
   family: ModelFamily;
   /** Trainable parameters (PEFT adapter keys) and their shapes. */
   params: { name: string; shape: number[] }[];
   initial: Map<string, Float32Array>;
   adapterConfig: Partial<LoraAdapterConfig>;
   warnings: string[];
+  /** Frees the sessions and the model files of a large model. */
+  release(): Promise<void>;
 }
+
+/** Frozen weights beyond this size are trained in low-memory mode by default (see createSessions). */
+const LARGE_MODEL_BYTES = 1.5e9;
 
 /**
  * Loads the checkpoint, builds the training and evaluation graphs and their sessions. Only the
  * sessions leave this function, so the JavaScript copy of the weights can be garbage-collected
- * once onnxruntime owns them. Large models write their frozen weights once, to one external data
- * file both sessions load, and skip pre-packing (which would copy every matrix again). Each
- * session still holds its own copy of the weights: with the evaluation session, a model needs
- * about twice its float32 size in memory.
+ * once onnxruntime owns them. In low-memory mode (default for frozen weights > 1.5 GB) both graphs are written once,
+ * next to one shared external weights file, skips pre-packing (which would copy every matrix
+ * again) and never holds the training and evaluation sessions at the same time.
  */
 async function createSessions(
   modelDir: string,
@@ -314,6 +373,7 @@ async function createSessions(
   head: ClassifierGraph["head"],
   padId: number,
   so: SessionOptions,
+  lowMemory?: boolean,
 ): Promise<TrainingSessions> {
   const ckpt = await loadCheckpoint(modelDir);
   const g = new Graph();
@@ -327,20 +387,30 @@ async function createSessions(
   const loss = m.loss();
   g.output("loss", loss);
   const ev = buildEvalGraph(ckpt, cfg, head, padId);
-  const shared = initializerBytes(g) > 1.5e9 ? new SharedWeights() : undefined;
+  const shared = (lowMemory ?? initializerBytes(g) > LARGE_MODEL_BYTES) ? new SharedWeights() : undefined;
   const opts: SessionOptions = { ...so, ...sessionOptionsFor(g), sharedWeights: shared };
   try {
+    const stepper = await Stepper.create(m, g, loss, cfg, opts);
+    const evaluator = shared
+      ? Evaluator.swapped(stepper, shared.writeModel(ev.g), opts)
+      : Evaluator.kept(stepper, await Session.fromGraph(ev.g, opts));
     return {
-      stepper: await Stepper.create(m, g, loss, cfg, opts),
-      evalSession: await Session.fromGraph(ev.g, opts),
+      stepper,
+      evaluator,
       family: ckpt.config.family,
       params: m.params.map((p) => ({ name: p.name, shape: p.shape as number[] })),
       initial: m.initial,
       adapterConfig: m.adapterConfig(),
       warnings: m.warnings,
+      async release() {
+        await stepper.release();
+        await evaluator.release();
+        shared?.release();
+      },
     };
-  } finally {
+  } catch (err) {
     shared?.release();
+    throw err;
   }
 }
 
@@ -375,9 +445,9 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
   const head = { kind: cfg.head, numLabels: labels.length, posWeight };
   progress.log(`loading ${modelDir}`);
   const so: SessionOptions = { device: cfg.device, threads: cfg.threads ?? availableParallelism() };
-  const model = await createSessions(modelDir, cfg, head, padId, so);
+  const model = await createSessions(modelDir, cfg, head, padId, so, options.lowMemory);
   for (const w of model.warnings) progress.log(`note: ${w}`);
-  const { stepper, evalSession, family } = model;
+  const { stepper, evaluator, family } = model;
   const withTokenTypes = family === "bert";
 
   if (!resumed) {
@@ -450,13 +520,9 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
       await writeBestAdapter(runDir, model, cfg, best);
       return false;
     }
-    const { probs, loss: vloss } = await predictProbs(
-      evalSession,
-      stepper.update.paramFeeds(),
-      valid,
-      padId,
-      withTokenTypes,
-      evalBatch,
+    const paramFeeds = stepper.update.paramFeeds();
+    const { probs, loss: vloss } = await evaluator.use((session) =>
+      predictProbs(session, paramFeeds, valid, padId, withTokenTypes, evalBatch),
     );
     const report = evaluate(probs, valid.labels, labels);
     const value = metricValue(report, vloss, cfg.bestMetric);
@@ -575,8 +641,7 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
   }
 
   if (interrupted) {
-    await stepper.release();
-    await evalSession.release();
+    await model.release();
     progress.log(`interrupted: run \`toxlora train --out ${runDir} --resume\` to continue`);
     return {
       runDir,
@@ -595,17 +660,24 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
   const bestFeeds = Object.fromEntries(
     model.params.map((p) => [p.name, tensor("float32", best.get(p.name) ?? new Float32Array(), p.shape)]),
   );
-  let thresholds = labels.map(() => 0.5);
-  if (valid.ids.length > 0) {
-    const v = await predictProbs(evalSession, bestFeeds, valid, padId, withTokenTypes, evalBatch);
-    thresholds = tuneThresholds(v.probs, valid.labels);
-  }
+  const final = await evaluator.use(
+    async (session) => ({
+      valid:
+        valid.ids.length > 0
+          ? await predictProbs(session, bestFeeds, valid, padId, withTokenTypes, evalBatch)
+          : null,
+      test: await predictProbs(session, bestFeeds, test, padId, withTokenTypes, evalBatch),
+    }),
+    true,
+  );
+  await model.release();
+  const thresholds = final.valid ? tuneThresholds(final.valid.probs, valid.labels) : labels.map(() => 0.5);
   await writeJsonAtomic(join(runDir, RUN_FILES.thresholds), {
     labels,
     thresholds,
     tunedOn: valid.ids.length > 0 ? "valid" : null,
   });
-  const t = await predictProbs(evalSession, bestFeeds, test, padId, withTokenTypes, evalBatch);
+  const t = final.test;
   const evalAt05 = evaluate(t.probs, test.labels, labels);
   const evalTuned = evaluate(t.probs, test.labels, labels, thresholds);
   await writeJsonAtomic(join(runDir, RUN_FILES.eval), {
@@ -637,8 +709,6 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
   );
   state.done = true;
   await writeJsonAtomic(stateFile, state);
-  await stepper.release();
-  await evalSession.release();
   progress.log(
     `test (${test.ids.length} rows) at tuned thresholds:\n${formatPrototypeTable(evalTuned).text}`,
   );

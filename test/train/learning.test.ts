@@ -182,3 +182,27 @@ test("--eval-every N steps with --early-stopping stops when the metric stops imp
   assert.equal(r.bestStep, 3);
   assert.ok(existsSync(join(dir, "es", "eval.json")), "a stopped run is still evaluated on the test split");
 });
+
+test("low-memory mode (sessions swapped for evaluation) trains and evaluates exactly like the default", async () => {
+  const model = await tinyModel(join(dir, "model-lowmem"), demoTexts(), "bert", {
+    hidden: 16,
+    layers: 1,
+    dropout: 0,
+  });
+  const cfg = {
+    model,
+    data: DEMO_DATA,
+    epochs: 2,
+    batchSize: 16,
+    maxLength: 24,
+    loraR: 2,
+    loraAlpha: 4,
+    loraDropout: 0,
+    gradAccum: 2,
+  };
+  const normal = await train({ ...cfg, out: join(dir, "lm-normal") }, { progress: "quiet" });
+  const low = await train({ ...cfg, out: join(dir, "lm-low") }, { progress: "quiet", lowMemory: true });
+  assert.equal(low.steps, normal.steps);
+  assert.deepEqual(low.thresholds, normal.thresholds);
+  for (const l of normal.labels) assert.equal(low.eval.perLabel[l].prAuc, normal.eval.perLabel[l].prAuc, l);
+});
