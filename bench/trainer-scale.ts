@@ -1,0 +1,85 @@
+// `npm run bench:trainer-scale` (not in CI; needs ../shared for the llm-jp-3 tokenizer): the whole
+// `train()` workflow — training steps, evaluations on a validation split, threshold tuning, test
+// evaluation, adapter saving — on a random checkpoint in llm-jp-3-1.8b's shape, to check that a
+// full run (not only one step) fits in memory. Large models train in low-memory mode: the
+// training sessions are suspended while the evaluation session runs.
+// Results: one JSON line and bench/results/trainer-scale.json (peak RSS, times).
+//
+// Environment: BENCH_LAYERS (default 24), BENCH_ROWS (default 16), BENCH_SEQ (default 512).
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { writeSyntheticCheckpoint } from "../src/models/synthetic.js";
+import { train } from "../src/train/trainer.js";
+
+const layers = Number(process.env.BENCH_LAYERS ?? 24);
+const rows = Number(process.env.BENCH_ROWS ?? 16);
+const seq = Number(process.env.BENCH_SEQ ?? 512);
+const SPM = resolve(process.cwd(), "../shared/tokenizers/llm-jp/llm-jp-tokenizer-100k.ver3.0b1.model");
+
+const peakGB = () => Math.round((process.resourceUsage().maxRSS / 1e6) * 100) / 100;
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), "toxlora-bench-scale-"));
+  try {
+    const model = join(dir, "model");
+    await writeSyntheticCheckpoint(model, {
+      family: "llama",
+      hidden: 2048,
+      layers,
+      heads: 16,
+      kvHeads: 16,
+      intermediate: 7168,
+      vocab: 99_584,
+      maxPositions: 4096,
+      dtype: "BF16",
+      config: { rms_norm_eps: 1e-5, bos_token_id: 1, eos_token_id: 2, pad_token_id: 2 },
+    });
+    copyFileSync(SPM, join(model, "tokenizer.model"));
+    // Long synthetic posts so every row fills the sequence length.
+    const data = join(dir, "data.jsonl");
+    const line = "このアニメの感想を書きます。作画も音楽も素晴らしいが、脚本には不満が残る。".repeat(40);
+    writeFileSync(
+      data,
+      Array.from({ length: rows }, (_, i) =>
+        JSON.stringify({ id: `r${i}`, text: `${i} ${line}`, a: i % 2 ? "yes" : "no", b: i % 3 ? "no" : "yes" }),
+      ).join("\n"),
+    );
+    const out = join(dir, "run");
+    mkdirSync(out, { recursive: true });
+    const t0 = performance.now();
+    const r = await train(
+      {
+        model,
+        data,
+        labels: ["a", "b"],
+        testRatio: 0.25,
+        validRatio: 0.25,
+        epochs: 1,
+        batchSize: 1,
+        maxLength: seq,
+        head: "per-label-softmax",
+        out: join(out, "r"),
+      },
+      { progress: "lines" },
+    );
+    const result = {
+      bench: "trainer-scale",
+      model: `llm-jp-3-1.8b-shaped random Llama (${layers} layers, hidden 2048, FFN 7168, vocab 99,584)`,
+      rows,
+      seq,
+      steps: r.steps,
+      total_seconds: Math.round((performance.now() - t0) / 100) / 10,
+      train_seconds: Math.round(r.trainSeconds * 10) / 10,
+      peak_rss_gb: peakGB(),
+      low_memory_mode: "auto (frozen weights > 1.5 GB)",
+      date: new Date().toISOString(),
+    };
+    console.log(JSON.stringify(result));
+    writeFileSync(new URL("./results/trainer-scale.json", import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
