@@ -198,8 +198,11 @@ export class ExternalWeights {
     return at;
   }
 
+  private closed = false;
+
   close(): void {
-    closeSync(this.fd);
+    if (!this.closed) closeSync(this.fd);
+    this.closed = true;
   }
 }
 

@@ -6,6 +6,8 @@ import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "nod
 import { createRequire } from "node:module";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
+import v8 from "node:v8";
+import vm from "node:vm";
 import * as ort from "onnxruntime-node";
 import type { DType, Graph, TypedArray } from "./graph.js";
 import { ExternalWeights, initializerBytes, toOnnx } from "./onnx.js";
@@ -31,6 +33,20 @@ export interface SessionOptions {
 }
 
 export type OrtTensor = ort.Tensor;
+
+/**
+ * Runs a full garbage collection now. The JavaScript copy of a multi-GB checkpoint is a set of
+ * ArrayBuffers that V8 frees only at its next full collection; once onnxruntime holds the
+ * weights, collecting at once keeps that copy from sitting beside the training activations.
+ */
+export function collectGarbage(): void {
+  let gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) {
+    v8.setFlagsFromString("--expose-gc");
+    gc = vm.runInNewContext("gc") as () => void;
+  }
+  gc();
+}
 
 /** Wraps host data as an onnxruntime tensor. */
 export function tensor(dtype: DType, data: TypedArray | number[], dims: readonly number[]): ort.Tensor {

@@ -14,6 +14,7 @@ import type { DataRecord } from "../data/load.js";
 import { deriveSeed } from "../data/random.js";
 import {
   adamw,
+  collectGarbage,
   Graph,
   grad,
   initializerBytes,
@@ -446,282 +447,291 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
   progress.log(`loading ${modelDir}`);
   const so: SessionOptions = { device: cfg.device, threads: cfg.threads ?? availableParallelism() };
   const model = await createSessions(modelDir, cfg, head, padId, so, options.lowMemory);
+  collectGarbage(); // the JS copy of the weights is unreachable now that the sessions hold them
   for (const w of model.warnings) progress.log(`note: ${w}`);
   const { stepper, evaluator, family } = model;
   const withTokenTypes = family === "bert";
-
-  if (!resumed) {
-    await writeJsonAtomic(join(runDir, RUN_FILES.config), {
-      toxloraVersion: VERSION,
-      labels,
-      model: cfg.model,
-      modelDir,
-      family,
-      head: cfg.head,
-      maxLength: cfg.maxLength,
-      padTokenId: padId,
-      posWeight: posWeight ?? null,
-      train: cfg,
-    });
-    await writeJsonAtomic(join(runDir, RUN_FILES.manifest), data.manifest);
-    await rm(join(runDir, RUN_FILES.metrics), { force: true });
-  }
-  const logMetric = (rec: object) => appendFile(join(runDir, RUN_FILES.metrics), `${JSON.stringify(rec)}\n`);
-
-  // Tokenize every split once.
-  const valid = encodeRecords(tok, data.valid, cfg.maxLength);
-  const test = encodeRecords(tok, data.test, cfg.maxLength);
-  const epochs = Array.from({ length: cfg.epochs }, (_, e) => epochRecords(data.train, labels, cfg, e + 1));
-  const encodedEpochs = epochs.map((recs) => encodeRecords(tok, recs, cfg.maxLength));
-  const epochBatches = encodedEpochs.map((enc, e) =>
-    cfg.bucketing
-      ? bucketedBatches(
-          enc.ids.map((x) => x.length),
-          { batchSize: cfg.batchSize, seed: deriveSeed(cfg.seed, e + 1) },
-        )
-      : naiveBatches(enc.ids.length, { batchSize: cfg.batchSize, seed: deriveSeed(cfg.seed, e + 1) }),
-  );
-  const stepsPerEpoch = epochBatches.map((b) => Math.ceil(b.length / cfg.gradAccum));
-  const totalSteps = stepsPerEpoch.reduce((a, b) => a + b, 0);
-  const warmupSteps = warmupStepsFromRatio(totalSteps, cfg.warmupRatio);
-  const lrOf = (step: number) => lrAt(step, { base: cfg.lr, totalSteps, warmupSteps, kind: cfg.scheduler });
-
-  const state: TrainerState = resumed ?? {
-    epoch: 1,
-    batch: 0,
-    optimizerSteps: 0,
-    best: null,
-    bestStep: 0,
-    badEvals: 0,
-    trainSeconds: 0,
-    done: false,
-  };
-  let best = new Map(model.initial);
-  if (resumed) {
-    const st = await readSafetensors(join(runDir, CHECKPOINT_DIR, "state.safetensors"));
-    stepper.update.loadState({
-      step: resumed.optimizerSteps,
-      tensors: new Map([...st].map(([k, v]) => [k, { data: v.data, dims: v.shape }])),
-    });
-    const adapterFile = join(runDir, RUN_FILES.adapter, "adapter_model.safetensors");
-    if (existsSync(adapterFile)) {
-      const saved = await readSafetensors(adapterFile);
-      best = new Map([...saved].map(([k, v]) => [k, v.data]));
-    }
-    progress.log(
-      `resuming ${runDir} at epoch ${state.epoch}, batch ${state.batch} (step ${state.optimizerSteps})`,
-    );
-  }
-
-  const evalBatch = cfg.batchSize * 2;
-  const runEval = async (epoch: number): Promise<boolean> => {
-    if (valid.ids.length === 0) {
-      best = stepper.update.params();
-      await writeBestAdapter(runDir, model, cfg, best);
-      return false;
-    }
-    const paramFeeds = stepper.update.paramFeeds();
-    const { probs, loss: vloss } = await evaluator.use((session) =>
-      predictProbs(session, paramFeeds, valid, padId, withTokenTypes, evalBatch),
-    );
-    const report = evaluate(probs, valid.labels, labels);
-    const value = metricValue(report, vloss, cfg.bestMetric);
-    const perLabel = Object.fromEntries(
-      labels.map((l) => {
-        const x = report.perLabel[l];
-        return [l, { f1: x.f1, precision: x.precision, recall: x.recall, prAuc: x.prAuc, rocAuc: x.rocAuc }];
-      }),
-    );
-    await logMetric({
-      type: "eval",
-      split: "valid",
-      step: state.optimizerSteps,
-      epoch,
-      loss: vloss,
-      macroF1: report.macroF1,
-      microF1: report.microF1,
-      macroPrAuc: report.macro.prAuc,
-      perLabel,
-    });
-    progress.log(
-      `eval step ${state.optimizerSteps}: loss ${vloss.toFixed(4)}  macro-F1 ${report.macroF1.toFixed(4)}  ${labels
-        .map((l) => `${l} ${report.perLabel[l].f1.toFixed(3)}`)
-        .join("  ")}`,
-    );
-    if (state.best === null || value > state.best) {
-      state.best = value;
-      state.bestStep = state.optimizerSteps;
-      state.badEvals = 0;
-      best = stepper.update.params();
-      await writeBestAdapter(runDir, model, cfg, best);
-      return false;
-    }
-    state.badEvals++;
-    return cfg.earlyStopping > 0 && state.badEvals >= cfg.earlyStopping;
-  };
-
-  const bar = new Progress("train", options.progress ?? "auto");
-  let interrupted = false;
-  let stop = false;
-  let runningLoss = Number.NaN;
-  let tokensSinceLog = 0;
-  let lastLog = Date.now();
-  const t0 = Date.now() - state.trainSeconds * 1000;
-  for (let e = state.epoch; e <= cfg.epochs && !stop; e++) {
-    const enc = encodedEpochs[e - 1];
-    const batches = epochBatches[e - 1];
-    if (state.batch === 0) {
-      await logMetric({
-        type: "epoch",
-        epoch: e,
-        rows: enc.ids.length,
-        ids: enc.records.map((r) => r.id),
-        labelRates: labelRates(enc.records, labels),
+  // Sessions and temporary model files are freed however the run ends.
+  try {
+    if (!resumed) {
+      await writeJsonAtomic(join(runDir, RUN_FILES.config), {
+        toxloraVersion: VERSION,
+        labels,
+        model: cfg.model,
+        modelDir,
+        family,
+        head: cfg.head,
+        maxLength: cfg.maxLength,
+        padTokenId: padId,
+        posWeight: posWeight ?? null,
+        train: cfg,
       });
+      await writeJsonAtomic(join(runDir, RUN_FILES.manifest), data.manifest);
+      await rm(join(runDir, RUN_FILES.metrics), { force: true });
     }
-    for (let b = state.batch; b < batches.length; b += cfg.gradAccum) {
-      const micro = batches
-        .slice(b, b + cfg.gradAccum)
-        .map((idx) => batchFeeds(enc.ids, idx, padId, withTokenTypes, enc.labels));
-      const lr = lrOf(state.optimizerSteps);
-      const r = await stepper.step(
-        micro.map((x) => x.feeds),
-        lr,
+    const logMetric = (rec: object) =>
+      appendFile(join(runDir, RUN_FILES.metrics), `${JSON.stringify(rec)}\n`);
+
+    // Tokenize every split once.
+    const valid = encodeRecords(tok, data.valid, cfg.maxLength);
+    const test = encodeRecords(tok, data.test, cfg.maxLength);
+    const epochs = Array.from({ length: cfg.epochs }, (_, e) => epochRecords(data.train, labels, cfg, e + 1));
+    const encodedEpochs = epochs.map((recs) => encodeRecords(tok, recs, cfg.maxLength));
+    const epochBatches = encodedEpochs.map((enc, e) =>
+      cfg.bucketing
+        ? bucketedBatches(
+            enc.ids.map((x) => x.length),
+            { batchSize: cfg.batchSize, seed: deriveSeed(cfg.seed, e + 1) },
+          )
+        : naiveBatches(enc.ids.length, { batchSize: cfg.batchSize, seed: deriveSeed(cfg.seed, e + 1) }),
+    );
+    const stepsPerEpoch = epochBatches.map((b) => Math.ceil(b.length / cfg.gradAccum));
+    const totalSteps = stepsPerEpoch.reduce((a, b) => a + b, 0);
+    const warmupSteps = warmupStepsFromRatio(totalSteps, cfg.warmupRatio);
+    const lrOf = (step: number) => lrAt(step, { base: cfg.lr, totalSteps, warmupSteps, kind: cfg.scheduler });
+
+    const state: TrainerState = resumed ?? {
+      epoch: 1,
+      batch: 0,
+      optimizerSteps: 0,
+      best: null,
+      bestStep: 0,
+      badEvals: 0,
+      trainSeconds: 0,
+      done: false,
+    };
+    let best = new Map(model.initial);
+    if (resumed) {
+      const st = await readSafetensors(join(runDir, CHECKPOINT_DIR, "state.safetensors"));
+      stepper.update.loadState({
+        step: resumed.optimizerSteps,
+        tensors: new Map([...st].map(([k, v]) => [k, { data: v.data, dims: v.shape }])),
+      });
+      const adapterFile = join(runDir, RUN_FILES.adapter, "adapter_model.safetensors");
+      if (existsSync(adapterFile)) {
+        const saved = await readSafetensors(adapterFile);
+        best = new Map([...saved].map(([k, v]) => [k, v.data]));
+      }
+      progress.log(
+        `resuming ${runDir} at epoch ${state.epoch}, batch ${state.batch} (step ${state.optimizerSteps})`,
       );
-      if (!Number.isFinite(r.loss))
-        throw new Error(`training diverged: loss is ${r.loss} at step ${state.optimizerSteps + 1}`);
-      state.optimizerSteps++;
-      state.batch = b + cfg.gradAccum;
-      const tokens = micro.reduce((s, x) => s + x.tokens, 0);
-      tokensSinceLog += tokens;
-      const now = Date.now();
-      const tokPerS = (tokensSinceLog * 1000) / Math.max(1, now - lastLog);
-      runningLoss = Number.isNaN(runningLoss) ? r.loss : 0.9 * runningLoss + 0.1 * r.loss;
-      await logMetric({
-        type: "step",
-        step: state.optimizerSteps,
-        epoch: e,
-        loss: r.loss,
-        lr,
-        gradNorm: r.gradNorm,
-        tokens,
-        paddedTokens: micro.reduce((s, x) => s + x.padded, 0),
-        tokensPerS: tokPerS,
-      });
-      if (now - lastLog > 2000) {
-        tokensSinceLog = 0;
-        lastLog = now;
-      }
-      bar.update({
-        done: state.optimizerSteps,
-        total: totalSteps,
-        fields: { epoch: `${e}/${cfg.epochs}`, loss: runningLoss, lr, "tok/s": Math.round(tokPerS) },
-      });
-      state.trainSeconds = (Date.now() - t0) / 1000;
-      if (typeof cfg.evalEvery === "number" && state.optimizerSteps % cfg.evalEvery === 0) {
-        stop = await runEval(e);
-        await saveState(runDir, stepper, state);
-        if (stop) break;
-      }
-      if (options.signal?.aborted) {
-        interrupted = true;
-        stop = true;
-        break;
-      }
     }
-    if (!interrupted && !stop) {
-      if (cfg.evalEvery === "epoch" || state.optimizerSteps % (cfg.evalEvery as number) !== 0)
-        stop = await runEval(e);
-      state.epoch = e + 1;
-      state.batch = 0;
-    }
-    await saveState(runDir, stepper, state);
-    if (stop && !interrupted)
-      progress.log(`early stopping after epoch ${e}: no improvement in ${state.badEvals} evaluations`);
-  }
 
-  if (interrupted) {
+    const evalBatch = cfg.batchSize * 2;
+    const runEval = async (epoch: number): Promise<boolean> => {
+      if (valid.ids.length === 0) {
+        best = stepper.update.params();
+        await writeBestAdapter(runDir, model, cfg, best);
+        return false;
+      }
+      const paramFeeds = stepper.update.paramFeeds();
+      const { probs, loss: vloss } = await evaluator.use((session) =>
+        predictProbs(session, paramFeeds, valid, padId, withTokenTypes, evalBatch),
+      );
+      const report = evaluate(probs, valid.labels, labels);
+      const value = metricValue(report, vloss, cfg.bestMetric);
+      const perLabel = Object.fromEntries(
+        labels.map((l) => {
+          const x = report.perLabel[l];
+          return [
+            l,
+            { f1: x.f1, precision: x.precision, recall: x.recall, prAuc: x.prAuc, rocAuc: x.rocAuc },
+          ];
+        }),
+      );
+      await logMetric({
+        type: "eval",
+        split: "valid",
+        step: state.optimizerSteps,
+        epoch,
+        loss: vloss,
+        macroF1: report.macroF1,
+        microF1: report.microF1,
+        macroPrAuc: report.macro.prAuc,
+        perLabel,
+      });
+      progress.log(
+        `eval step ${state.optimizerSteps}: loss ${vloss.toFixed(4)}  macro-F1 ${report.macroF1.toFixed(4)}  ${labels
+          .map((l) => `${l} ${report.perLabel[l].f1.toFixed(3)}`)
+          .join("  ")}`,
+      );
+      if (state.best === null || value > state.best) {
+        state.best = value;
+        state.bestStep = state.optimizerSteps;
+        state.badEvals = 0;
+        best = stepper.update.params();
+        await writeBestAdapter(runDir, model, cfg, best);
+        return false;
+      }
+      state.badEvals++;
+      return cfg.earlyStopping > 0 && state.badEvals >= cfg.earlyStopping;
+    };
+
+    const bar = new Progress("train", options.progress ?? "auto");
+    let interrupted = false;
+    let stop = false;
+    let runningLoss = Number.NaN;
+    let tokensSinceLog = 0;
+    let lastLog = Date.now();
+    const t0 = Date.now() - state.trainSeconds * 1000;
+    for (let e = state.epoch; e <= cfg.epochs && !stop; e++) {
+      const enc = encodedEpochs[e - 1];
+      const batches = epochBatches[e - 1];
+      if (state.batch === 0) {
+        await logMetric({
+          type: "epoch",
+          epoch: e,
+          rows: enc.ids.length,
+          ids: enc.records.map((r) => r.id),
+          labelRates: labelRates(enc.records, labels),
+        });
+      }
+      for (let b = state.batch; b < batches.length; b += cfg.gradAccum) {
+        const micro = batches
+          .slice(b, b + cfg.gradAccum)
+          .map((idx) => batchFeeds(enc.ids, idx, padId, withTokenTypes, enc.labels));
+        const lr = lrOf(state.optimizerSteps);
+        const r = await stepper.step(
+          micro.map((x) => x.feeds),
+          lr,
+        );
+        if (!Number.isFinite(r.loss))
+          throw new Error(`training diverged: loss is ${r.loss} at step ${state.optimizerSteps + 1}`);
+        state.optimizerSteps++;
+        state.batch = b + cfg.gradAccum;
+        const tokens = micro.reduce((s, x) => s + x.tokens, 0);
+        tokensSinceLog += tokens;
+        const now = Date.now();
+        const tokPerS = (tokensSinceLog * 1000) / Math.max(1, now - lastLog);
+        runningLoss = Number.isNaN(runningLoss) ? r.loss : 0.9 * runningLoss + 0.1 * r.loss;
+        await logMetric({
+          type: "step",
+          step: state.optimizerSteps,
+          epoch: e,
+          loss: r.loss,
+          lr,
+          gradNorm: r.gradNorm,
+          tokens,
+          paddedTokens: micro.reduce((s, x) => s + x.padded, 0),
+          tokensPerS: tokPerS,
+        });
+        if (now - lastLog > 2000) {
+          tokensSinceLog = 0;
+          lastLog = now;
+        }
+        bar.update({
+          done: state.optimizerSteps,
+          total: totalSteps,
+          fields: { epoch: `${e}/${cfg.epochs}`, loss: runningLoss, lr, "tok/s": Math.round(tokPerS) },
+        });
+        state.trainSeconds = (Date.now() - t0) / 1000;
+        if (typeof cfg.evalEvery === "number" && state.optimizerSteps % cfg.evalEvery === 0) {
+          stop = await runEval(e);
+          await saveState(runDir, stepper, state);
+          if (stop) break;
+        }
+        if (options.signal?.aborted) {
+          interrupted = true;
+          stop = true;
+          break;
+        }
+      }
+      if (!interrupted && !stop) {
+        if (cfg.evalEvery === "epoch" || state.optimizerSteps % (cfg.evalEvery as number) !== 0)
+          stop = await runEval(e);
+        state.epoch = e + 1;
+        state.batch = 0;
+      }
+      await saveState(runDir, stepper, state);
+      if (stop && !interrupted)
+        progress.log(`early stopping after epoch ${e}: no improvement in ${state.badEvals} evaluations`);
+    }
+
+    if (interrupted) {
+      await model.release();
+      progress.log(`interrupted: run \`toxlora train --out ${runDir} --resume\` to continue`);
+      return {
+        runDir,
+        labels,
+        eval: evaluate([], [], labels),
+        evalAt05: evaluate([], [], labels),
+        thresholds: labels.map(() => 0.5),
+        bestStep: state.bestStep,
+        steps: state.optimizerSteps,
+        trainSeconds: state.trainSeconds,
+        interrupted,
+      };
+    }
+
+    // Final: the best parameters, thresholds tuned on validation, evaluation of the test split.
+    const bestFeeds = Object.fromEntries(
+      model.params.map((p) => [p.name, tensor("float32", best.get(p.name) ?? new Float32Array(), p.shape)]),
+    );
+    const final = await evaluator.use(
+      async (session) => ({
+        valid:
+          valid.ids.length > 0
+            ? await predictProbs(session, bestFeeds, valid, padId, withTokenTypes, evalBatch)
+            : null,
+        test: await predictProbs(session, bestFeeds, test, padId, withTokenTypes, evalBatch),
+      }),
+      true,
+    );
     await model.release();
-    progress.log(`interrupted: run \`toxlora train --out ${runDir} --resume\` to continue`);
-    return {
-      runDir,
+    const thresholds = final.valid ? tuneThresholds(final.valid.probs, valid.labels) : labels.map(() => 0.5);
+    await writeJsonAtomic(join(runDir, RUN_FILES.thresholds), {
       labels,
-      eval: evaluate([], [], labels),
-      evalAt05: evaluate([], [], labels),
-      thresholds: labels.map(() => 0.5),
+      thresholds,
+      tunedOn: valid.ids.length > 0 ? "valid" : null,
+    });
+    const t = final.test;
+    const evalAt05 = evaluate(t.probs, test.labels, labels);
+    const evalTuned = evaluate(t.probs, test.labels, labels, thresholds);
+    await writeJsonAtomic(join(runDir, RUN_FILES.eval), {
+      split: "test",
+      rows: test.ids.length,
+      loss: t.loss,
+      at05: evalAt05,
+      tuned: evalTuned,
+      thresholds,
       bestStep: state.bestStep,
       steps: state.optimizerSteps,
       trainSeconds: state.trainSeconds,
-      interrupted,
+    });
+    await writeFileAtomic(join(runDir, "log.csv"), formatPrototypeTable(evalAt05).csv);
+    await writeFileAtomic(join(runDir, "log_tuned.csv"), formatPrototypeTable(evalTuned).csv);
+    await writeFileAtomic(
+      join(runDir, RUN_FILES.evalPredictions),
+      test.records
+        .map((r, i) =>
+          JSON.stringify({
+            id: r.id,
+            text: r.text,
+            labels: Object.fromEntries(labels.map((l, j) => [l, r.labels[j]])),
+            probs: Object.fromEntries(labels.map((l, j) => [l, t.probs[i][j]])),
+          }),
+        )
+        .join("\n")
+        .concat(test.records.length ? "\n" : ""),
+    );
+    state.done = true;
+    await writeJsonAtomic(stateFile, state);
+    progress.log(
+      `test (${test.ids.length} rows) at tuned thresholds:\n${formatPrototypeTable(evalTuned).text}`,
+    );
+    progress.log(`run directory: ${runDir}`);
+    return {
+      runDir,
+      labels,
+      eval: evalTuned,
+      evalAt05,
+      thresholds,
+      bestStep: state.bestStep,
+      steps: state.optimizerSteps,
+      trainSeconds: state.trainSeconds,
+      interrupted: false,
     };
+  } finally {
+    await model.release();
   }
-
-  // Final: the best parameters, thresholds tuned on validation, evaluation of the test split.
-  const bestFeeds = Object.fromEntries(
-    model.params.map((p) => [p.name, tensor("float32", best.get(p.name) ?? new Float32Array(), p.shape)]),
-  );
-  const final = await evaluator.use(
-    async (session) => ({
-      valid:
-        valid.ids.length > 0
-          ? await predictProbs(session, bestFeeds, valid, padId, withTokenTypes, evalBatch)
-          : null,
-      test: await predictProbs(session, bestFeeds, test, padId, withTokenTypes, evalBatch),
-    }),
-    true,
-  );
-  await model.release();
-  const thresholds = final.valid ? tuneThresholds(final.valid.probs, valid.labels) : labels.map(() => 0.5);
-  await writeJsonAtomic(join(runDir, RUN_FILES.thresholds), {
-    labels,
-    thresholds,
-    tunedOn: valid.ids.length > 0 ? "valid" : null,
-  });
-  const t = final.test;
-  const evalAt05 = evaluate(t.probs, test.labels, labels);
-  const evalTuned = evaluate(t.probs, test.labels, labels, thresholds);
-  await writeJsonAtomic(join(runDir, RUN_FILES.eval), {
-    split: "test",
-    rows: test.ids.length,
-    loss: t.loss,
-    at05: evalAt05,
-    tuned: evalTuned,
-    thresholds,
-    bestStep: state.bestStep,
-    steps: state.optimizerSteps,
-    trainSeconds: state.trainSeconds,
-  });
-  await writeFileAtomic(join(runDir, "log.csv"), formatPrototypeTable(evalAt05).csv);
-  await writeFileAtomic(join(runDir, "log_tuned.csv"), formatPrototypeTable(evalTuned).csv);
-  await writeFileAtomic(
-    join(runDir, RUN_FILES.evalPredictions),
-    test.records
-      .map((r, i) =>
-        JSON.stringify({
-          id: r.id,
-          text: r.text,
-          labels: Object.fromEntries(labels.map((l, j) => [l, r.labels[j]])),
-          probs: Object.fromEntries(labels.map((l, j) => [l, t.probs[i][j]])),
-        }),
-      )
-      .join("\n")
-      .concat(test.records.length ? "\n" : ""),
-  );
-  state.done = true;
-  await writeJsonAtomic(stateFile, state);
-  progress.log(
-    `test (${test.ids.length} rows) at tuned thresholds:\n${formatPrototypeTable(evalTuned).text}`,
-  );
-  progress.log(`run directory: ${runDir}`);
-  return {
-    runDir,
-    labels,
-    eval: evalTuned,
-    evalAt05,
-    thresholds,
-    bestStep: state.bestStep,
-    steps: state.optimizerSteps,
-    trainSeconds: state.trainSeconds,
-    interrupted: false,
-  };
 }
