@@ -174,7 +174,8 @@ export function liveNodes(graph: Graph, roots: Tensor[]): Node[] {
 export class ExternalWeights {
   private readonly fd: number;
   private offset = 0;
-  private readonly placed = new Map<TypedArray, number>();
+  // Weak, so that the store does not keep the JS copy of the weights alive once they are written.
+  private readonly placed = new WeakMap<TypedArray, number>();
   /** The file name models refer to (relative to the model file's folder). */
   readonly location: string;
 
