@@ -90,3 +90,36 @@ test("predict killed half-way and re-run with --resume writes exactly one row pe
   });
   assert.ok(!existsSync(partial));
 });
+
+test("tweets score from the CLI with a trained run: scored rows, summary.json and chart", () => {
+  const texts = demoTexts();
+  const input = join(dir, "tweets.jsonl");
+  writeFileSync(
+    input,
+    texts
+      .slice(0, 40)
+      .map((text, i) =>
+        JSON.stringify({
+          id: String(1000 + i),
+          text,
+          created_at: "2026-11-01T00:00:00.000Z",
+          author_id: "42",
+        }),
+      )
+      .join("\n"),
+  );
+  const out = join(dir, "scored.jsonl");
+  const r = spawnSync(
+    process.execPath,
+    ["--import", "tsx", MAIN, "tweets", "score", "--run", run, "--input", input, "--out", out],
+    { encoding: "utf8" },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  const rows = lines(out).map((l) => JSON.parse(l));
+  assert.equal(rows.length, 40);
+  assert.equal(rows[0].id, "1000");
+  assert.equal(rows[0].author_id, "42");
+  const summary = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"));
+  assert.ok(summary);
+  assert.ok(existsSync(join(dir, "summary.png")));
+});
