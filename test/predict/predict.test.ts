@@ -120,6 +120,12 @@ test("tweets score from the CLI with a trained run: scored rows, summary.json an
   assert.equal(rows[0].id, "1000");
   assert.equal(rows[0].author_id, "42");
   const summary = JSON.parse(readFileSync(join(dir, "summary.json"), "utf8"));
-  assert.ok(summary);
+  assert.equal(summary.total, 40);
+  assert.equal(summary.labels.length, 7);
+  // The summary's counts are the rows' decisions.
+  for (const label of summary.labels as string[]) {
+    const flagged = rows.filter((row) => row.decisions[label] === true).length;
+    assert.equal(summary.flagged[label], flagged, label);
+  }
   assert.ok(existsSync(join(dir, "summary.png")));
 });
