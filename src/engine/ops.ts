@@ -881,9 +881,6 @@ export const cumsum = (x: Tensor, axis: number): Tensor => one("CumSum", [x], { 
 export function zerosLike(like: Tensor): Tensor {
   return one("ConstantOfShape", [one("Shape", [like])], { dtype: like.dtype, value: 0, shape: like.shape });
 }
-export function fullOfShape(g: Graph, shape: Shape, value: number, dtype: DType): Tensor {
-  return one("ConstantOfShape", [shapeTensor(g, shape)], { dtype, value, shape });
-}
 function scatterAddRows(updates: Tensor, idx: Tensor, like: Tensor): Tensor {
   return one("ScatterAddRows", [updates, idx, like]);
 }
