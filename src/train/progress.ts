@@ -34,10 +34,15 @@ export class Progress {
   private readonly start = Date.now();
   private lastPrint = 0;
 
+  /**
+   * @param baseline units already done before this clock started (a resumed run), so the ETA
+   *                 only extrapolates from the work done since.
+   */
   constructor(
     private readonly label: string,
     mode: ProgressMode = "auto",
     private readonly stream: NodeJS.WriteStream = process.stderr,
+    private readonly baseline = 0,
   ) {
     this.mode = mode === "auto" ? (stream.isTTY ? "bar" : "lines") : mode;
   }
@@ -46,7 +51,8 @@ export class Progress {
     if (this.mode === "quiet") return;
     const now = Date.now();
     const elapsed = (now - this.start) / 1000;
-    const eta = u.done > 0 ? (elapsed / u.done) * (u.total - u.done) : Number.NaN;
+    const since = u.done - this.baseline;
+    const eta = since > 0 ? (elapsed / since) * (u.total - u.done) : Number.NaN;
     if (this.mode === "json") {
       process.stdout.write(
         `${JSON.stringify({ event: this.label, ...u.fields, done: u.done, total: u.total, elapsed, eta })}\n`,

@@ -567,7 +567,8 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
       return cfg.earlyStopping > 0 && state.badEvals >= cfg.earlyStopping;
     };
 
-    const bar = new Progress("train", options.progress ?? "auto");
+    // Its own clock, so elapsed time and ETA count from the first step, not from model loading.
+    const bar = new Progress("train", options.progress ?? "auto", process.stderr, state.optimizerSteps);
     let interrupted = false;
     let stop = false;
     let runningLoss = Number.NaN;
