@@ -7,7 +7,7 @@
 // Everything a run produces goes to its run directory (see RUN_FILES in src/predict/types.ts);
 // checkpoints at every evaluation and epoch end make `resume: true` continue an interrupted run.
 import { existsSync } from "node:fs";
-import { appendFile, mkdir, readFile, rm } from "node:fs/promises";
+import { appendFile, mkdir, readFile, rm, stat, truncate } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { basename, join, resolve } from "node:path";
 import type { DataRecord } from "../data/load.js";
@@ -87,6 +87,8 @@ interface TrainerState {
   badEvals: number;
   trainSeconds: number;
   done: boolean;
+  /** Length of metrics.jsonl at this checkpoint: a resumed run cuts off what came after it. */
+  metricsBytes?: number;
 }
 
 const CHECKPOINT_DIR = "checkpoint";
@@ -283,6 +285,7 @@ async function saveState(runDir: string, stepper: Stepper, state: TrainerState):
   const dir = join(runDir, CHECKPOINT_DIR);
   await mkdir(dir, { recursive: true });
   const s = stepper.update.state();
+  state.metricsBytes = (await stat(join(runDir, RUN_FILES.metrics))).size;
   await writeSafetensors(
     join(dir, "state.safetensors"),
     new Map([...s.tensors].map(([k, v]) => [k, { shape: v.dims, data: v.data }])),
@@ -507,6 +510,9 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
         step: resumed.optimizerSteps,
         tensors: new Map([...st].map(([k, v]) => [k, { data: v.data, dims: v.shape }])),
       });
+      // Steps logged after the checkpoint will run again: drop their lines.
+      if (resumed.metricsBytes !== undefined)
+        await truncate(join(runDir, RUN_FILES.metrics), resumed.metricsBytes);
       const adapterFile = join(runDir, RUN_FILES.adapter, "adapter_model.safetensors");
       if (existsSync(adapterFile)) {
         const saved = await readSafetensors(adapterFile);

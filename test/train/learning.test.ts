@@ -1,6 +1,6 @@
 // Training really learns, re-sampling is seeded, and gradient accumulation works.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -136,8 +136,22 @@ test("resume: an interrupted run continues and ends like an uninterrupted one", 
   const part = await train({ ...cfg, out: join(dir, "part") }, { progress: "quiet", signal: ac.signal });
   assert.equal(part.interrupted, true);
   assert.equal(part.steps, 1);
+  // A crash after the checkpoint would leave lines for steps that run again on resume.
+  appendFileSync(
+    join(dir, "part", "metrics.jsonl"),
+    `${JSON.stringify({ type: "step", step: 2, loss: 9 })}\n`,
+  );
   const resumed = await train({ ...cfg, out: join(dir, "part"), resume: true }, { progress: "quiet" });
   assert.equal(resumed.steps, full.steps);
+  // The resumed run's log has each step once, as the uninterrupted run's has.
+  const steps = (run: string) =>
+    readFileSync(join(dir, run, "metrics.jsonl"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
+      .filter((m) => m.type === "step")
+      .map((m) => m.step);
+  assert.deepEqual(steps("part"), steps("full"));
   for (let j = 0; j < full.labels.length; j++) {
     const l = full.labels[j];
     assert.ok(Math.abs(resumed.eval.perLabel[l].prAuc - full.eval.perLabel[l].prAuc) < 1e-4, l);
