@@ -2,7 +2,8 @@
 // - JSON lines (.jsonl, .ndjson): one object per line.
 // - Hugging Face `datasets` JSON (.json): `Dataset.to_json()` writes JSON lines into a .json file;
 //   a JSON array of objects and `{"data": [...]}` (load_dataset's `field="data"`) are read too.
-// - CSV / TSV (.csv, .tsv): RFC 4180 — quoted fields may hold delimiters, newlines and "" escapes.
+// - CSV / TSV (.csv, .tsv): RFC 4180 — quoted fields may hold delimiters, newlines and "" escapes;
+//   lines end in \r\n, \n or a lone \r.
 // Files may start with a UTF-8 BOM. Problems are collected per row (not thrown), so the loader can
 // either stop at the first one or, in lenient mode, skip bad rows and report them.
 import { readFile } from "node:fs/promises";
@@ -195,6 +196,16 @@ function arrayElementStarts(text: string, start: number): number[] {
 type CsvRecord = { fields: string[]; line: number; next: number; nextLine: number };
 type CsvFailure = { line: number; fieldIndex: number; reason: string };
 
+/**
+ * Length of the line break at `i`: 2 for \r\n, 1 for \n or a lone \r (old Mac files; pandas and
+ * Python's csv module read it as a line end too), 0 when there is none.
+ */
+function lineBreakAt(text: string, i: number): number {
+  if (text[i] === "\n") return 1;
+  if (text[i] === "\r") return text[i + 1] === "\n" ? 2 : 1;
+  return 0;
+}
+
 /** Parses one RFC 4180 record starting at `pos` (which is at the start of line `line`). */
 function parseCsvRecord(text: string, pos: number, line: number, delim: string): CsvRecord | CsvFailure {
   const fields: string[] = [];
@@ -231,9 +242,8 @@ function parseCsvRecord(text: string, pos: number, line: number, delim: string):
         continue;
       }
       if (pos >= text.length) return { fields, line: startLine, next: pos, nextLine: line };
-      if (c === "\n") return { fields, line: startLine, next: pos + 1, nextLine: line + 1 };
-      if (c === "\r" && text[pos + 1] === "\n")
-        return { fields, line: startLine, next: pos + 2, nextLine: line + 1 };
+      const br = lineBreakAt(text, pos);
+      if (br > 0) return { fields, line: startLine, next: pos + br, nextLine: line + 1 };
       return {
         line: startLine,
         fieldIndex: fields.length - 1,
@@ -244,34 +254,40 @@ function parseCsvRecord(text: string, pos: number, line: number, delim: string):
     }
     // Unquoted field: up to the next delimiter or line end. A stray quote inside is kept as text.
     let end = pos;
-    while (end < text.length && text[end] !== delim && text[end] !== "\n") end++;
-    let value = text.slice(pos, end);
-    if (text[end] === "\n" && value.endsWith("\r")) value = value.slice(0, -1);
-    fields.push(value);
+    while (end < text.length && text[end] !== delim && lineBreakAt(text, end) === 0) end++;
+    fields.push(text.slice(pos, end));
     if (text[end] === delim) {
       pos = end + 1;
       continue;
     }
     if (end >= text.length) return { fields, line: startLine, next: end, nextLine: line };
-    return { fields, line: startLine, next: end + 1, nextLine: line + 1 };
+    return { fields, line: startLine, next: end + lineBreakAt(text, end), nextLine: line + 1 };
   }
 }
 
-export function parseDelimited(text: string, file: string, delim: string): ReadResult {
-  const format: DataFormat = delim === "\t" ? "tsv" : "csv";
-  const errors: DataError[] = [];
-  const records: { fields: string[]; line: number; fieldIndex?: number }[] = [];
+/** One record of a delimited file, or the quoting error that made it unreadable. */
+export type DelimitedRecord =
+  | { line: number; fields: string[] }
+  | { line: number /** 0-based index of the bad field */; fieldIndex: number; reason: string };
+
+/**
+ * Splits CSV/TSV text into records, each with the 1-based line it starts on; blank lines are
+ * skipped. A record with a quoting error becomes a failure entry and reading resumes on the next
+ * physical line, so one bad quote costs one row in lenient mode. Shared by the dataset loader and
+ * `tweets import`.
+ */
+export function splitDelimited(text: string, delim: string): DelimitedRecord[] {
+  const records: DelimitedRecord[] = [];
   let pos = 0;
   let line = 1;
   while (pos < text.length) {
     const r = parseCsvRecord(text, pos, line, delim);
     if ("reason" in r) {
-      // Keep the failure with its field index; it is turned into an error once the header is known.
-      records.push({ fields: [], line: r.line, fieldIndex: r.fieldIndex });
-      errors.push(new DataError({ file, line: r.line, reason: r.reason }));
-      // Resume on the next physical line, so one bad quote costs one row in lenient mode.
-      const nl = text.indexOf("\n", pos);
-      pos = nl === -1 ? text.length : nl + 1;
+      records.push(r);
+      const nl = /\r\n?|\n/g;
+      nl.lastIndex = pos;
+      const m = nl.exec(text);
+      pos = m === null ? text.length : m.index + m[0].length;
       line = r.line + 1;
       continue;
     }
@@ -280,10 +296,17 @@ export function parseDelimited(text: string, file: string, delim: string): ReadR
     if (r.fields.length === 1 && r.fields[0] === "") continue; // blank line
     records.push({ fields: r.fields, line: r.line });
   }
+  return records;
+}
 
+export function parseDelimited(text: string, file: string, delim: string): ReadResult {
+  const format: DataFormat = delim === "\t" ? "tsv" : "csv";
+  const records = splitDelimited(text, delim);
   const header = records[0];
-  if (header === undefined) return { format, rows: [], errors };
-  if (header.fieldIndex !== undefined) return { format, rows: [], errors: errors.slice(0, 1) };
+  if (header === undefined) return { format, rows: [], errors: [] };
+  if ("reason" in header) {
+    return { format, rows: [], errors: [new DataError({ file, line: header.line, reason: header.reason })] };
+  }
   const columns = header.fields.map((c) => c.trim());
   const fatal = (reason: string, field?: string): ReadResult => ({
     format,
@@ -297,19 +320,13 @@ export function parseDelimited(text: string, file: string, delim: string): ReadR
     seen.add(c);
   }
 
-  // Rebuild the error list in file order, now that field names are known.
+  // Errors in file order; a quoting error names its column now that the header is known.
   const rowErrors: DataError[] = [];
   const rows: RawRow[] = [];
   for (const rec of records.slice(1)) {
-    if (rec.fieldIndex !== undefined) {
-      const original = errors.find((e) => e.line === rec.line);
+    if ("reason" in rec) {
       rowErrors.push(
-        new DataError({
-          file,
-          line: rec.line,
-          field: columns[rec.fieldIndex],
-          reason: original?.reason ?? "",
-        }),
+        new DataError({ file, line: rec.line, field: columns[rec.fieldIndex], reason: rec.reason }),
       );
       continue;
     }

@@ -66,6 +66,18 @@ describe("CSV reader (RFC 4180)", () => {
     );
   });
 
+  it("reads lone \\r line ends (old Mac files) as line breaks", () => {
+    const r = parseDelimited('id,text,a\r1,x,yes\r2,"two\rparts",no\r', "mac.csv", ",");
+    assert.deepEqual(r.errors, []);
+    assert.deepEqual(
+      r.rows.map((x) => [x.line, x.value.text, x.value.a]),
+      [
+        [2, "x", "yes"],
+        [3, "two\rparts", "no"],
+      ],
+    );
+  });
+
   it("reads TSV", () => {
     const r = parseDelimited("id\ttext\ta\n1\tx, y\tyes\n", "x.tsv", "\t");
     assert.deepEqual(r.rows[0]?.value, { id: "1", text: "x, y", a: "yes" });

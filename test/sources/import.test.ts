@@ -235,7 +235,21 @@ describe("format detection and CSV parsing", () => {
         [5, ["last", "q"]],
       ],
     );
-    assert.throws(() => parseCsv('a\n"open', "t.csv"), /t\.csv:2: unterminated quoted field/);
-    assert.throws(() => parseCsv('"a"b', "t.csv"), /t\.csv:1: unexpected character after a closing quote/);
+    assert.throws(
+      () => parseCsv('a\n"open', "t.csv"),
+      /t\.csv:2: unclosed quote: the quoted field opened on line 2 never ends/,
+    );
+    assert.throws(
+      () => parseCsv('"a"b', "t.csv"),
+      /t\.csv:1: unclosed quote: .* closed on line 1 but followed by "b" instead of a delimiter or line end/,
+    );
+    // A lone \r ends a line, as in old Mac files (and as pandas reads them).
+    assert.deepEqual(
+      parseCsv("a,b\r1,2\r", "t.csv").map((r) => [r.line, r.fields]),
+      [
+        [1, ["a", "b"]],
+        [2, ["1", "2"]],
+      ],
+    );
   });
 });
