@@ -101,15 +101,23 @@ export function writeFileAtomicSync(file: string, data: string | Uint8Array): vo
   const tmp = tmpPathFor(file);
   const fd = openSync(tmp, "w");
   try {
-    const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
-    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
+    try {
+      writeAllSync(fd, data);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd); // also when the write fails (disk full), so the descriptor is not leaked
+    }
     renameSync(tmp, file);
   } catch (err) {
     rmSync(tmp, { force: true });
     throw err;
   }
+}
+
+/** Writes all of `data` to `fd` (writeSync may write fewer bytes than asked, so it loops). */
+export function writeAllSync(fd: number, data: string | Uint8Array): void {
+  const buf = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+  for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
 }
 
 /** Synchronous {@link writeJsonAtomic} (2-space indent, trailing newline). */

@@ -12,11 +12,10 @@ import {
   rmSync,
   statSync,
   truncateSync,
-  writeSync,
 } from "node:fs";
 import { dirname } from "node:path";
 import { createInterface } from "node:readline";
-import { tmpPathFor } from "../io/atomic.js";
+import { tmpPathFor, writeAllSync } from "../io/atomic.js";
 
 /** Create the directory an output file goes into. */
 export function ensureParentDir(file: string): void {
@@ -26,9 +25,7 @@ export function ensureParentDir(file: string): void {
 /** Append complete lines and fsync, so a crash after this returns never loses them. */
 export function appendDurable(fd: number, text: string): void {
   if (text === "") return;
-  const buf = Buffer.from(text, "utf8");
-  let off = 0;
-  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+  writeAllSync(fd, text);
   fsyncSync(fd);
 }
 
@@ -115,9 +112,7 @@ export class AtomicLineWriter {
   }
 
   write(text: string): void {
-    const buf = Buffer.from(text, "utf8");
-    let off = 0;
-    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
+    writeAllSync(this.fd, text);
   }
 
   /** fsync, close and rename into place. */
