@@ -493,6 +493,15 @@ function loadState(file: string, expected: FetchState): FetchState {
       `${file}: unreadable state file (${(err as Error).message}); delete it to start over`,
     );
   }
+  // Check the shape first: a truncated or hand-edited file may hold `null`, an array or another version.
+  if (
+    typeof s !== "object" ||
+    s === null ||
+    s.version !== 1 ||
+    (s.nextToken !== null && typeof s.nextToken !== "string")
+  ) {
+    throw new XApiError("state", `${file}: unexpected state file content; delete it to start over`);
+  }
   for (const key of ["endpoint", "query", "since", "until"] as const) {
     if (s[key] !== expected[key]) {
       throw new XApiError(
@@ -501,9 +510,6 @@ function loadState(file: string, expected: FetchState): FetchState {
           "use another --out, or delete the output and its state file",
       );
     }
-  }
-  if (s.version !== 1 || (s.nextToken !== null && typeof s.nextToken !== "string")) {
-    throw new XApiError("state", `${file}: unexpected state file content; delete it to start over`);
   }
   return s;
 }

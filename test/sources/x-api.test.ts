@@ -417,6 +417,19 @@ describe("fetchTweets against a local X API v2 imitation", () => {
     });
   });
 
+  test("a state file that is not a state object is refused with its name", async () => {
+    await fetchTweets(harness(mock, out, { max: 10 }).opts);
+    for (const content of ["null", "[]", '{"version":2}']) {
+      writeFileSync(stateFileFor(out), content);
+      await assert.rejects(fetchTweets(harness(mock, out).opts), (err: unknown) => {
+        assert.ok(err instanceof XApiError);
+        assert.equal(err.kind, "state");
+        assert.match(err.message, /\.state\.json: unexpected state file content; delete it to start over/);
+        return true;
+      });
+    }
+  });
+
   test("--since/--until become start_time/end_time; archive spaces requests 1 s apart", async () => {
     const { opts, sleeps } = harness(mock, out, {
       archive: true,
