@@ -7,29 +7,17 @@
 // (and of the copy without fonts as $TOXLORA_REPORT_SCREENSHOT_NOFONT, when set).
 // Without chromium this test fails: install it with `apt-get install chromium`.
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
 import { pathToFileURL } from "node:url";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { BrowserContext, Page } from "playwright-core";
 import { PAGE_FONT_FAMILY } from "../../src/report/html.js";
 import { buildReport } from "../../src/report/report.js";
+import { launchChromium } from "./chromium.js";
 import { writeSyntheticRun } from "./synthetic-run.js";
 
-const CHROMIUM = "/usr/bin/chromium";
-// The launch flags of test/serve/browser.test.ts.
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const SCREENSHOT = process.env.TOXLORA_REPORT_SCREENSHOT ?? join(tmpdir(), "toxlora-report.png");
 
 let dir: string;
@@ -86,7 +74,6 @@ async function difference(page: Page, a: Buffer, b: Buffer): Promise<number> {
 it("draws the report's Japanese text with the embedded font, opened from disk with no network", {
   timeout: 120_000,
 }, async () => {
-  assert.ok(existsSync(CHROMIUM), `chromium is not installed at ${CHROMIUM}: \`apt-get install chromium\``);
   // Japanese label names put Japanese text in bold headings and in chart titles and legends.
   const run = join(dir, "run");
   await writeSyntheticRun(run, { labels: ["卑猥", "差別的", "企業"], rows: 60, epochs: 2, stepsPerEpoch: 4 });
@@ -98,13 +85,12 @@ it("draws the report's Japanese text with the embedded font, opened from disk wi
   assert.ok(stripped.length < html.length - 10_000, "the font rules were removed");
   await writeFile(withoutFont, stripped);
 
-  context = await chromium.launchPersistentContext(join(dir, "profile"), {
-    executablePath: CHROMIUM,
-    args: ARGS,
+  const browser = await launchChromium(join(dir, "profile"), {
     viewport: { width: 1280, height: 900 },
     locale: "ja-JP",
   });
-  const page = context.pages()[0] ?? (await context.newPage());
+  context = browser.context;
+  const page = browser.page;
   const problems: string[] = [];
   page.on("console", (m) => {
     // A font blocked by the page's Content-Security-Policy would be reported here.

@@ -4,28 +4,16 @@
 // copied there to look at). Without chromium this test fails: install it with
 // `apt-get install chromium` (.ci/run does so where it is missing).
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { copyFile, mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
-import { type BrowserContext, chromium } from "playwright-core";
+import type { BrowserContext } from "playwright-core";
 import { buildReport } from "../../src/report/report.js";
 import { createServer, type RunningServer } from "../../src/serve/server.js";
+import { launchChromium } from "../report/chromium.js";
 import { writeSyntheticRun } from "../report/synthetic-run.js";
 import { KeywordClassifier } from "./keyword-classifier.js";
-
-const CHROMIUM = "/usr/bin/chromium";
-const ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 
 let dir: string;
 let server: RunningServer;
@@ -50,19 +38,14 @@ after(async () => {
 it("loads the page, classifies a Japanese sentence, shows one bar per category, links the report", {
   timeout: 90_000,
 }, async () => {
-  assert.ok(
-    existsSync(CHROMIUM),
-    `chromium is not installed at ${CHROMIUM}: install it with \`apt-get install chromium\` (.ci/run does this)`,
-  );
   // A fresh profile in the test's folder, deleted with it.
-  context = await chromium.launchPersistentContext(join(dir, "profile"), {
-    executablePath: CHROMIUM,
-    args: ARGS,
+  const browser = await launchChromium(join(dir, "profile"), {
     viewport: { width: 900, height: 760 },
     locale: "ja-JP",
     reducedMotion: "reduce", // bars jump to their width, so the screenshot shows final values
   });
-  const page = context.pages()[0] ?? (await context.newPage());
+  context = browser.context;
+  const page = browser.page;
   const problems: string[] = [];
   page.on("console", (m) => {
     if (m.type() === "error") problems.push(`console: ${m.text()}`);
