@@ -42,6 +42,21 @@ class Vocab {
   }
 }
 
+/** What the four models share: a vocabulary and the lookups on it. */
+abstract class VocabModel {
+  constructor(protected readonly vocab: Vocab) {}
+  abstract tokenize(word: string): number[];
+  get size(): number {
+    return this.vocab.byToken.size;
+  }
+  idToToken(id: number): string | undefined {
+    return this.vocab.byId[id];
+  }
+  tokenToId(token: string): number | undefined {
+    return this.vocab.byToken.get(token);
+  }
+}
+
 function readVocabObject(v: unknown, where: string): Vocab {
   if (!isObj(v)) fail(where, "expected an object mapping tokens to ids");
   const vocab = new Vocab();
@@ -54,8 +69,7 @@ function readVocabObject(v: unknown, where: string): Vocab {
 }
 
 /** HF Unigram: Viterbi over all vocabulary entries in float64, unknown runs fused, then byte fallback. */
-class UnigramModel implements Model {
-  private readonly vocab = new Vocab();
+class UnigramModel extends VocabModel implements Model {
   private readonly scores: Float64Array;
   private readonly trie: CodePointTrie;
   private readonly minScore: number;
@@ -63,6 +77,7 @@ class UnigramModel implements Model {
   private readonly byteFallback: boolean;
 
   constructor(o: Json, where: string) {
+    super(new Vocab());
     const list = field<unknown[]>(o, "vocab", where, Array.isArray, "an array of [piece, score]");
     this.scores = new Float64Array(list.length);
     let minScore = Number.POSITIVE_INFINITY;
@@ -70,8 +85,7 @@ class UnigramModel implements Model {
       if (!Array.isArray(e) || typeof e[0] !== "string" || typeof e[1] !== "number") {
         fail(`${where}.vocab[${id}]`, "expected [piece, score]");
       }
-      this.vocab.byToken.set(e[0], id);
-      this.vocab.byId[id] = e[0];
+      this.vocab.set(e[0], id);
       this.scores[id] = e[1];
       minScore = Math.min(minScore, e[1]);
     });
@@ -86,14 +100,9 @@ class UnigramModel implements Model {
     this.trie = new CodePointTrie(this.vocab.byToken.entries());
   }
 
-  get size(): number {
+  // A piece listed twice keeps both ids, as the Rust model's vocabulary Vec does.
+  override get size(): number {
     return this.vocab.byId.length;
-  }
-  idToToken(id: number): string | undefined {
-    return this.vocab.byId[id];
-  }
-  tokenToId(token: string): number | undefined {
-    return this.vocab.byToken.get(token);
   }
 
   private segment(cps: Uint32Array): string[] {
@@ -173,8 +182,7 @@ class UnigramModel implements Model {
 }
 
 /** HF BPE: characters (with byte fallback / unk), then merges by rank, leftmost first. */
-class BpeModel implements Model {
-  private readonly vocab: Vocab;
+class BpeModel extends VocabModel implements Model {
   /** (left id, right id) → [rank, merged id] */
   private readonly merges = new Map<number, [number, number]>();
   readonly unkId?: number;
@@ -186,7 +194,7 @@ class BpeModel implements Model {
   private readonly cache = new Map<string, number[]>();
 
   constructor(o: Json, where: string) {
-    this.vocab = readVocabObject(o.vocab, `${where}.vocab`);
+    super(readVocabObject(o.vocab, `${where}.vocab`));
     const unk = optStr(o, "unk_token");
     if (unk !== undefined) {
       this.unkId = this.vocab.byToken.get(unk);
@@ -217,16 +225,6 @@ class BpeModel implements Model {
       }
       this.merges.set(a * 0x400000 + b, [rank, merged]);
     });
-  }
-
-  get size(): number {
-    return this.vocab.byToken.size;
-  }
-  idToToken(id: number): string | undefined {
-    return this.vocab.byId[id];
-  }
-  tokenToId(token: string): number | undefined {
-    return this.vocab.byToken.get(token);
   }
 
   tokenize(word: string): number[] {
@@ -314,15 +312,14 @@ class BpeModel implements Model {
 }
 
 /** HF WordPiece: greedy longest match first, continuation pieces prefixed (`##`). */
-class WordPieceModel implements Model {
-  private readonly vocab: Vocab;
+class WordPieceModel extends VocabModel implements Model {
   private readonly trie: CodePointTrie;
   private readonly prefixNode: number;
   readonly unkId: number;
   private readonly maxChars: number;
 
   constructor(o: Json, where: string) {
-    this.vocab = readVocabObject(o.vocab, `${where}.vocab`);
+    super(readVocabObject(o.vocab, `${where}.vocab`));
     const unk = optStr(o, "unk_token") ?? "[UNK]";
     const unkId = this.vocab.byToken.get(unk);
     if (unkId === undefined) fail(`${where}.unk_token`, `${JSON.stringify(unk)} is not in the vocabulary`);
@@ -333,16 +330,6 @@ class WordPieceModel implements Model {
     let node = this.trie.root;
     for (const cp of toCodePoints(prefix)) node = node >= 0 ? this.trie.child(node, cp) : -1;
     this.prefixNode = node;
-  }
-
-  get size(): number {
-    return this.vocab.byToken.size;
-  }
-  idToToken(id: number): string | undefined {
-    return this.vocab.byId[id];
-  }
-  tokenToId(token: string): number | undefined {
-    return this.vocab.byToken.get(token);
   }
 
   tokenize(word: string): number[] {
@@ -362,22 +349,12 @@ class WordPieceModel implements Model {
 }
 
 /** HF WordLevel: the whole word or unk. */
-class WordLevelModel implements Model {
-  private readonly vocab: Vocab;
+class WordLevelModel extends VocabModel implements Model {
   readonly unkId?: number;
   constructor(o: Json, where: string) {
-    this.vocab = readVocabObject(o.vocab, `${where}.vocab`);
+    super(readVocabObject(o.vocab, `${where}.vocab`));
     const unk = optStr(o, "unk_token");
     if (unk !== undefined) this.unkId = this.vocab.byToken.get(unk);
-  }
-  get size(): number {
-    return this.vocab.byToken.size;
-  }
-  idToToken(id: number): string | undefined {
-    return this.vocab.byId[id];
-  }
-  tokenToId(token: string): number | undefined {
-    return this.vocab.byToken.get(token);
   }
   tokenize(word: string): number[] {
     const id = this.vocab.byToken.get(word) ?? this.unkId;
