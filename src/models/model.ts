@@ -82,10 +82,22 @@ function maxSequence(cfg: HfModelConfig): number {
   return cfg.max_position_embeddings;
 }
 
-function checkRows(name: string, rows: number[][] | undefined, batch: number, seq: number): void {
-  if (!rows) return;
+/**
+ * Checks one [batch, seq] input: as many rows as inputIds, each `seq` long, integers below
+ * `range.limit` and not negative. Out-of-range ids must not reach the graph: Gather reads a negative
+ * id as counting from the end of the table (a silently wrong embedding) and a large one fails deep
+ * in onnxruntime.
+ */
+function checkRows(
+  name: string,
+  rows: unknown,
+  batch: number,
+  seq: number,
+  range?: { limit: number; why: string },
+): void {
   if (!Array.isArray(rows) || rows.length !== batch) {
-    throw new Error(`forward: ${name} must have ${batch} rows (as inputIds), got ${rows?.length}`);
+    const got = Array.isArray(rows) ? `${rows.length} rows` : rows === undefined ? "nothing" : typeof rows;
+    throw new Error(`forward: ${name} must have ${batch} rows (as inputIds), got ${got}`);
   }
   rows.forEach((r, i) => {
     if (!Array.isArray(r) || r.length !== seq) {
@@ -95,6 +107,9 @@ function checkRows(name: string, rows: number[][] | undefined, batch: number, se
     }
     for (const v of r) {
       if (!Number.isInteger(v)) throw new Error(`forward: ${name}[${i}] contains ${v}, not an integer`);
+      if (range && (v < 0 || v >= range.limit)) {
+        throw new Error(`forward: ${name}[${i}] contains ${v}, outside 0..${range.limit - 1} (${range.why})`);
+      }
     }
   });
 }
@@ -153,9 +168,20 @@ export async function loadModel(modelDir: string, opts: LoadModelOptions = {}): 
           `forward: sequence length ${seq} exceeds what the model's positions cover (${maxSeq})`,
         );
       }
-      checkRows("inputIds", input.inputIds, batch, seq);
-      checkRows("attentionMask", input.attentionMask, batch, seq);
-      checkRows("tokenTypeIds", input.tokenTypeIds, batch, seq);
+      const vocab = cfg.vocab_size;
+      checkRows("inputIds", input.inputIds, batch, seq, { limit: vocab, why: `vocab_size is ${vocab}` });
+      checkRows("attentionMask", input.attentionMask, batch, seq, {
+        limit: 2,
+        why: "1 = token, 0 = padding",
+      });
+      if (input.tokenTypeIds !== undefined) {
+        // Only the BERT family reads segment ids; the others ignore them.
+        const types =
+          cfg.family === "bert"
+            ? { limit: cfg.type_vocab_size, why: `type_vocab_size is ${cfg.type_vocab_size}` }
+            : undefined;
+        checkRows("tokenTypeIds", input.tokenTypeIds, batch, seq, types);
+      }
       const feeds: Record<string, ReturnType<typeof tensor>> = {
         ...paramFeeds,
         input_ids: int64Rows(input.inputIds),

@@ -7,7 +7,7 @@ import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { adamw, Graph, grad, TrainSession, tensor } from "../../src/engine/index.js";
 import { loraConfig, readAdapter } from "../../src/io/peft.js";
-import { loadModel, saveAdapter } from "../../src/models/model.js";
+import { type ForwardInput, loadModel, saveAdapter } from "../../src/models/model.js";
 import { buildClassifier, loadCheckpoint } from "../../src/models/registry.js";
 import { readWeights } from "../../src/models/weights.js";
 import {
@@ -103,6 +103,39 @@ describe("loadModel", () => {
         m.forward({ inputIds: [long], attentionMask: [long.map(() => 1)] }),
         /exceeds what the model's positions cover \(64\)/,
       );
+    } finally {
+      await m.close();
+    }
+  });
+
+  it("rejects ids outside the vocabulary (a negative one would wrap around) and a missing mask", async () => {
+    const m = await loadModel(path.join(REFERENCE, "bert"), { threads: 1 });
+    try {
+      const vocab = m.config.vocab_size;
+      const mask = [[1, 1]];
+      await assert.rejects(
+        m.forward({ inputIds: [[1, -1]], attentionMask: mask }),
+        new RegExp(`inputIds\\[0\\] contains -1, outside 0\\.\\.${vocab - 1} \\(vocab_size is ${vocab}\\)`),
+      );
+      await assert.rejects(
+        m.forward({ inputIds: [[1, vocab]], attentionMask: mask }),
+        /contains \d+, outside/,
+      );
+      await assert.rejects(
+        m.forward({ inputIds: [[1, 2]], attentionMask: [[1, 2]] }),
+        /attentionMask\[0\] contains 2, outside 0\.\.1/,
+      );
+      await assert.rejects(
+        m.forward({ inputIds: [[1, 2]], attentionMask: mask, tokenTypeIds: [[0, 2]] }),
+        /tokenTypeIds\[0\] contains 2, outside 0\.\.1 \(type_vocab_size is 2\)/,
+      );
+      await assert.rejects(
+        m.forward({ inputIds: [[1, 2]] } as unknown as ForwardInput),
+        /attentionMask must have 1 rows \(as inputIds\), got nothing/,
+      );
+      // The largest valid id still runs.
+      const out = await m.forward({ inputIds: [[1, vocab - 1]], attentionMask: mask });
+      assert.deepEqual(out.logits.dims, [1, 4]);
     } finally {
       await m.close();
     }
