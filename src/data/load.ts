@@ -3,7 +3,7 @@
 // and reports them instead.
 import { DataError } from "./errors.js";
 import { type DataFormat, type RawRow, readRows } from "./readers.js";
-import { type LabelSchema, normaliseValue } from "./schema.js";
+import { isMultiHot, type LabelSchema, normaliseValue } from "./schema.js";
 
 /** One labelled text. `labels[j]` is 0/1 for the dataset's j-th label. */
 export interface DataRecord {
@@ -129,8 +129,7 @@ export function decodeRow(row: RawRow, schema: LabelSchema, file: string): DataR
     if (!Array.isArray(list))
       return fail(rule.field, "expected a list of label names or a multi-hot 0/1 list");
     const names = schema.labels.map((l) => l.name);
-    const multiHot = list.length === names.length && list.every((x) => x === 0 || x === 1);
-    if (multiHot) labels.push(...(list as number[]));
+    if (isMultiHot(list, names.length)) labels.push(...list);
     else {
       for (const x of list) {
         if (typeof x !== "string" || !names.includes(x)) {

@@ -222,6 +222,14 @@ function checkLabelNames(schema: LabelSchema): void {
   }
 }
 
+/**
+ * Whether a list-valued label field is a multi-hot vector (one 0/1 per schema label) rather than a
+ * list of label names. Reading and writing must agree on this, so both ask here.
+ */
+export function isMultiHot(list: unknown, labelCount: number): list is number[] {
+  return Array.isArray(list) && list.length === labelCount && list.every((x) => x === 0 || x === 1);
+}
+
 /** How a raw value is compared against the positive/negative lists. */
 export function normaliseValue(v: unknown): string {
   return String(v).trim().toLowerCase();

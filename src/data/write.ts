@@ -2,11 +2,12 @@
 // reads like the input (and loads with the same schema).
 import { writeFileAtomic } from "../io/atomic.js";
 import type { DataRecord } from "./load.js";
-import type { LabelSchema } from "./schema.js";
+import { isMultiHot, type LabelSchema } from "./schema.js";
 
 /**
  * A record's original fields, minus the label fields of schema labels not in `keptLabels` (the
  * columns keep-labels dropped). A list-valued label field is rewritten to the kept labels.
+ * `record.labels` is in `keptLabels` order, as balance leaves it.
  */
 export function outputRow(
   record: DataRecord,
@@ -17,13 +18,9 @@ export function outputRow(
   if (schema.values.kind === "list") {
     const field = schema.values.field;
     const original = row[field];
-    const multiHot =
-      Array.isArray(original) &&
-      original.length === schema.labels.length &&
-      original.every((v) => v === 0 || v === 1);
     const keptIdx = keptLabels.map((n) => schema.labels.findIndex((l) => l.name === n));
-    row[field] = multiHot
-      ? keptIdx.map((i) => (original as number[])[i])
+    row[field] = isMultiHot(original, schema.labels.length)
+      ? keptIdx.map((i) => original[i])
       : keptLabels.filter((_, k) => record.labels[k] === 1);
     return row;
   }
