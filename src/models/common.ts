@@ -15,7 +15,7 @@ import {
   tanh,
 } from "../engine/index.js";
 import type { LoraContext } from "./lora.js";
-import { optionalWeight, requireWeight, type WeightSource } from "./weights.js";
+import { type Presence, requireWeight, type WeightSource, weightFor } from "./weights.js";
 
 /** What every backbone builder receives besides its config. */
 export interface BackboneInputs {
@@ -60,6 +60,11 @@ export function activation(x: Tensor, name: string, where: string): Tensor {
   }
 }
 
+/** The frozen checkpoint tensor `key` as a graph initializer of the same name. */
+function frozen(ctx: BackboneContext, key: string, shape: number[]): Tensor {
+  return ctx.g.initializer(key, "float32", shape, requireWeight(ctx.weights, key, shape));
+}
+
 /** LayerNorm `<path>.weight` (+ `<path>.bias` when the checkpoint has it). */
 export function layerNormFrom(
   ctx: BackboneContext,
@@ -67,22 +72,11 @@ export function layerNormFrom(
   x: Tensor,
   size: number,
   eps: number,
-  bias: "required" | "optional" | "none" = "optional",
+  bias: Presence = "optional",
 ): Tensor {
-  const { g, weights } = ctx;
-  const w = g.initializer(
-    `${path}.weight`,
-    "float32",
-    [size],
-    requireWeight(weights, `${path}.weight`, [size]),
-  );
-  const bData =
-    bias === "required"
-      ? requireWeight(weights, `${path}.bias`, [size])
-      : bias === "optional"
-        ? optionalWeight(weights, `${path}.bias`, [size])
-        : undefined;
-  const b = bData ? g.initializer(`${path}.bias`, "float32", [size], bData) : null;
+  const w = frozen(ctx, `${path}.weight`, [size]);
+  const bData = weightFor(ctx.weights, `${path}.bias`, [size], bias);
+  const b = bData ? ctx.g.initializer(`${path}.bias`, "float32", [size], bData) : null;
   return layerNorm(x, w, b, eps);
 }
 
@@ -94,13 +88,7 @@ export function rmsNormFrom(
   size: number,
   eps: number,
 ): Tensor {
-  const w = ctx.g.initializer(
-    `${path}.weight`,
-    "float32",
-    [size],
-    requireWeight(ctx.weights, `${path}.weight`, [size]),
-  );
-  return rmsNorm(x, w, eps);
+  return rmsNorm(x, frozen(ctx, `${path}.weight`, [size]), eps);
 }
 
 /** Rows of the embedding table `<path>.weight` [rows, dim] at int64 ids. */
@@ -111,11 +99,5 @@ export function embedding(
   rows: number,
   dim: number,
 ): Tensor {
-  const table = ctx.g.initializer(
-    `${path}.weight`,
-    "float32",
-    [rows, dim],
-    requireWeight(ctx.weights, `${path}.weight`, [rows, dim]),
-  );
-  return gather(table, cast(ids, "int64"));
+  return gather(frozen(ctx, `${path}.weight`, [rows, dim]), cast(ids, "int64"));
 }

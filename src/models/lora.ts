@@ -25,7 +25,7 @@ import {
   loraScaling,
 } from "../io/peft.js";
 import type { F32Tensor } from "../io/safetensors.js";
-import { optionalWeight, requireWeight, type WeightSource } from "./weights.js";
+import { type Presence, requireWeight, type WeightSource, weightFor } from "./weights.js";
 
 /**
  * How frozen weights are fed to MatMul. "transB" keeps the checkpoint's [out, in] layout and
@@ -139,7 +139,7 @@ export interface LinearOptions {
   inFeatures: number;
   outFeatures: number;
   /** "optional": use `<path>.bias` when the checkpoint has it. Default "optional". */
-  bias?: "required" | "optional" | "none";
+  bias?: Presence;
 }
 
 /**
@@ -157,13 +157,7 @@ export function linear(
   const { inFeatures: inF, outFeatures: out } = opts;
   ctx.linearModules.push(modulePath);
   let w = requireWeight(weights, `${modulePath}.weight`, [out, inF]);
-  const biasMode = opts.bias ?? "optional";
-  const b =
-    biasMode === "required"
-      ? requireWeight(weights, `${modulePath}.bias`, [out])
-      : biasMode === "optional"
-        ? optionalWeight(weights, `${modulePath}.bias`, [out])
-        : undefined;
+  const b = weightFor(weights, `${modulePath}.bias`, [out], opts.bias ?? "optional");
 
   const lora = wantsLora(ctx.config, modulePath) ? ctx.config : null;
   let A: Float32Array | undefined;

@@ -78,6 +78,20 @@ export function optionalWeight(src: WeightSource, key: string, shape: number[]):
   return src.get(key) ? requireWeight(src, key, shape) : undefined;
 }
 
+/** Whether a layer's tensor must be in the checkpoint, may be (a bias some checkpoints drop), or is not used. */
+export type Presence = "required" | "optional" | "none";
+
+/** The tensor `key` as `presence` asks: requireWeight, optionalWeight, or undefined for "none". */
+export function weightFor(
+  src: WeightSource,
+  key: string,
+  shape: number[],
+  presence: Presence,
+): Float32Array | undefined {
+  if (presence === "none") return undefined;
+  return presence === "required" ? requireWeight(src, key, shape) : optionalWeight(src, key, shape);
+}
+
 export interface ReadWeightsOptions {
   /** Keys not to read (e.g. `lm_head.weight`: a classifier never uses it). */
   skip?: (key: string) => boolean;
