@@ -250,6 +250,9 @@ async function fetchFile(
         loaded += chunk.byteLength;
         onProgress({ repo: id, file: entry.path, loaded, total: size });
       }
+      // On disk before the rename: a cached blob is trusted without re-hashing, so a power loss must
+      // not leave a renamed but truncated one.
+      await fh.sync();
       await fh.close();
     } catch (err) {
       await fh.close().catch(() => {});
