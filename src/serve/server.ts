@@ -118,6 +118,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
 /** Number of Unicode characters (code points), the unit of `maxTextLength`. */
 function charCount(s: string): number {
   let n = 0;
@@ -216,7 +220,9 @@ export async function createServer(
       POST: async (req, res) => {
         const body = await readBody(req, maxBodyBytes);
         const texts = parseClassifyBody(body, { maxBatch, maxTextLength });
-        const scored = await batcher.submit(texts);
+        const scored = await batcher.submit(texts).catch((err: unknown) => {
+          throw new HttpError(500, "internal_error", `classification failed: ${messageOf(err)}`);
+        });
         sendJson(res, 200, classifyResponse(classifier, scored));
       },
     },
@@ -319,11 +325,7 @@ export async function createServer(
       const httpErr =
         err instanceof HttpError
           ? err
-          : new HttpError(
-              500,
-              "internal_error",
-              `classification failed: ${(err as Error)?.message ?? String(err)}`,
-            );
+          : new HttpError(500, "internal_error", `internal error: ${messageOf(err)}`);
       if (res.headersSent) {
         res.destroy();
         return;

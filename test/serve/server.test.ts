@@ -204,6 +204,18 @@ describe("serve: API", () => {
     assert.equal((await post(server.url, JSON.stringify({ texts: ["a"] }))).status, 200);
   });
 
+  it("names a failure outside the classifier as an internal error, not a failed classification", async () => {
+    // A report path that cannot be read as a file (a folder).
+    const s = await createServer(new KeywordClassifier(), { port: 0, reportPath: dir });
+    try {
+      const r = await call(s.url, "/report");
+      assertError(r, 500, "internal_error", /^internal error: .*EISDIR/);
+      assert.equal((await call(s.url, "/healthz")).status, 200);
+    } finally {
+      await s.close();
+    }
+  });
+
   it("batches concurrent requests into one predict call", async () => {
     // A long wait, so that only a full batch (4 texts) triggers predict: no timing involved.
     const c = new KeywordClassifier();
