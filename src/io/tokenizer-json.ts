@@ -206,14 +206,3 @@ export class TokenizerJson {
     return this.decoder ? this.decoder(tokens).join("") : tokens.join(" ");
   }
 }
-
-/** Parses a tokenizer.json text; errors name the file and the JSON path. */
-export function parseTokenizerJson(text: string, file = "tokenizer.json"): TokenizerJson {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`${file}: invalid JSON (${(err as Error).message})`);
-  }
-  return new TokenizerJson(json, file);
-}
