@@ -331,13 +331,15 @@ async function renderAll(
   return svgs;
 }
 
-function figure(c: ChartEntry, svg: string, imgsHref: string): Html {
+/** A chart inlined as SVG with its caption; with `imgsHref`, links to its PNG and SVG files there. */
+function figure(c: ChartEntry, svg: string, imgsHref?: string): Html {
   const file = (ext: string) => `${imgsHref}/${encodeURIComponent(c.name)}.${ext}`;
+  const links = imgsHref ? html` <a href="${file("png")}">PNG</a> · <a href="${file("svg")}">SVG</a>` : null;
   return html`<figure id="chart-${c.name}" data-chart="${c.name}">${inlineSvg(svg, c.name)}
-<figcaption>${c.caption} <a href="${file("png")}">PNG</a> · <a href="${file("svg")}">SVG</a></figcaption></figure>`;
+<figcaption>${c.caption}${links}</figcaption></figure>`;
 }
 
-/** `h2` with the English title and its Japanese translation. */
+/** A heading (h2 by default) with the English title and its Japanese translation. */
 function heading(id: string, en: string, ja: string, level = 2): Html {
   return html`<${raw(`h${level}`)} id="${id}">${en}<span class="ja">${ja}</span></${raw(`h${level}`)}>`;
 }
@@ -652,7 +654,7 @@ export async function buildComparison(
   const svgs = new Map<string, string>();
   for (const c of charts) {
     options.onProgress?.(`chart ${c.name}`);
-    svgs.set(c.name, (await renderChart(c.spec, { ...options, fontFiles: options.fontFiles })).svg);
+    svgs.set(c.name, (await renderChart(c.spec, options)).svg);
   }
 
   // Best value per label is bold, so the winner of each row stands out.
@@ -691,7 +693,7 @@ ${table(runHeader, cellsFor("f1"))}
 ${heading("pr-auc", "PR-AUC per label", "ラベルごとの PR-AUC")}
 ${table(runHeader, cellsFor("prAuc"))}
 ${heading("charts", "Charts", "グラフ")}
-<div class="charts">${charts.map((c) => html`<figure id="chart-${c.name}" data-chart="${c.name}">${inlineSvg(svgs.get(c.name) as string, c.name)}<figcaption>${c.caption}</figcaption></figure>`)}</div>
+<div class="charts">${charts.map((c) => figure(c, svgs.get(c.name) as string))}</div>
 <p class="note">Made with toxlora ${VERSION}. Each run's numbers come from its ${RUN_FILES.eval} (or its evaluation predictions).</p>
 </main>`;
   await writeFileAtomic(out, await page("toxlora — run comparison", body));
