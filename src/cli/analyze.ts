@@ -1,20 +1,15 @@
+// `toxlora analyze <file>`: label statistics of a dataset, printed in the prototype's format and,
+// with --out, written as tables (CSV + Markdown) and charts (SVG + PNG).
+// This file also holds the dataset flags that `balance`, `split` and `train` share.
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { writeAnalysisOutputs } from "../data/analysis-output.js";
 import { analyze, formatAnalysisCsv, formatAnalysisMarkdown, formatAnalysisText } from "../data/analyze.js";
 import { type Dataset, loadDataset } from "../data/load.js";
 import type { DataFormat } from "../data/readers.js";
-import { PRESET_NAMES, schemaFromOptions } from "../data/schema.js";
+import { PRESET_NAMES, type SchemaOptions, schemaFromOptions } from "../data/schema.js";
 
-export interface DatasetFlags {
-  preset?: string;
-  labels?: string[];
-  textField?: string;
-  idField?: string;
-  positive?: string[];
-  negative?: string[];
-  labelsField?: string;
-  overallField?: string;
-  minVotes?: number;
+/** The dataset flags: the label schema options plus how to read the file. */
+export interface DatasetFlags extends SchemaOptions {
   inputFormat?: DataFormat;
   lenient?: boolean;
 }
