@@ -14,10 +14,11 @@
 // round (default 500 for tiny, 200 for bert), BENCH_WAIT_MS (the server's --batch-wait-ms, default 5).
 // Results: one JSON line on stdout and bench/results/serve.json.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { writeJsonAtomic } from "../src/io/atomic.js";
 import { buildCharTokenizer } from "../src/io/tokenizer-build.js";
 import { writeRandomCheckpoint } from "../src/models/random-checkpoint.js";
 import { train } from "../src/train/trainer.js";
@@ -206,6 +207,30 @@ async function measure(configs: Config[], requests: number, rounds: number) {
   }
 }
 
+/** The two configs compared for one run: the server's micro-batching on (32) and off (1). */
+function batchingOnAndOff(name: string, model: string, run: string): Config[] {
+  return [
+    { name, model, run, maxBatch: 32 },
+    { name: `${name}-no-batching`, model, run, maxBatch: 1 },
+  ];
+}
+
+/** Runs trained here when BENCH_RUN is not set: one server-bound, one model-bound. */
+const SIZES = [
+  {
+    name: "tiny",
+    size: { hidden: 16, layers: 1, heads: 4, ffn: 32 },
+    model: "BERT-shaped, 1 layer, hidden 16 (trained 1 epoch on the demo data)",
+    requests: 500,
+  },
+  {
+    name: "bert-2x768",
+    size: { hidden: 768, layers: 2, heads: 12, ffn: 3072 },
+    model: "BERT-shaped, 2 layers, hidden 768, 12 heads, FFN 3072, LoRA r=8 merged",
+    requests: 200,
+  },
+];
+
 async function main() {
   const dir = mkdtempSync(join(tmpdir(), "toxlora-bench-serve-"));
   try {
@@ -213,44 +238,15 @@ async function main() {
     const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
     if (process.env.BENCH_RUN) {
       const run = process.env.BENCH_RUN;
-      const n = Number(process.env.BENCH_REQUESTS ?? 400);
-      const model = `run ${run}`;
-      results.push(
-        ...(await measure(
-          [
-            { name: "given-run", model, run, maxBatch: 32 },
-            { name: "given-run-no-batching", model, run, maxBatch: 1 },
-          ],
-          n,
-          rounds,
-        )),
-      );
+      const configs = batchingOnAndOff("given-run", `run ${run}`, run);
+      results.push(...(await measure(configs, Number(process.env.BENCH_REQUESTS ?? 400), rounds)));
     } else {
-      const tiny = await trainRun(join(dir, "tiny"), { hidden: 16, layers: 1, heads: 4, ffn: 32 });
-      const tinyModel = "BERT-shaped, 1 layer, hidden 16 (trained 1 epoch on the demo data)";
-      results.push(
-        ...(await measure(
-          [
-            { name: "tiny", model: tinyModel, run: tiny, maxBatch: 32 },
-            { name: "tiny-no-batching", model: tinyModel, run: tiny, maxBatch: 1 },
-          ],
-          Number(process.env.BENCH_REQUESTS ?? 500),
-          rounds,
-        )),
-      );
-      process.stderr.write("bench:serve: training the 2x768 run\n");
-      const bert = await trainRun(join(dir, "bert"), { hidden: 768, layers: 2, heads: 12, ffn: 3072 });
-      const bertModel = "BERT-shaped, 2 layers, hidden 768, 12 heads, FFN 3072, LoRA r=8 merged";
-      results.push(
-        ...(await measure(
-          [
-            { name: "bert-2x768", model: bertModel, run: bert, maxBatch: 32 },
-            { name: "bert-2x768-no-batching", model: bertModel, run: bert, maxBatch: 1 },
-          ],
-          Number(process.env.BENCH_REQUESTS ?? 200),
-          rounds,
-        )),
-      );
+      for (const s of SIZES) {
+        process.stderr.write(`bench:serve: training the ${s.name} run\n`);
+        const run = await trainRun(join(dir, s.name), s.size);
+        const configs = batchingOnAndOff(s.name, s.model, run);
+        results.push(...(await measure(configs, Number(process.env.BENCH_REQUESTS ?? s.requests), rounds)));
+      }
     }
     const result = {
       bench: "serve",
@@ -263,8 +259,7 @@ async function main() {
       date: new Date().toISOString(),
     };
     console.log(JSON.stringify(result));
-    mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
-    writeFileSync(new URL("./results/serve.json", import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+    await writeJsonAtomic(join(ROOT, "bench", "results", "serve.json"), result);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
