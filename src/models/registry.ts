@@ -15,7 +15,7 @@
 // const opt = adamw(g, grad(loss, m.params), { weightDecay: 0.01 });
 // const session = await TrainSession.create(g, opt, m.initial);
 
-import { stat } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import path from "node:path";
 import { createRng } from "../data/random.js";
 import {
@@ -76,13 +76,6 @@ const UNUSED_KEYS = [
   /rotary_emb\.inv_freq$/,
 ];
 
-async function exists(p: string): Promise<boolean> {
-  return stat(p).then(
-    () => true,
-    () => false,
-  );
-}
-
 /**
  * Reads a Hugging Face checkpoint folder: config.json (unsupported model_type → clear error) and
  * the safetensors weights as float32 (LM heads and buffers skipped), plus a `head.safetensors`
@@ -98,7 +91,7 @@ export async function loadCheckpoint(
     onProgress: opts.onProgress,
   });
   const headFile = path.join(dir, HEAD_WEIGHTS_NAME);
-  const head = (await exists(headFile)) ? await readWeights(headFile) : undefined;
+  const head = existsSync(headFile) ? await readWeights(headFile) : undefined;
   return { dir, config, weights: firstOf(head, ckpt) };
 }
 
