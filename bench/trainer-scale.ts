@@ -42,7 +42,12 @@ async function main() {
     writeFileSync(
       data,
       Array.from({ length: rows }, (_, i) =>
-        JSON.stringify({ id: `r${i}`, text: `${i} ${line}`, a: i % 2 ? "yes" : "no", b: i % 3 ? "no" : "yes" }),
+        JSON.stringify({
+          id: `r${i}`,
+          text: `${i} ${line}`,
+          a: i % 2 ? "yes" : "no",
+          b: i % 3 ? "no" : "yes",
+        }),
       ).join("\n"),
     );
     const out = join(dir, "run");
@@ -76,7 +81,10 @@ async function main() {
       date: new Date().toISOString(),
     };
     console.log(JSON.stringify(result));
-    writeFileSync(new URL("./results/trainer-scale.json", import.meta.url), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(
+      new URL("./results/trainer-scale.json", import.meta.url),
+      `${JSON.stringify(result, null, 2)}\n`,
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
