@@ -112,14 +112,10 @@ test("--resample-each-epoch draws a different balanced set each epoch, the same 
   assert.ok(a[0].length < trainIds.size);
 });
 
-test("resume: an interrupted run continues and ends like an uninterrupted one", async () => {
-  // Without dropout a resumed run is exactly reproducible (dropout masks restart with the session).
-  const model = await tinyModel(join(dir, "model-resume"), demoTexts(), "bert", {
-    hidden: 16,
-    layers: 1,
-    dropout: 0,
-  });
-  const cfg = {
+/** A tiny model without any dropout and a 2-epoch config on the demo data: runs are reproducible. */
+async function deterministicRun(name: string) {
+  const model = await tinyModel(join(dir, name), demoTexts(), "bert", { hidden: 16, layers: 1, dropout: 0 });
+  return {
     model,
     data: DEMO_DATA,
     epochs: 2,
@@ -128,8 +124,12 @@ test("resume: an interrupted run continues and ends like an uninterrupted one", 
     loraR: 2,
     loraAlpha: 4,
     loraDropout: 0,
-    seed: 3,
   };
+}
+
+test("resume: an interrupted run continues and ends like an uninterrupted one", async () => {
+  // Without dropout a resumed run is exactly reproducible (dropout masks restart with the session).
+  const cfg = { ...(await deterministicRun("model-resume")), seed: 3 };
   const full = await train({ ...cfg, out: join(dir, "full") }, { progress: "quiet" });
   const ac = new AbortController();
   ac.abort(); // stops after the first step
@@ -198,22 +198,7 @@ test("--eval-every N steps with --early-stopping stops when the metric stops imp
 });
 
 test("low-memory mode (sessions swapped for evaluation) trains and evaluates exactly like the default", async () => {
-  const model = await tinyModel(join(dir, "model-lowmem"), demoTexts(), "bert", {
-    hidden: 16,
-    layers: 1,
-    dropout: 0,
-  });
-  const cfg = {
-    model,
-    data: DEMO_DATA,
-    epochs: 2,
-    batchSize: 16,
-    maxLength: 24,
-    loraR: 2,
-    loraAlpha: 4,
-    loraDropout: 0,
-    gradAccum: 2,
-  };
+  const cfg = { ...(await deterministicRun("model-lowmem")), gradAccum: 2 };
   const normal = await train({ ...cfg, out: join(dir, "lm-normal") }, { progress: "quiet" });
   const low = await train({ ...cfg, out: join(dir, "lm-low") }, { progress: "quiet", lowMemory: true });
   assert.equal(low.steps, normal.steps);
