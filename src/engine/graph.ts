@@ -9,6 +9,26 @@ export type Shape = Dim[];
 
 export type TypedArray = Float32Array | Float64Array | BigInt64Array | Int32Array | Uint8Array | Uint16Array;
 
+/** The typed array that holds values of a dtype (bool as 0/1 bytes). */
+export function toTypedArray(dtype: DType, values: readonly number[]): TypedArray {
+  switch (dtype) {
+    case "float32":
+      return Float32Array.from(values);
+    case "float64":
+      return Float64Array.from(values);
+    case "int64":
+      return BigInt64Array.from(values, (v) => BigInt(v));
+    case "int32":
+      return Int32Array.from(values);
+    case "bool":
+      return Uint8Array.from(values, (v) => (v ? 1 : 0));
+    case "uint8":
+      return Uint8Array.from(values);
+    default:
+      throw new Error(`no host array type for dtype ${dtype}`);
+  }
+}
+
 /** How a leaf tensor gets its value. */
 export type LeafKind = "input" | "param" | "initializer";
 

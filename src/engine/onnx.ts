@@ -6,7 +6,7 @@ import { closeSync, openSync, writeSync } from "node:fs";
 import { basename } from "node:path";
 import protobuf from "protobufjs";
 import type { AttrValue, Emitter } from "./emitter.js";
-import type { DType, Graph, Node, Tensor, TypedArray } from "./graph.js";
+import { type DType, type Graph, type Node, type Tensor, type TypedArray, toTypedArray } from "./graph.js";
 import { OPS, onnxDtype } from "./ops.js";
 
 const OPSET = 21;
@@ -107,21 +107,7 @@ function bytesOf(data: TypedArray): Uint8Array {
 }
 
 function encodeValues(dtype: DType, values: number[]): Uint8Array {
-  switch (dtype) {
-    case "float32":
-      return bytesOf(Float32Array.from(values));
-    case "float64":
-      return bytesOf(Float64Array.from(values));
-    case "int64":
-      return bytesOf(BigInt64Array.from(values.map((v) => BigInt(v))));
-    case "int32":
-      return bytesOf(Int32Array.from(values));
-    case "bool":
-    case "uint8":
-      return Uint8Array.from(values.map((v) => (v ? 1 : 0)));
-    default:
-      throw new Error(`cannot encode constant of dtype ${dtype}`);
-  }
+  return bytesOf(toTypedArray(dtype, values));
 }
 
 function valueInfo(name: string, t: Tensor): object {

@@ -20,6 +20,7 @@ import {
   sameDim,
   shapeStr,
   type Tensor,
+  toTypedArray,
 } from "./graph.js";
 
 type OutType = { dtype: DType; shape: Shape };
@@ -676,15 +677,8 @@ export function scalar(g: Graph, value: number, dtype: DType = "float32"): Tenso
   const key = `scalar:${dtype}:${value}`;
   let t = g.cache.get(key);
   if (!t) {
-    const data =
-      dtype === "float64"
-        ? new Float64Array([value])
-        : dtype === "int64"
-          ? new BigInt64Array([BigInt(value)])
-          : dtype === "bool"
-            ? new Uint8Array([value ? 1 : 0])
-            : new Float32Array([value]);
-    t = g.initializer(`const_${dtype}_${String(value).replace(/[^0-9a-z]/gi, "_")}`, dtype, [], data);
+    const name = `const_${dtype}_${String(value).replace(/[^0-9a-z]/gi, "_")}`;
+    t = g.initializer(name, dtype, [], toTypedArray(dtype, [value]));
     g.cache.set(key, t);
   }
   return t;
@@ -697,13 +691,7 @@ export function scalarLike(like: Tensor, value: number): Tensor {
 
 /** A constant tensor from values (float32 unless said otherwise). */
 export function constant(g: Graph, values: number[], shape: number[], dtype: DType = "float32"): Tensor {
-  const data =
-    dtype === "int64"
-      ? BigInt64Array.from(values.map((v) => BigInt(v)))
-      : dtype === "float64"
-        ? Float64Array.from(values)
-        : Float32Array.from(values);
-  return g.initializer("const", dtype, shape, data);
+  return g.initializer("const", dtype, shape, toTypedArray(dtype, values));
 }
 
 /** The runtime value of a dim as an int64 tensor [1] (read from the graph input that introduced it). */

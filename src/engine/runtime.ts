@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import v8 from "node:v8";
 import vm from "node:vm";
 import * as ort from "onnxruntime-node";
-import type { DType, Graph, TypedArray } from "./graph.js";
+import { type DType, type Graph, type TypedArray, toTypedArray } from "./graph.js";
 import { ExternalWeights, initializerBytes, toOnnx } from "./onnx.js";
 import type { OptimizerGraph } from "./optim.js";
 
@@ -48,42 +48,22 @@ export function collectGarbage(): void {
   gc();
 }
 
-/** Wraps host data as an onnxruntime tensor. */
+/** The array class onnxruntime expects for each dtype. */
+const ARRAY_CLASS: Partial<Record<DType, new (n: number) => TypedArray>> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int64: BigInt64Array,
+  int32: Int32Array,
+  bool: Uint8Array,
+};
+
+/** Wraps host data as an onnxruntime tensor (plain numbers are converted to the dtype's array). */
 export function tensor(dtype: DType, data: TypedArray | number[], dims: readonly number[]): ort.Tensor {
-  switch (dtype) {
-    case "float32":
-      return new ort.Tensor(
-        "float32",
-        data instanceof Float32Array ? data : Float32Array.from(data as number[]),
-        dims,
-      );
-    case "float64":
-      return new ort.Tensor(
-        "float64",
-        data instanceof Float64Array ? data : Float64Array.from(data as number[]),
-        dims,
-      );
-    case "int64":
-      return new ort.Tensor(
-        "int64",
-        data instanceof BigInt64Array ? data : BigInt64Array.from((data as number[]).map((v) => BigInt(v))),
-        dims,
-      );
-    case "int32":
-      return new ort.Tensor(
-        "int32",
-        data instanceof Int32Array ? data : Int32Array.from(data as number[]),
-        dims,
-      );
-    case "bool":
-      return new ort.Tensor(
-        "bool",
-        data instanceof Uint8Array ? data : Uint8Array.from(data as number[]),
-        dims,
-      );
-    default:
-      throw new Error(`unsupported tensor dtype ${dtype}`);
-  }
+  const cls = ARRAY_CLASS[dtype];
+  if (!cls) throw new Error(`unsupported tensor dtype ${dtype}`);
+  const values =
+    data instanceof cls ? data : toTypedArray(dtype, Array.from(data as ArrayLike<number>, Number));
+  return new ort.Tensor(dtype as ort.Tensor.Type, values as ort.Tensor.DataType, dims);
 }
 
 function sessionOptions(opts: SessionOptions): ort.InferenceSession.SessionOptions {

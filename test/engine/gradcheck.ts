@@ -8,6 +8,7 @@ import {
   sumAll,
   type Tensor,
   tensor,
+  toTypedArray,
 } from "../../src/engine/index.js";
 
 export interface InputSpec {
@@ -59,7 +60,7 @@ export async function gradCheck(
     "R",
     y.dtype,
     y.shape as number[],
-    toTyped(y.dtype, rand(size(y.shape as number[]), 99)),
+    toTypedArray(y.dtype, rand(size(y.shape as number[]), 99)),
   );
   const loss = sumAll(mul(y, r));
   g.output("loss", loss);
@@ -73,7 +74,7 @@ export async function gradCheck(
   const session = await Session.fromGraph(g, { threads: 1 });
   const feeds = (vals: number[][]) =>
     Object.fromEntries(
-      xs.map((x, i) => [x.name, tensor(x.dtype, toTyped(x.dtype, vals[i]), specs[i].shape)]),
+      xs.map((x, i) => [x.name, tensor(x.dtype, toTypedArray(x.dtype, vals[i]), specs[i].shape)]),
     );
   const base = await session.run(feeds(values));
   let worst = 0;
@@ -98,11 +99,4 @@ export async function gradCheck(
   }
   await session.release();
   return { worst, detail };
-}
-
-function toTyped(dtype: DType, v: number[]): Float32Array | Float64Array | BigInt64Array | Uint8Array {
-  if (dtype === "float64") return Float64Array.from(v);
-  if (dtype === "int64") return BigInt64Array.from(v.map((x) => BigInt(x)));
-  if (dtype === "bool") return Uint8Array.from(v);
-  return Float32Array.from(v);
 }
