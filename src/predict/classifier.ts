@@ -16,8 +16,7 @@ import {
   loadCheckpoint,
   sessionOptionsFor,
 } from "../models/registry.js";
-import { bucketedBatches } from "../train/batching.js";
-import { batchFeeds, encodeTexts } from "./encode.js";
+import { encodeTexts, scoreRows } from "./encode.js";
 import { type Classifier, RUN_FILES, type Scored } from "./types.js";
 
 /** What a run's config.json holds (written by the trainer). */
@@ -122,21 +121,12 @@ export class RunClassifier implements Classifier {
   /** Probabilities per text (rows in input order, one column per label). */
   async probs(texts: readonly string[]): Promise<number[][]> {
     const ids = encodeTexts(this.tokenizer, texts, this.maxLength);
-    const out: number[][] = new Array(texts.length);
-    const batches = bucketedBatches(
-      ids.map((x) => x.length),
-      { batchSize: this.batchSize, seed: 0, shuffle: false },
-    );
-    for (const batch of batches) {
-      const { feeds } = batchFeeds(ids, batch, this.tokenizer.padId, this.withTokenTypes);
-      const r = await this.session.run(feeds);
-      const p = r.probs.data as Float32Array;
-      const width = this.labels.length;
-      batch.forEach((row, k) => {
-        out[row] = Array.from(p.subarray(k * width, (k + 1) * width));
-      });
-    }
-    return out;
+    const { probs } = await scoreRows(this.session, ids, {
+      padId: this.tokenizer.padId,
+      withTokenTypes: this.withTokenTypes,
+      batchSize: this.batchSize,
+    });
+    return probs;
   }
 
   async predict(texts: string[]): Promise<Scored[]> {

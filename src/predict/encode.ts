@@ -1,7 +1,8 @@
 // Turning texts into model feeds: token ids (truncated to max length, special tokens kept) and
 // right-padded batches with attention masks. Shared by the trainer and the predictor.
-import { type OrtTensor, tensor } from "../engine/runtime.js";
+import { type OrtTensor, type Session, tensor } from "../engine/runtime.js";
 import type { Tokenizer } from "../io/tokenizer.js";
+import { bucketedBatches } from "../train/batching.js";
 
 /** Token ids of each text, truncated to `maxLength` (special tokens included and kept). */
 export function encodeTexts(tok: Tokenizer, texts: readonly string[], maxLength: number): number[][] {
@@ -58,4 +59,42 @@ export function batchFeeds(
     feeds.labels = tensor("float32", lab, [b, width]);
   }
   return { feeds, tokens, padded: b * t };
+}
+
+export interface ScoreOptions {
+  padId: number;
+  withTokenTypes: boolean;
+  batchSize: number;
+  /** Fed with every batch (e.g. the current trainable parameters). */
+  extraFeeds?: Record<string, OrtTensor>;
+  /** 0/1 labels per row: also averages the graph's "loss" output over the rows. */
+  labels?: readonly (readonly number[])[];
+}
+
+/**
+ * Runs a graph with a "probs" output ([batch, labels]) over token-id rows in length-bucketed
+ * batches and returns the probabilities in input order (and the mean loss when labels are given).
+ */
+export async function scoreRows(
+  session: Session,
+  ids: readonly (readonly number[])[],
+  opts: ScoreOptions,
+): Promise<{ probs: number[][]; loss: number }> {
+  const probs: number[][] = new Array(ids.length);
+  let lossSum = 0;
+  const batches = bucketedBatches(
+    ids.map((x) => x.length),
+    { batchSize: opts.batchSize, seed: 0, shuffle: false },
+  );
+  for (const batch of batches) {
+    const { feeds } = batchFeeds(ids, batch, opts.padId, opts.withTokenTypes, opts.labels);
+    const out = await session.run({ ...feeds, ...opts.extraFeeds });
+    const p = out.probs.data as Float32Array;
+    const width = out.probs.dims[1] as number;
+    batch.forEach((row, r) => {
+      probs[row] = Array.from(p.subarray(r * width, (r + 1) * width));
+    });
+    if (opts.labels) lossSum += Number(out.loss.data[0]) * batch.length;
+  }
+  return { probs, loss: opts.labels && ids.length ? lossSum / ids.length : Number.NaN };
 }

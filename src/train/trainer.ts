@@ -40,7 +40,7 @@ import {
   loadCheckpoint,
   sessionOptionsFor,
 } from "../models/registry.js";
-import { batchFeeds, encodeTexts } from "../predict/encode.js";
+import { batchFeeds, encodeTexts, scoreRows } from "../predict/encode.js";
 import { RUN_FILES } from "../predict/types.js";
 import { VERSION } from "../version.js";
 import { bucketedBatches, naiveBatches } from "./batching.js";
@@ -254,7 +254,7 @@ function encodeRecords(tok: Tokenizer, records: DataRecord[], maxLength: number)
 }
 
 /** Probabilities (rows in input order) and mean loss of the eval graph over a data set. */
-async function predictProbs(
+function predictProbs(
   session: Session,
   paramFeeds: Record<string, OrtTensor>,
   data: Encoded,
@@ -262,23 +262,13 @@ async function predictProbs(
   withTokenTypes: boolean,
   batchSize: number,
 ): Promise<{ probs: number[][]; loss: number }> {
-  const probs: number[][] = new Array(data.ids.length);
-  let lossSum = 0;
-  const batches = bucketedBatches(
-    data.ids.map((x) => x.length),
-    { batchSize, seed: 0, shuffle: false },
-  );
-  for (const batch of batches) {
-    const { feeds } = batchFeeds(data.ids, batch, padId, withTokenTypes, data.labels);
-    const out = await session.run({ ...feeds, ...paramFeeds });
-    const p = out.probs.data as Float32Array;
-    const width = out.probs.dims[1] as number;
-    batch.forEach((row, r) => {
-      probs[row] = Array.from(p.subarray(r * width, (r + 1) * width));
-    });
-    lossSum += Number(out.loss.data[0]) * batch.length;
-  }
-  return { probs, loss: data.ids.length ? lossSum / data.ids.length : Number.NaN };
+  return scoreRows(session, data.ids, {
+    padId,
+    withTokenTypes,
+    batchSize,
+    extraFeeds: paramFeeds,
+    labels: data.labels,
+  });
 }
 
 async function saveState(runDir: string, stepper: Stepper, state: TrainerState): Promise<void> {
