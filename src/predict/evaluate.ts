@@ -4,10 +4,11 @@
 import { mkdir } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
 import { loadDataset } from "../data/load.js";
-import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
+import { writeJsonAtomic } from "../io/atomic.js";
 import { resolveTrainConfig, type TrainConfig } from "../train/config.js";
 import { schemaForConfig } from "../train/data.js";
-import { type EvalReport, evaluate, formatPrototypeTable } from "../train/metrics.js";
+import { writeEvaluationFiles } from "../train/eval-files.js";
+import { type EvalReport, evaluate } from "../train/metrics.js";
 import { type LoadClassifierOptions, loadClassifier, readRunConfig } from "./classifier.js";
 
 export interface EvaluateRunResult {
@@ -48,21 +49,12 @@ export async function evaluateRun(
       tuned,
       thresholds: clf.thresholds,
     });
-    await writeFileAtomic(join(outDir, "log.csv"), formatPrototypeTable(at05).csv);
-    await writeFileAtomic(join(outDir, "log_tuned.csv"), formatPrototypeTable(tuned).csv);
-    await writeFileAtomic(
-      join(outDir, "predictions.jsonl"),
-      data.records
-        .map((r, i) =>
-          JSON.stringify({
-            id: r.id,
-            text: r.text,
-            labels: Object.fromEntries(run.labels.map((l, j) => [l, r.labels[j]])),
-            probs: Object.fromEntries(run.labels.map((l, j) => [l, probs[i][j]])),
-          }),
-        )
-        .join("\n")
-        .concat(data.records.length ? "\n" : ""),
+    await writeEvaluationFiles(
+      outDir,
+      "predictions.jsonl",
+      { records: data.records, labels: run.labels, probs },
+      at05,
+      tuned,
     );
     return { outDir, rows: data.records.length, at05, tuned, thresholds: clf.thresholds };
   } finally {

@@ -27,7 +27,7 @@ import {
   TrainSession,
   tensor,
 } from "../engine/index.js";
-import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
+import { writeJsonAtomic } from "../io/atomic.js";
 import type { ModelFamily } from "../io/hf-config.js";
 import { resolveModel } from "../io/hub.js";
 import { type LoraAdapterConfig, loraConfig, writeAdapter } from "../io/peft.js";
@@ -46,6 +46,7 @@ import { VERSION } from "../version.js";
 import { bucketedBatches, naiveBatches } from "./batching.js";
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from "./config.js";
 import { epochRecords, labelRates, prepareData, resolvePosWeight } from "./data.js";
+import { writeEvaluationFiles } from "./eval-files.js";
 import { type EvalReport, evaluate, formatPrototypeTable, tuneThresholds } from "./metrics.js";
 import { Progress, type ProgressMode } from "./progress.js";
 import { lrAt, warmupStepsFromRatio } from "./schedules.js";
@@ -695,21 +696,12 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
       steps: state.optimizerSteps,
       trainSeconds: state.trainSeconds,
     });
-    await writeFileAtomic(join(runDir, "log.csv"), formatPrototypeTable(evalAt05).csv);
-    await writeFileAtomic(join(runDir, "log_tuned.csv"), formatPrototypeTable(evalTuned).csv);
-    await writeFileAtomic(
-      join(runDir, RUN_FILES.evalPredictions),
-      test.records
-        .map((r, i) =>
-          JSON.stringify({
-            id: r.id,
-            text: r.text,
-            labels: Object.fromEntries(labels.map((l, j) => [l, r.labels[j]])),
-            probs: Object.fromEntries(labels.map((l, j) => [l, t.probs[i][j]])),
-          }),
-        )
-        .join("\n")
-        .concat(test.records.length ? "\n" : ""),
+    await writeEvaluationFiles(
+      runDir,
+      RUN_FILES.evalPredictions,
+      { records: test.records, labels, probs: t.probs },
+      evalAt05,
+      evalTuned,
     );
     state.done = true;
     await writeJsonAtomic(stateFile, state);
