@@ -2,7 +2,7 @@
 export { grad } from "./autodiff.js";
 export { matmulFlops } from "./flops.js";
 export * from "./graph.js";
-export { ExternalWeights, initializerBytes, toOnnx } from "./onnx.js";
+export { EXTERNAL_DATA_BYTES, ExternalWeights, initializerBytes, toOnnx } from "./onnx.js";
 export * from "./ops.js";
 export * from "./optim.js";
 export * from "./runtime.js";

@@ -324,6 +324,12 @@ export function toOnnx(graph: Graph, opts: OnnxOptions = {}): Uint8Array {
   return ModelProto.encode(ModelProto.fromObject(model)).finish();
 }
 
+/**
+ * Weights beyond this many bytes go to an external data file: a protobuf message cannot exceed
+ * 2 GB, and the graph itself needs room too.
+ */
+export const EXTERNAL_DATA_BYTES = 1.5e9;
+
 /** Total bytes of the initializers (to decide between in-memory and external-data models). */
 export function initializerBytes(graph: Graph): number {
   return graph.initializers.reduce((s, i) => s + i.data.byteLength, 0);

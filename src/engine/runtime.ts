@@ -10,7 +10,7 @@ import v8 from "node:v8";
 import vm from "node:vm";
 import * as ort from "onnxruntime-node";
 import { type DType, type Graph, type TypedArray, toTypedArray } from "./graph.js";
-import { ExternalWeights, initializerBytes, toOnnx } from "./onnx.js";
+import { EXTERNAL_DATA_BYTES, ExternalWeights, initializerBytes, toOnnx } from "./onnx.js";
 import type { OptimizerGraph } from "./optim.js";
 
 export type Device = "cpu" | "cuda";
@@ -140,7 +140,7 @@ export class SharedWeights {
 
 /** Serialises a graph and creates an onnxruntime session for it (external data for big weights). */
 async function sessionForGraph(graph: Graph, opts: SessionOptions): Promise<ort.InferenceSession> {
-  if (initializerBytes(graph) <= (opts.externalDataThreshold ?? 1.5e9)) {
+  if (initializerBytes(graph) <= (opts.externalDataThreshold ?? EXTERNAL_DATA_BYTES)) {
     return createSession(toOnnx(graph), opts);
   }
   const shared = new SharedWeights();

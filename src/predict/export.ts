@@ -5,7 +5,16 @@
 // tokenizer files.
 import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
-import { ExternalWeights, initializerBytes, reshape, slice, squeeze, sub, toOnnx } from "../engine/index.js";
+import {
+  EXTERNAL_DATA_BYTES,
+  ExternalWeights,
+  initializerBytes,
+  reshape,
+  slice,
+  squeeze,
+  sub,
+  toOnnx,
+} from "../engine/index.js";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
 import { loadCheckpoint } from "../models/registry.js";
 import { VERSION } from "../version.js";
@@ -40,8 +49,8 @@ export async function exportOnnx(runDir: string, outFile: string): Promise<Expor
   const out = resolve(outFile);
   const dir = dirname(out);
   await mkdir(dir, { recursive: true });
-  // Past 2 GB a protobuf cannot hold the weights: they go to `<model>.data` beside it.
-  const external = initializerBytes(g) > 1.8e9 ? new ExternalWeights(`${out}.data`) : undefined;
+  // Large weights go to `<model>.data` beside the model (a protobuf cannot exceed 2 GB).
+  const external = initializerBytes(g) > EXTERNAL_DATA_BYTES ? new ExternalWeights(`${out}.data`) : undefined;
   let bytes: Uint8Array;
   try {
     bytes = toOnnx(g, {
