@@ -5,6 +5,7 @@ import { analyze, rateLines } from "../data/analyze.js";
 import { balance } from "../data/balance.js";
 import { formatHistogram } from "../data/format.js";
 import { writeRecordsJsonl } from "../data/write.js";
+import { refuseOutputOverInput } from "../io/same-file.js";
 import { addDatasetOptions, type DatasetFlags, fraction, integer, loadFromFlags } from "./analyze.js";
 
 interface BalanceFlags extends DatasetFlags {
@@ -15,6 +16,7 @@ interface BalanceFlags extends DatasetFlags {
 }
 
 async function runBalance(file: string, flags: BalanceFlags): Promise<void> {
+  refuseOutputOverInput([flags.out], [file]);
   const dataset = await loadFromFlags(file, flags);
   const result = balance(dataset.records, dataset.labels, flags.strategy, {
     seed: flags.seed,

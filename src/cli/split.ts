@@ -6,6 +6,7 @@ import { renderTextTable } from "../data/format.js";
 import { SPLIT_NAMES, split, splitRateTable } from "../data/split.js";
 import { writeRecordsJsonl } from "../data/write.js";
 import { writeFileAtomic } from "../io/atomic.js";
+import { refuseOutputOverInput } from "../io/same-file.js";
 import { addDatasetOptions, type DatasetFlags, fraction, integer, loadFromFlags } from "./analyze.js";
 
 interface SplitFlags extends DatasetFlags {
@@ -16,6 +17,10 @@ interface SplitFlags extends DatasetFlags {
 }
 
 async function runSplit(file: string, flags: SplitFlags): Promise<void> {
+  refuseOutputOverInput(
+    [...SPLIT_NAMES.map((s) => join(flags.outDir, `${s}.jsonl`)), join(flags.outDir, "split.json")],
+    [file],
+  );
   const dataset = await loadFromFlags(file, flags);
   const result = split(dataset.records, { test: flags.test, valid: flags.valid, seed: flags.seed });
   const names = SPLIT_NAMES.filter((s) => s !== "valid" || result.valid.length > 0);

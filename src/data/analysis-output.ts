@@ -2,6 +2,7 @@
 // Used by `toxlora analyze --out` and by `toxlora demo`.
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic.js";
+import { refuseOutputOverInput } from "../io/same-file.js";
 import { writeAnalysisCharts } from "./analysis-charts.js";
 import { type AnalysisResult, analysisTables, formatAnalysisMarkdown } from "./analyze.js";
 import { renderCsvTable, renderMarkdownTable } from "./format.js";
@@ -16,6 +17,7 @@ export async function writeAnalysisOutputs(
 ): Promise<string[]> {
   const written: string[] = [];
   const put = async (name: string, content: string) => {
+    refuseOutputOverInput([join(dir, name)], [file]);
     await writeFileAtomic(join(dir, name), content);
     written.push(join(dir, name));
   };

@@ -5,6 +5,7 @@ import { mkdir } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
 import { loadDataset } from "../data/load.js";
 import { writeJsonAtomic } from "../io/atomic.js";
+import { refuseOutputOverInput } from "../io/same-file.js";
 import { resolveTrainConfig, type TrainConfig } from "../train/config.js";
 import { schemaForConfig } from "../train/data.js";
 import { writeEvaluationFiles } from "../train/eval-files.js";
@@ -34,13 +35,17 @@ export async function evaluateRun(
   if (data.labels.join() !== run.labels.join()) {
     throw new Error(`${dataFile}: labels [${data.labels}] differ from the run's [${run.labels}]`);
   }
+  const outDir = opts.outDir ?? join(runDir, "evals", basename(dataFile, extname(dataFile)));
+  refuseOutputOverInput(
+    ["eval.json", "predictions.jsonl", "log.csv", "log_tuned.csv"].map((f) => join(outDir, f)),
+    [dataFile],
+  );
   const clf = await loadClassifier(runDir, opts);
   try {
     const probs = await clf.probs(data.records.map((r) => r.text));
     const truth = data.records.map((r) => r.labels);
     const at05 = evaluate(probs, truth, run.labels);
     const tuned = evaluate(probs, truth, run.labels, clf.thresholds);
-    const outDir = opts.outDir ?? join(runDir, "evals", basename(dataFile, extname(dataFile)));
     await mkdir(outDir, { recursive: true });
     await writeJsonAtomic(join(outDir, "eval.json"), {
       data: dataFile,

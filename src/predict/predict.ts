@@ -1,6 +1,7 @@
 // Batch scoring of a file (or stdin): streams the input in chunks, so memory stays constant on any
 // input size; appends rows per chunk to `<out>.partial` and renames it to `<out>` when complete;
 // `resume` continues an interrupted run without duplicating rows.
+import { refuseOutputOverInput } from "../io/same-file.js";
 import { type InputFormat, openResumableJsonlWriter, readInputs } from "./io.js";
 import type { Classifier } from "./types.js";
 
@@ -31,6 +32,7 @@ export interface PredictFileResult {
 
 /** Scores every text of `input` and writes one JSON line per input row to `out`. */
 export async function predictFile(clf: Classifier, opts: PredictFileOptions): Promise<PredictFileResult> {
+  refuseOutputOverInput([opts.out, `${opts.out}.partial`], [opts.input]);
   const writer = await openResumableJsonlWriter(opts.out, { resume: opts.resume });
   const start = Date.now();
   const chunkSize = opts.chunkSize ?? 256;

@@ -2,6 +2,7 @@
 // tools, CSV) → the same normalised JSONL that `tweets fetch` writes.
 import { existsSync, readFileSync } from "node:fs";
 import { basename, dirname, extname, join } from "node:path";
+import { refuseOutputOverInput } from "../io/same-file.js";
 import { parseCsv } from "./csv.js";
 import { AtomicLineWriter } from "./files.js";
 import {
@@ -80,6 +81,7 @@ export function readTweetFile(
 export function importTweets(files: string[], out: string, opts: ImportOptions = {}): ImportResult {
   const result: ImportResult = { read: 0, written: 0, duplicates: 0, files: [] };
   const seen = new Set<string>();
+  refuseOutputOverInput([out], files);
   const writer = new AtomicLineWriter(out);
   try {
     for (const file of files) {

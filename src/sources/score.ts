@@ -2,6 +2,7 @@
 // summarise how many tweets each label flags with the most confident examples.
 import { dirname, join } from "node:path";
 import { writeJsonAtomicSync } from "../io/atomic.js";
+import { refuseOutputOverInput } from "../io/same-file.js";
 import type { Classifier } from "../predict/types.js";
 import { barChart, type RenderOptions, writeChart } from "../report/charts.js";
 import { AtomicLineWriter, forEachJsonLine } from "./files.js";
@@ -95,6 +96,20 @@ export async function scoreTweets(
   if (thresholds.length !== labels.length) {
     throw new Error(`classifier has ${labels.length} labels but ${thresholds.length} thresholds`);
   }
+
+  const summaryFile = opts.summaryFile === undefined ? defaultSummaryFile(outFile) : opts.summaryFile;
+  const chartBase =
+    opts.chartBase !== undefined
+      ? opts.chartBase
+      : summaryFile !== null
+        ? join(dirname(summaryFile), "summary")
+        : null;
+  refuseOutputOverInput(
+    [outFile, summaryFile, chartBase && `${chartBase}.svg`, chartBase && `${chartBase}.png`].filter(
+      (f): f is string => typeof f === "string",
+    ),
+    [inputFile],
+  );
 
   const flagged = new Array<number>(labels.length).fill(0);
   const top: TopExample[][] = labels.map(() => []);
@@ -197,13 +212,6 @@ export async function scoreTweets(
     anyFlagged,
     top: byLabel((j) => top[j] as TopExample[]),
   };
-  const summaryFile = opts.summaryFile === undefined ? defaultSummaryFile(outFile) : opts.summaryFile;
-  const chartBase =
-    opts.chartBase !== undefined
-      ? opts.chartBase
-      : summaryFile !== null
-        ? join(dirname(summaryFile), "summary")
-        : null;
   if (chartBase !== null) summary.chart = await writeScoreChart(summary, chartBase, opts.chartRender);
   if (summaryFile !== null) writeJsonAtomicSync(summaryFile, summary);
   return summary;
