@@ -129,6 +129,17 @@ export * from "./predict/io.js";
 export { type PredictFileOptions, type PredictFileResult, predictFile } from "./predict/predict.js";
 export { type Classifier, RUN_FILES, type Scored } from "./predict/types.js";
 export {
+  type BlockQuantized,
+  dequantizeInt4,
+  dequantizeInt8,
+  dequantizeNf4,
+  NF4_LEVELS,
+  type Nf4Quantized,
+  quantizeInt4,
+  quantizeInt8,
+  quantizeNf4,
+} from "./quant/codecs.js";
+export {
   BASE_CONFIG,
   type BarChartOptions,
   type BarDatum,
