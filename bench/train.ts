@@ -4,7 +4,7 @@
 // with and without length bucketing, measured in the same run. Results: one JSON line on stdout
 // and bench/results/train.json.
 //
-// Data: the bundled demo posts (short) plus the LLM-jp-v2-shaped fixture texts from ../shared
+// Data: the bundled demo posts (short) plus the LLM-jp-v2-shaped fixture texts from test/fixtures
 // (12–400 characters) when present, so lengths vary as in real moderation data.
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -32,7 +32,7 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), "toxlora-bench-train-"));
   try {
     const demo = jsonl(new URL("../assets/demo/toxicity-ja.jsonl", import.meta.url).pathname);
-    const fixture = resolve(process.cwd(), "../shared/fixtures/llmjp-v2-seed-stats.jsonl");
+    const fixture = resolve(process.cwd(), "test/fixtures/llmjp-v2-seed-stats.jsonl");
     const long = existsSync(fixture) ? jsonl(fixture) : [];
     const rng = createRng(1);
     const pool = rng.shuffle([...demo, ...long]).slice(0, ROWS);

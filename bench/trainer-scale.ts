@@ -1,4 +1,4 @@
-// `npm run bench:trainer-scale` (not in CI; needs ../shared for the llm-jp-3 tokenizer): the whole
+// `npm run bench:trainer-scale` (not in CI; uses the llm-jp-3 tokenizer in test/fixtures): the whole
 // `train()` workflow — training steps, evaluations on a validation split, threshold tuning, test
 // evaluation, adapter saving — on a random checkpoint in llm-jp-3-1.8b's shape, to check that a
 // full run (not only one step) fits in memory. Large models train in low-memory mode: the
@@ -15,7 +15,7 @@ import { train } from "../src/train/trainer.js";
 const layers = Number(process.env.BENCH_LAYERS ?? 24);
 const rows = Number(process.env.BENCH_ROWS ?? 16);
 const seq = Number(process.env.BENCH_SEQ ?? 512);
-const SPM = resolve(process.cwd(), "../shared/tokenizers/llm-jp/llm-jp-tokenizer-100k.ver3.0b1.model");
+const SPM = resolve(process.cwd(), "test/fixtures/tokenizers/llm-jp/llm-jp-tokenizer-100k.ver3.0b1.model");
 
 const peakGB = () => Math.round((process.resourceUsage().maxRSS / 1e6) * 100) / 100;
 

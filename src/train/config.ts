@@ -1,5 +1,5 @@
 // The training configuration: one object, validated with zod, saved in full as <run>/config.json.
-// Defaults reproduce the prototype's recipe (see ../shared/DESIGN.md) except where the README
+// Defaults reproduce the Python prototype's recipe except where the README
 // justifies a different choice.
 import { z } from "zod";
 

@@ -20,8 +20,9 @@ import {
 } from "../../src/data/format.js";
 import { type DataRecord, loadDataset } from "../../src/data/load.js";
 import { llmjpToxicitySchema } from "../../src/data/schema.js";
+import { fixture } from "../fixture.js";
 
-const FIXTURE = new URL("../../../shared/fixtures/llmjp-v2-seed-stats.jsonl", import.meta.url).pathname;
+const FIXTURE = fixture("llmjp-v2-seed-stats.jsonl");
 
 /** The prototype's printed lines over the 1,882 rows with any positive label. */
 export const PROTOTYPE_RATE_LINES = [

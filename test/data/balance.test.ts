@@ -5,8 +5,9 @@ import { analyze, rateLines } from "../../src/data/analyze.js";
 import { balance, parseStrategy } from "../../src/data/balance.js";
 import { type DataRecord, loadDataset } from "../../src/data/load.js";
 import { llmjpToxicitySchema } from "../../src/data/schema.js";
+import { fixture } from "../fixture.js";
 
-const FIXTURE = new URL("../../../shared/fixtures/llmjp-v2-seed-stats.jsonl", import.meta.url).pathname;
+const FIXTURE = fixture("llmjp-v2-seed-stats.jsonl");
 
 describe("balance on the LLM-jp seed-stats fixture", async () => {
   const ds = await loadDataset(FIXTURE, llmjpToxicitySchema());

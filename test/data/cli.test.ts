@@ -6,10 +6,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { fixture } from "../fixture.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const FIXTURE = fileURLToPath(new URL("../../../shared/fixtures/llmjp-v2-seed-stats.jsonl", import.meta.url));
-const INSPECTION = fileURLToPath(new URL("../../../shared/data/inspection-ai/subset.csv", import.meta.url));
+const FIXTURE = fixture("llmjp-v2-seed-stats.jsonl");
+const INSPECTION = fixture("data/inspection-ai/subset.csv");
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 interface Run {

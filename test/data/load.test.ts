@@ -14,9 +14,10 @@ import {
   schemaFromOptions,
   selectLabels,
 } from "../../src/data/schema.js";
+import { fixture } from "../fixture.js";
 
-const FIXTURE = new URL("../../../shared/fixtures/llmjp-v2-seed-stats.jsonl", import.meta.url).pathname;
-const INSPECTION = new URL("../../../shared/data/inspection-ai/subset.csv", import.meta.url).pathname;
+const FIXTURE = fixture("llmjp-v2-seed-stats.jsonl");
+const INSPECTION = fixture("data/inspection-ai/subset.csv");
 
 let dir: string;
 before(async () => {

@@ -6,8 +6,9 @@ import { type DataRecord, loadDataset } from "../../src/data/load.js";
 import { createRng, deriveSeed } from "../../src/data/random.js";
 import { llmjpToxicitySchema } from "../../src/data/schema.js";
 import { iterativeStratification, split, splitRateTable, splitSizes } from "../../src/data/split.js";
+import { fixture } from "../fixture.js";
 
-const FIXTURE = new URL("../../../shared/fixtures/llmjp-v2-seed-stats.jsonl", import.meta.url).pathname;
+const FIXTURE = fixture("llmjp-v2-seed-stats.jsonl");
 
 function rate(records: DataRecord[], j: number): number {
   return records.filter((r) => r.labels[j] === 1).length / records.length;

@@ -4,8 +4,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { parseHfConfig, readHfConfig, readJsonFile } from "../../src/io/hf-config.js";
+import { fixture } from "../fixture.js";
 
-const REF = path.resolve(process.cwd(), "../shared/fixtures/reference");
+const REF = fixture("reference");
 let dir: string;
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "toxlora-cfg-"));

@@ -12,8 +12,9 @@ import { after, afterEach, before, describe, test } from "node:test";
 import { readHfConfig } from "../../src/io/hf-config.js";
 import { type DownloadProgress, isModelFile, resolveModel } from "../../src/io/hub.js";
 import { openCheckpoint, readSafetensors } from "../../src/io/safetensors.js";
+import { fixture } from "../fixture.js";
 
-const REF = path.resolve(process.cwd(), "../shared/fixtures/reference");
+const REF = fixture("reference");
 
 interface FakeRepo {
   sha: string;

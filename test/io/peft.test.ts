@@ -19,8 +19,9 @@ import {
   writeAdapter,
 } from "../../src/io/peft.js";
 import { openSafetensors, readSafetensors } from "../../src/io/safetensors.js";
+import { fixture } from "../fixture.js";
 
-const REF = path.resolve(process.cwd(), "../shared/fixtures/reference");
+const REF = fixture("reference");
 let dir: string;
 before(async () => {
   dir = await mkdtemp(path.join(tmpdir(), "toxlora-peft-"));

@@ -10,8 +10,9 @@ import {
   readSafetensors,
   writeSafetensors,
 } from "../../src/io/safetensors.js";
+import { fixture } from "../fixture.js";
 
-const REF = path.resolve(process.cwd(), "../shared/fixtures/reference");
+const REF = fixture("reference");
 let dir: string;
 
 before(async () => {

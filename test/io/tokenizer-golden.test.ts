@@ -1,11 +1,13 @@
-// Golden encodings made by the SentencePiece library itself (see ../shared/tokenizers/llm-jp/SOURCE):
+// Golden encodings made by the SentencePiece library itself (see test/fixtures/tokenizers/llm-jp/SOURCE):
 // every line must be reproduced exactly, by the .model readers and by the tokenizer.json reader.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
+import { pathToFileURL } from "node:url";
 import { loadTokenizer } from "../../src/io/tokenizer.js";
+import { fixture } from "../fixture.js";
 
-const dir = new URL("../../../shared/tokenizers/llm-jp/", import.meta.url);
+const dir = pathToFileURL(`${fixture("tokenizers/llm-jp")}/`);
 
 interface GoldenRow {
   text: string;

@@ -214,7 +214,7 @@ function wrap(pieceBytes: Uint8Array): Uint8Array {
 }
 
 // Models trained and encoded by the SentencePiece library itself (see tokenizer-fixtures/README.md).
-// The texts come from ../shared plus the project's edge cases, assembled at run time (tokenizer-texts.ts).
+// The texts come from test/fixtures/ plus the project's edge cases, assembled at run time (tokenizer-texts.ts).
 const fixtures = new URL("./tokenizer-fixtures/", import.meta.url);
 for (const name of ["unigram-suffix", "unigram-user-bf", "bpe-bf"]) {
   test(`SentencePiece reference: spm-${name}.model encodes and decodes every text as the library does`, (t) => {

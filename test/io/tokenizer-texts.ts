@@ -1,16 +1,16 @@
 // Test helper: the ordered list of texts the reference fixtures in tokenizer-fixtures/ were made from.
-// The repository keeps no copy of ../shared, so the list is assembled at run time:
-//   1. the `text` column of ../shared/data/inspection-ai/subset.csv (437 texts, file order),
-//   2. the `text` of every line of ../shared/tokenizers/llm-jp/golden-ver3.0b1.jsonl (444 texts),
+// The list is assembled at run time from the copies in test/fixtures/:
+//   1. the `text` column of data/inspection-ai/subset.csv (437 texts, file order),
+//   2. the `text` of every line of tokenizers/llm-jp/golden-ver3.0b1.jsonl (444 texts),
 //   3. the project's own edge cases, tokenizer-fixtures/edge-texts.json (21 texts).
 // The `*.expected.json` files are indexed by position in this list, so the counts are checked.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
-import path from "node:path";
 import { parseCsv } from "../../src/sources/csv.js";
+import { fixture } from "../fixture.js";
 
-const SUBSET = path.resolve(process.cwd(), "../shared/data/inspection-ai/subset.csv");
-const GOLDEN = path.resolve(process.cwd(), "../shared/tokenizers/llm-jp/golden-ver3.0b1.jsonl");
+const SUBSET = fixture("data/inspection-ai/subset.csv");
+const GOLDEN = fixture("tokenizers/llm-jp/golden-ver3.0b1.jsonl");
 const EDGE = new URL("./tokenizer-fixtures/edge-texts.json", import.meta.url);
 
 /** How many texts each part must have, so a changed source file fails loudly instead of shifting indices. */
@@ -58,7 +58,7 @@ export function referenceTexts(): string[] {
 
 /**
  * The first 16 hex digits of the SHA-256 of a string's UTF-8. The fixtures store decoded texts this way:
- * a decoded text is the input text give or take a few characters, so storing it would copy ../shared.
+ * a decoded text is the input text give or take a few characters, so storing it would copy the texts again.
  */
 export function textDigest(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex").slice(0, 16);

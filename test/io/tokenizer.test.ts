@@ -10,11 +10,11 @@ import { loadTokenizer, tokenizerFromJson } from "../../src/io/tokenizer.js";
 import { buildCharTokenizer } from "../../src/io/tokenizer-build.js";
 import { onigRegExp } from "../../src/io/tokenizer-json.js";
 import { trieStats } from "../../src/io/tokenizer-trie.js";
+import { fixture } from "../fixture.js";
 import { buildCharsmap } from "./tokenizer-darts.js";
 import { referenceTexts, textDigest } from "./tokenizer-texts.js";
 
-const shared = new URL("../../../shared/tokenizers/llm-jp/", import.meta.url).pathname;
-const V3 = join(shared, "llm-jp-tokenizer-100k.ver3.0b1.model");
+const V3 = fixture("tokenizers/llm-jp/llm-jp-tokenizer-100k.ver3.0b1.model");
 
 const tmpDirs: string[] = [];
 async function tmp(): Promise<string> {
@@ -466,7 +466,7 @@ test("scaling: encoding work grows linearly with the text (counted trie look-ups
 
 // tokenizer.json files trained by the Rust `tokenizers` library (0.23.2) and its own encodings of
 // unseen posts and edge cases (see tokenizer-fixtures/README.md). The texts are not stored with the
-// fixtures: `textIndices` are [start, end) ranges of the reference list built from ../shared.
+// fixtures: `textIndices` are [start, end) ranges of the reference list built from test/fixtures.
 for (const name of ["llama-bpe", "bytelevel-bpe", "bert-wordpiece", "unigram-metaspace"]) {
   test(`tokenizers reference: hf-${name}.tokenizer.json gives the library's ids and texts`, async (t) => {
     const dir = new URL("./tokenizer-fixtures/", import.meta.url);

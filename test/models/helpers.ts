@@ -2,14 +2,11 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { type Graph, Session, type Tensor, tensor } from "../../src/engine/index.js";
 import { type F32Tensor, readSafetensors } from "../../src/io/safetensors.js";
+import { fixture } from "../fixture.js";
 
-export const REFERENCE = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  "../../../shared/fixtures/reference",
-);
+export const REFERENCE = fixture("reference");
 
 export type Arch = "bert" | "llama" | "modernbert";
 

@@ -1,4 +1,4 @@
-// The three architectures against PyTorch (../shared/fixtures/reference): base outputs, then with
+// The three architectures against PyTorch (test/fixtures/reference): base outputs, then with
 // the PEFT adapter: logits, BCE loss, per-label-softmax loss and the gradient of every adapter tensor.
 import assert from "node:assert/strict";
 import path from "node:path";

@@ -5,7 +5,7 @@
 // two screenshots of the same page are the control and must be identical. A screenshot of the
 // report's top is saved as $TOXLORA_REPORT_SCREENSHOT, by default <tmpdir>/toxlora-report.png
 // (and of the copy without fonts as $TOXLORA_REPORT_SCREENSHOT_NOFONT, when set).
-// Without chromium this test fails: install it with `apt-get install chromium`.
+// Without chromium this test fails: `npm run test:setup` installs it.
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";

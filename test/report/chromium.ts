@@ -33,7 +33,7 @@ export async function launchChromium(
 ): Promise<{ context: BrowserContext; page: Page }> {
   assert.ok(
     existsSync(CHROMIUM),
-    `chromium is not installed at ${CHROMIUM}: install it with \`apt-get install chromium\` (.ci/run does this)`,
+    `chromium is not installed at ${CHROMIUM}: run \`npm run test:setup\` (installs it with apt-get)`,
   );
   const context = await chromium.launchPersistentContext(profileDir, {
     executablePath: CHROMIUM,

@@ -1,8 +1,8 @@
 // The page of `toxlora serve` in a real browser: Debian's chromium driven by playwright-core loads
 // it, types a Japanese sentence, presses the button and reads the bars; then follows the report
 // link. A screenshot is saved in the test's temporary folder (and, with TOXLORA_SCREENSHOT=<file>,
-// copied there to look at). Without chromium this test fails: install it with
-// `apt-get install chromium` (.ci/run does so where it is missing).
+// copied there to look at). Without chromium this test fails: `npm run test:setup`
+// installs it.
 import assert from "node:assert/strict";
 import { copyFile, mkdtemp, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";

@@ -1,5 +1,5 @@
 // The end-to-end workflow from the CLI: train → eval → predict → export on the real posts of
-// ../shared/data/inspection-ai/subset.csv, with a tiny random Llama-shaped checkpoint around the
+// test/fixtures/data/inspection-ai/subset.csv, with a tiny random Llama-shaped checkpoint around the
 // real llm-jp-3 tokenizer; then the exported ONNX model in plain onnxruntime-node.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -14,10 +14,10 @@ import { loadTokenizer } from "../../src/io/tokenizer.js";
 import { writeRandomCheckpoint } from "../../src/models/random-checkpoint.js";
 import { loadClassifier } from "../../src/predict/classifier.js";
 import { sha256File } from "../../src/train/data.js";
+import { fixture } from "../fixture.js";
 
-const SHARED = resolve(process.cwd(), "../shared");
-const DATA = join(SHARED, "data/inspection-ai/subset.csv");
-const SPM = join(SHARED, "tokenizers/llm-jp/llm-jp-tokenizer-100k.ver3.0b1.model");
+const DATA = fixture("data/inspection-ai/subset.csv");
+const SPM = fixture("tokenizers/llm-jp/llm-jp-tokenizer-100k.ver3.0b1.model");
 const MAIN = resolve(process.cwd(), "src/cli/main.ts");
 
 let dir: string;
