@@ -35,6 +35,8 @@ export type XApiErrorKind =
   | "rate-limit"
   | "bad-request"
   | "malformed-body"
+  | "no-results"
+  | "redirect"
   | "server"
   | "network"
   | "state";
@@ -248,12 +250,13 @@ export async function fetchTweets(opts: FetchTweetsOptions): Promise<FetchTweets
       let text: string;
       try {
         const timeout = AbortSignal.timeout(opts.requestTimeoutMs ?? 30_000);
-        res = await doFetch(pageUrl, {
+        res = await fetchSameOrigin(doFetch, pageUrl, {
           headers: { authorization: `Bearer ${token}`, "user-agent": `toxlora/${VERSION}` },
           signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
         });
         text = await res.text();
       } catch (err) {
+        if (err instanceof XApiError) throw err;
         if (signal?.aborted) throw new Interrupted();
         if (failures >= maxRetries) {
           throw new XApiError("network", `network error after ${failures + 1} attempts: ${describe(err)}`);
@@ -317,12 +320,12 @@ export async function fetchTweets(opts: FetchTweetsOptions): Promise<FetchTweets
       if (res.status < 200 || res.status >= 300) {
         throw new XApiError("bad-request", `X API error ${res.status}: ${problemText(text)}`, res.status);
       }
+      let body: SearchPage;
       try {
-        const body = JSON.parse(text) as SearchPage;
+        body = JSON.parse(text) as SearchPage;
         if (typeof body !== "object" || body === null || Array.isArray(body))
           throw new Error("not a JSON object");
         if (body.data !== undefined && !Array.isArray(body.data)) throw new Error('"data" is not an array');
-        return { body, headers: res.headers };
       } catch (err) {
         throw new XApiError(
           "malformed-body",
@@ -331,11 +334,39 @@ export async function fetchTweets(opts: FetchTweetsOptions): Promise<FetchTweets
           res.status,
         );
       }
+      // A search answer always has `meta`; a 200 with only `errors` (or nothing) is a failed request,
+      // not an empty last page: taking it as the end would mark the fetch complete with pages missing.
+      if (typeof body.meta !== "object" || body.meta === null) {
+        const why = body.errors?.length
+          ? `only errors (${problemText(text)})`
+          : `no "meta" (${JSON.stringify(text.slice(0, 60))})`;
+        if (failures >= maxRetries) {
+          throw new XApiError(
+            "no-results",
+            `X API answered page ${pageNo} with ${why} after ${failures + 1} attempts`,
+            res.status,
+          );
+        }
+        const wait = backoff(failures);
+        failures++;
+        log(`page ${pageNo}: HTTP 200 with ${why}; retry ${failures}/${maxRetries} in ${fmtS(wait)}`);
+        await sleep(wait, signal);
+        continue;
+      }
+      return { body, headers: res.headers };
     }
   };
 
-  ensureParentDir(opts.out);
-  const fd = openSync(opts.out, "a");
+  // The output is opened on the first tweet to write (an error before any leaves no empty file).
+  let fd: number | undefined;
+  const append = (lines: string) => {
+    if (lines === "") return;
+    if (fd === undefined) {
+      ensureParentDir(opts.out);
+      fd = openSync(opts.out, "a");
+    }
+    appendDurable(fd, lines);
+  };
   try {
     for (;;) {
       if (opts.max !== undefined && ids.size >= opts.max) {
@@ -403,7 +434,7 @@ export async function fetchTweets(opts: FetchTweetsOptions): Promise<FetchTweets
         lines += `${JSON.stringify(withNormalized(rec, opts.normalize ?? false))}\n`;
         result.written++;
       }
-      appendDurable(fd, lines);
+      append(lines);
 
       // A page cut short by --max is requested again next time (its rest is new, the kept part deduped),
       // so the state keeps pointing at it: no gap.
@@ -460,10 +491,40 @@ export async function fetchTweets(opts: FetchTweetsOptions): Promise<FetchTweets
     }
     throw err;
   } finally {
-    closeSync(fd);
+    if (fd !== undefined) closeSync(fd);
+  }
+  // A finished search with no tweets still leaves its (empty) output, as promised.
+  if (result.stop === "end" && !existsSync(opts.out)) {
+    ensureParentDir(opts.out);
+    closeSync(openSync(opts.out, "a"));
   }
   result.total = ids.size;
   return result;
+}
+
+/**
+ * `fetch` that follows redirects only within the request's origin (at most 5): a redirect to another
+ * origin is an error. Following it would talk to a server we were not asked to use (fetch drops the
+ * token there, and its answer would be taken for X's).
+ */
+async function fetchSameOrigin(doFetch: typeof fetch, url: URL, init: RequestInit): Promise<Response> {
+  let at = url;
+  for (let hop = 0; ; hop++) {
+    const res = await doFetch(at, { ...init, redirect: "manual" });
+    const location = res.headers.get("location");
+    if (res.status < 300 || res.status >= 400 || location === null) return res;
+    await res.body?.cancel();
+    const next = new URL(location, at);
+    if (next.origin !== at.origin) {
+      throw new XApiError(
+        "redirect",
+        `X API redirected (HTTP ${res.status}) to another origin, ${next.origin}; not followed. Check --base-url`,
+        res.status,
+      );
+    }
+    if (hop >= 5) throw new XApiError("redirect", `more than 5 redirects from ${url.origin}`, res.status);
+    at = next;
+  }
 }
 
 /** Refuse to send a bearer token in clear text anywhere but this machine. */

@@ -244,7 +244,65 @@ describe("fetchTweets against a local X API v2 imitation", () => {
       return true;
     });
     assert.equal(mock.requests.length, 1, "no retry on 401");
-    assert.equal(readRows(out).length, 0);
+    assert.equal(existsSync(out), false, "no empty output is left behind");
+  });
+
+  test("a 200 whose body is only errors is retried, then stops resumably; never marked done", async () => {
+    const errorsOnly = { status: 200, body: JSON.stringify({ errors: [{ message: "Service busy" }] }) };
+    mock.script.set(2, errorsOnly);
+    mock.script.set(3, errorsOnly);
+    const { opts, logs } = harness(mock, out, { maxRetries: 1 });
+    await assert.rejects(fetchTweets(opts), (err: unknown) => {
+      assert.ok(err instanceof XApiError);
+      assert.equal(err.kind, "no-results");
+      assert.match(err.message, /page 2 with only errors \(Service busy\).*10 tweets saved/);
+      return true;
+    });
+    assert.ok(logs.some((l) => /HTTP 200 with only errors .*retry 1\/1/.test(l)));
+    assert.equal(readState(out).done, false);
+    assert.equal(readState(out).nextToken, "cursor-10");
+    const res = await fetchTweets(harness(mock, out).opts);
+    assert.notEqual(res.stop, "already-complete");
+    assertComplete(readRows(out), tweets);
+  });
+
+  test("a 200 without meta (e.g. {}) is not taken for the last page", async () => {
+    mock.script.set(1, { status: 200, body: "{}" });
+    const res = await fetchTweets(harness(mock, out).opts);
+    assert.equal(mock.requests.length, 4, "retried, then the 3 pages");
+    assert.equal(res.stop, "end");
+    assertComplete(readRows(out), tweets);
+  });
+
+  test("a redirect to another origin is not followed; one within the origin is", async () => {
+    const port = new URL(mock.baseUrl).port;
+    const path = "/2/tweets/search/recent?query=x&max_results=10";
+    mock.script.set(1, { status: 302, headers: { location: `http://localhost:${port}${path}` } });
+    mock.script.set(2, { status: 200, body: JSON.stringify({ meta: { result_count: 0 } }) });
+    await assert.rejects(fetchTweets(harness(mock, out).opts), (err: unknown) => {
+      assert.ok(err instanceof XApiError);
+      assert.equal(err.kind, "redirect");
+      assert.match(err.message, /another origin, http:\/\/localhost:\d+; not followed/);
+      return true;
+    });
+    assert.equal(mock.requests.length, 1, "the other origin was never asked");
+    assert.equal(existsSync(out), false);
+    assert.equal(existsSync(stateFileFor(out)), false, "nothing marked done");
+
+    mock.requests.length = 0;
+    mock.script.clear();
+    mock.script.set(1, { status: 307, headers: { location: `${path}&next_token=cursor-0` } });
+    const res = await fetchTweets(harness(mock, out).opts);
+    assert.equal(mock.requests[1]?.authorization, `Bearer ${TOKEN}`, "same origin: followed with the token");
+    assertComplete(readRows(out), tweets);
+    assert.equal(res.stop, "end");
+  });
+
+  test("an empty search result still leaves an (empty) output once complete", async () => {
+    mock.script.set(1, { status: 200, body: JSON.stringify({ meta: { result_count: 0 } }) });
+    const res = await fetchTweets(harness(mock, out).opts);
+    assert.equal(res.stop, "end");
+    assert.equal(readFileSync(out, "utf8"), "");
   });
 
   test("401 after a page: what was received is kept, a re-run continues", async () => {
