@@ -11,6 +11,7 @@ import {
   SpmModelType,
   type SpmNormalizerSpec,
 } from "./sentencepiece-model.js";
+import type { TokenSurface } from "./tokenizer-offsets.js";
 import { CodePointTrie, decodeUtf8Strict, toCodePoints, utf8Length, wellFormed } from "./tokenizer-trie.js";
 
 const SPACE_SYMBOL = "\u2581";
@@ -217,6 +218,16 @@ export class SentencePieceProcessor {
 
   isByte(id: number): boolean {
     return this.types[id] === PieceType.BYTE;
+  }
+
+  /** The normalized text a piece stands for (see tokenizer-offsets.ts). */
+  surface(id: number): TokenSurface {
+    if (this.isControl(id)) return "special";
+    if (id === this.unkId) return "unknown";
+    const piece = this.idToPiece(id);
+    if (piece === undefined) return "unknown";
+    if (this.isByte(id)) return Uint8Array.of(Number.parseInt(piece.slice(3, 5), 16));
+    return Buffer.from(piece, "utf8");
   }
 
   /** Pieces and ids of a text, as `SentencePieceProcessor::Encode` (no BOS/EOS). */

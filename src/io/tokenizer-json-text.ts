@@ -421,7 +421,7 @@ function precompiledNormalize(map: PrecompiledCharsmap, s: string): string {
 
 // GPT-2 byte-to-unicode table: printable bytes map to themselves, the others to U+0100 and up.
 const BYTE_TO_CHAR: string[] = [];
-const CHAR_TO_BYTE = new Map<string, number>();
+export const CHAR_TO_BYTE = new Map<string, number>();
 {
   const direct = (b: number): boolean => (b >= 0x21 && b <= 0x7e) || (b >= 0xa1 && b <= 0xac) || b >= 0xae;
   let n = 0;

@@ -1,13 +1,14 @@
 // A reader for Hugging Face `tokenizer.json` files, written from the behaviour of the Rust
 // `tokenizers` library: added tokens are cut out first, the rest is normalized, pre-tokenized and
-// tokenized by the model (see tokenizer-json-text.ts and tokenizer-json-models.ts). Only ids are
-// produced (no offsets).
+// tokenized by the model (see tokenizer-json-text.ts and tokenizer-json-models.ts). Ids are
+// produced; offsets come from aligning each token's `surface` with the text (tokenizer-offsets.ts).
 
 import { buildModel, buildPostProcessor, type Model, type SingleTemplate } from "./tokenizer-json-models.js";
 import {
   buildDecoder,
   buildNormalizer,
   buildPreTokenizer,
+  CHAR_TO_BYTE,
   type Decoder,
   fail,
   field,
@@ -21,6 +22,7 @@ import {
   type PreTokenizer,
   type Split,
 } from "./tokenizer-json-text.js";
+import type { TokenSurface } from "./tokenizer-offsets.js";
 import { CodePointTrie, toCodePoints, wellFormed } from "./tokenizer-trie.js";
 
 export type { SingleTemplate } from "./tokenizer-json-models.js";
@@ -54,6 +56,8 @@ export class TokenizerJson {
   private readonly rawTrie?: CodePointTrie;
   private readonly normalizedTrie?: CodePointTrie;
   private readonly matchTokens: AddedToken[] = [];
+  /** Marks the model's tokens carry around their text (WordPiece `##`, BPE `</w>`…), for `surface`. */
+  private readonly markers: { prefix?: string; suffix?: string; byteLevel: boolean };
 
   constructor(json: unknown, file = "tokenizer.json") {
     if (!isObj(json)) fail(file, "expected a JSON object");
@@ -91,6 +95,37 @@ export class TokenizerJson {
     if (raw.length > 0) this.rawTrie = new CodePointTrie(raw.reverse());
     if (norm.length > 0) this.normalizedTrie = new CodePointTrie(norm.reverse());
     this.template = buildPostProcessor(o.post_processor, `${file}: post_processor`, (t) => this.tokenToId(t));
+    const m = isObj(o.model) ? (o.model as Json) : {};
+    const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
+    this.markers = {
+      prefix: str(m.continuing_subword_prefix) ?? (m.type === "WordPiece" ? "##" : undefined),
+      suffix: str(m.end_of_word_suffix),
+      byteLevel: /"type":"ByteLevel"/.test(JSON.stringify([o.pre_tokenizer, o.decoder])),
+    };
+  }
+
+  /** `text` through the normalizer (identity without one). */
+  normalize(text: string): string {
+    return this.normalizer ? this.normalizer(text) : text;
+  }
+
+  /** The normalized text a token stands for (see tokenizer-offsets.ts). */
+  surface(id: number): TokenSurface {
+    if (id === this.model.unkId) return "unknown";
+    const added = this.addedById.get(id);
+    if (added) return added.special ? "special" : Buffer.from(added.content, "utf8");
+    let t = this.model.idToToken(id);
+    if (t === undefined) return "unknown";
+    const byte = t.length === 6 ? /^<0x([0-9A-Fa-f]{2})>$/.exec(t) : null;
+    if (byte) return Uint8Array.of(Number.parseInt(byte[1], 16));
+    const { prefix, suffix, byteLevel } = this.markers;
+    if (prefix && t.startsWith(prefix) && t.length > prefix.length) t = t.slice(prefix.length);
+    if (suffix && t.endsWith(suffix)) t = t.slice(0, t.length - suffix.length);
+    if (byteLevel) {
+      const bytes = [...t].map((ch) => CHAR_TO_BYTE.get(ch));
+      if (bytes.every((b) => b !== undefined)) return Uint8Array.from(bytes as number[]);
+    }
+    return Buffer.from(t, "utf8");
   }
 
   /** Vocabulary size counting added tokens that are not in the model. */

@@ -6,6 +6,7 @@ import { dirname, join } from "node:path";
 import { SentencePieceProcessor } from "./sentencepiece.js";
 import { parseSentencePieceModel } from "./sentencepiece-model.js";
 import { type SingleTemplate, TokenizerJson } from "./tokenizer-json.js";
+import { alignTokens, type Span, type TokenSurface } from "./tokenizer-offsets.js";
 
 export interface EncodeOptions {
   /** Add the model's special tokens (BOS, or CLS/SEP, ...). Default true. */
@@ -31,6 +32,20 @@ export interface BatchEncoding {
   inputIds: number[][];
   attentionMask: number[][];
   tokenTypeIds: number[][];
+}
+
+/** Ids of a text with where each token lies in it (see {@link Tokenizer.encodeWithOffsets}). */
+export interface OffsetEncoding {
+  ids: number[];
+  /**
+   * Per id: [start, end) in UTF-16 code units of the raw text (`text.slice(start, end)`), null for
+   * special tokens, an empty span for a token that stands for whitespace only (e.g. a lone `▁`).
+   * Tokens that share a character (the byte pieces of one emoji, the pieces of one NFKC expansion)
+   * get overlapping spans.
+   */
+  offsets: (Span | null)[];
+  /** The text was cut at `maxLength`: the offsets cover only its start. */
+  truncated: boolean;
 }
 
 export interface DecodeOptions {
@@ -60,6 +75,8 @@ export interface Tokenizer {
   readonly specialPrefix: readonly number[];
   readonly specialSuffix: readonly number[];
   encode(text: string, options?: EncodeOptions): number[];
+  /** As `encode`, with the character span of each token in `text`. */
+  encodeWithOffsets(text: string, options?: EncodeOptions): OffsetEncoding;
   encodeBatch(texts: readonly string[], options?: BatchOptions): BatchEncoding;
   decode(ids: readonly number[], options?: DecodeOptions): string;
   idToToken(id: number): string | undefined;
@@ -75,6 +92,10 @@ interface Core {
   idToToken(id: number): string | undefined;
   tokenToId(token: string): number | undefined;
   isSpecial(id: number): boolean;
+  /** The normalized text a token stands for. */
+  surface(id: number): TokenSurface;
+  /** The normalizer alone (no dummy prefix or whitespace games matter: whitespace is ignored). */
+  normalize(text: string): string;
 }
 
 /** Special token settings resolved from tokenizer_config.json / special_tokens_map.json / the model. */
@@ -160,6 +181,26 @@ class TextTokenizer implements Tokenizer {
     return this.encodeOne(text, options.addSpecialTokens ?? true, options.maxLength).ids;
   }
 
+  encodeWithOffsets(text: string, options: EncodeOptions = {}): OffsetEncoding {
+    const add = options.addSpecialTokens ?? true;
+    const full = this.core.encode(text).length;
+    const { ids } = this.encodeOne(text, add, options.maxLength);
+    const before = add ? this.template.prefix.length : 0;
+    const kept = ids.length - before - (add ? this.template.suffix.length : 0);
+    const truncated = kept < full;
+    const body = ids.slice(before, before + kept);
+    const spans = alignTokens(
+      text,
+      body.map((id) => this.core.surface(id)),
+      (s) => this.core.normalize(s),
+      truncated,
+    );
+    const offsets = ids.map((_, i): Span | null =>
+      i >= before && i < before + kept ? spans[i - before] : null,
+    );
+    return { ids, offsets, truncated };
+  }
+
   encodeBatch(texts: readonly string[], options: BatchOptions = {}): BatchEncoding {
     const add = options.addSpecialTokens ?? true;
     const padding = options.padding ?? "longest";
@@ -219,6 +260,8 @@ function sentencePieceCore(sp: SentencePieceProcessor): Core {
     idToToken: (id) => sp.idToPiece(id),
     tokenToId: (token) => sp.pieceToId(token),
     isSpecial: (id) => sp.isControl(id) || id === sp.unkId,
+    surface: (id) => sp.surface(id),
+    normalize: (text) => sp.normalizer.normalize(text),
   };
 }
 
@@ -231,6 +274,8 @@ function tokenizerJsonCore(tj: TokenizerJson): Core {
     idToToken: (id) => tj.idToToken(id),
     tokenToId: (token) => tj.tokenToId(token),
     isSpecial: (id) => tj.isSpecial(id),
+    surface: (id) => tj.surface(id),
+    normalize: (text) => tj.normalize(text),
   };
 }
 
