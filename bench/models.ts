@@ -181,7 +181,8 @@ async function scaleBench() {
     const losses: number[] = [];
     for (let s = 0; s < steps; s++) {
       const t1 = performance.now();
-      const r = await session.run(feeds, 1e-4);
+      const key = E.tensor("int64", BigInt64Array.of(E.dropoutKey(0, s)), []);
+      const r = await session.run({ ...feeds, [E.DROPOUT_KEY]: key }, 1e-4);
       stepS.push((performance.now() - t1) / 1000);
       losses.push(r.loss);
       log(

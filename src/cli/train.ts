@@ -51,6 +51,7 @@ interface TrainFlags extends DatasetFlags {
   evalEvery: string;
   bestMetric: "macroF1" | "microF1" | "loss" | "macroPrAuc";
   bucketing: boolean;
+  shuffle: boolean;
   resume?: boolean;
   quiet?: boolean;
   json?: boolean;
@@ -107,6 +108,7 @@ export function trainConfigFromFlags(f: TrainFlags): TrainConfigInput {
     out: f.out,
     resume: f.resume ?? false,
     bucketing: f.bucketing,
+    shuffle: f.shuffle,
   };
 }
 
@@ -169,7 +171,8 @@ export function register(program: Command): void {
         .choices(["macroF1", "microF1", "loss", "macroPrAuc"])
         .default("macroF1"),
     )
-    .option("--no-bucketing", "plain shuffled batches instead of length-bucketed ones")
+    .option("--no-bucketing", "plain batches instead of length-bucketed ones")
+    .option("--no-shuffle", "rows in file order, the same every epoch (no shuffling)")
     .option("--resume", "continue the interrupted run in --out")
     .option("--quiet", "no progress output")
     .option("--json", "progress as JSON lines on stdout");

@@ -6,7 +6,7 @@
 // (null for "none"). Rules only build the gradients that are needed, so a frozen weight costs no dW.
 // Ops without `vjp` are not differentiable (comparisons, shapes, casts to integers...).
 
-import type { AttrValue, Emitter } from "./emitter.js";
+import type { Emitter } from "./emitter.js";
 import {
   type Dim,
   type DType,
@@ -523,24 +523,31 @@ export const OPS: Record<string, OpDef> = {
     },
   },
 
-  // Training-mode dropout: outputs y and the bool keep-mask (reused by the VJP).
+  // Training-mode dropout: outputs y and the bool keep-mask (reused by the VJP). The mask is a
+  // pure function of the int64 graph input `dropout_key` and the element's position, so a run is
+  // reproducible and can resume mid-way (onnxruntime's Dropout seeds once per session instead).
   Dropout: {
-    infer: ([x]) => [
-      { dtype: x.dtype, shape: x.shape },
-      { dtype: "bool", shape: x.shape },
-    ],
-    emit: (e, ins, outs, n) => {
-      const attrs: Record<string, AttrValue> = {};
-      if (n.attrs.seed !== undefined) attrs.seed = { i: n.attrs.seed as number };
-      e.node(
-        "Dropout",
-        [ins[0], e.constScalar(n.attrs.ratio as number, n.inputs[0].dtype), e.constScalar(1, "bool")],
-        outs,
-        attrs,
-      );
+    infer: ([x, key]) => {
+      if (key.dtype !== "int64" || key.rank !== 0)
+        fail("Dropout", "the key must be an int64 scalar", [x, key]);
+      return [
+        { dtype: x.dtype, shape: x.shape },
+        { dtype: "bool", shape: x.shape },
+      ];
+    },
+    emit: (e, [x, key], [y, mask], n) => {
+      const ratio = n.attrs.ratio as number;
+      const keep = e.tmp("keep");
+      emitKeepMask(e, x, key, n.attrs.stream as number, ratio, keep);
+      e.node("Reshape", [keep, shapeOf(e, x)], [mask]);
+      const dt = n.inputs[0].dtype;
+      const kept = e.tmp("kept");
+      e.node("Mul", [x, castTo(e, mask, dt)], [kept]);
+      e.node("Mul", [kept, e.constScalar(1 / (1 - ratio), dt)], [y]);
     },
     vjp: ([g], { inputs: [x], outputs: [, mask], attrs }) => [
       mul(mul(g, cast(mask, x.dtype)), scalarLike(x, 1 / (1 - (attrs.ratio as number)))),
+      null,
     ],
   },
 
@@ -649,6 +656,52 @@ export function onnxDtype(d: DType): number {
     float64: 11,
   };
   return codes[d];
+}
+
+// ---- dropout masks in ONNX ------------------------------------------------------------------
+
+const UINT64 = 13;
+
+function castTo(e: Emitter, x: string, dtype: DType | number): string {
+  const out = e.tmp("cast");
+  e.node("Cast", [x], [out], { to: { i: typeof dtype === "number" ? dtype : onnxDtype(dtype) } });
+  return out;
+}
+
+function shapeOf(e: Emitter, x: string): string {
+  const out = e.tmp("shape");
+  e.node("Shape", [x], [out]);
+  return out;
+}
+
+/** Emits one binary node and returns its output. */
+function bin(e: Emitter, op: string, a: string, b: string): string {
+  const out = e.tmp(op.toLowerCase());
+  e.node(op, [a, b], [out]);
+  return out;
+}
+
+/**
+ * The flat bool keep-mask of `x` (see dropoutKeeps): squares32 over uint64 with Mul, Add and Div
+ * only (a 32-bit rotation is x / 2³² + x · 2³², the two halves never overlap), which the CPU and
+ * CUDA providers both implement.
+ */
+function emitKeepMask(e: Emitter, x: string, key: string, stream: number, ratio: number, out: string): void {
+  const size = e.tmp("size");
+  e.node("Size", [x], [size]);
+  const idx = e.tmp("idx");
+  e.node("Range", [e.constScalar(0, "int64"), size, e.constScalar(1, "int64")], [idx]);
+  const ctr = castTo(e, bin(e, "Add", idx, e.constScalar(stream * 2 ** 40, "int64")), UINT64);
+  const k = castTo(e, key, UINT64);
+  const shift = castTo(e, e.constScalar(2 ** 32, "int64"), UINT64);
+  const rot = (v: string) => bin(e, "Add", bin(e, "Div", v, shift), bin(e, "Mul", v, shift));
+  const y = bin(e, "Mul", ctr, k);
+  const z = bin(e, "Add", y, k);
+  let v = y;
+  for (const add of [y, z, y]) v = rot(bin(e, "Add", bin(e, "Mul", v, v), add));
+  const r = castTo(e, bin(e, "Div", bin(e, "Add", bin(e, "Mul", v, v), z), shift), "int64");
+  const drop = bin(e, "Less", r, e.constScalar(Math.round(ratio * 2 ** 32), "int64"));
+  e.node("Not", [drop], [out]);
 }
 
 // ---- building nodes ------------------------------------------------------------------------
@@ -873,10 +926,64 @@ function scatterAddRows(updates: Tensor, idx: Tensor, like: Tensor): Tensor {
   return one("ScatterAddRows", [updates, idx, like]);
 }
 
-/** Training-mode dropout (identity when ratio is 0). */
-export function dropout(x: Tensor, ratio: number, seed?: number): Tensor {
+/** Name of the graph input that seeds every dropout mask of a graph (int64 scalar). */
+export const DROPOUT_KEY = "dropout_key";
+
+/**
+ * Training-mode dropout (identity when ratio is 0). Its mask depends only on the graph input
+ * `dropout_key` (see dropoutKey) and on which dropout of the graph this is, so the same key gives
+ * the same masks in any session.
+ */
+export function dropout(x: Tensor, ratio: number): Tensor {
   if (ratio <= 0) return x;
-  return apply("Dropout", [x], { ratio, seed })[0];
+  if (!(ratio < 1)) throw new Error(`dropout ratio must be below 1, got ${ratio}`);
+  const g = x.graph;
+  let key = g.cache.get(`input:${DROPOUT_KEY}`);
+  if (!key) {
+    key = g.input(DROPOUT_KEY, "int64", []);
+    g.cache.set(`input:${DROPOUT_KEY}`, key);
+  }
+  const stream = g.nodes.filter((n) => n.op === "Dropout").length;
+  return apply("Dropout", [x, key], { ratio, stream })[0];
+}
+
+/**
+ * The `dropout_key` value for a list of non-negative integers (e.g. seed, step, micro-batch):
+ * splitmix64 of each part folded in, forced odd as the squares generator wants.
+ */
+export function dropoutKey(...parts: number[]): bigint {
+  const M = (1n << 64n) - 1n;
+  let h = 0x9e3779b97f4a7c15n;
+  for (const p of parts) {
+    if (!Number.isSafeInteger(p)) throw new Error(`dropoutKey: ${p} is not a safe integer`);
+    let z = (h + BigInt.asUintN(64, BigInt(p)) + 0x9e3779b97f4a7c15n) & M;
+    z = ((z ^ (z >> 30n)) * 0xbf58476d1ce4e5b9n) & M;
+    z = ((z ^ (z >> 27n)) * 0x94d049bb133111ebn) & M;
+    h = z ^ (z >> 31n);
+  }
+  return BigInt.asIntN(64, h | 1n);
+}
+
+/**
+ * Widynski's "squares" counter-based generator (arXiv:2004.06278), 32-bit output: four rounds of
+ * x = x·x + (y | z), then a 32-bit rotation. Reference for the in-graph version (emitKeepMask).
+ */
+export function squares32(ctr: bigint, key: bigint): bigint {
+  const M = (1n << 64n) - 1n;
+  const rot = (v: bigint) => ((v >> 32n) | (v << 32n)) & M;
+  const y = (ctr * key) & M;
+  const z = (y + key) & M;
+  let x = y;
+  x = rot((x * x + y) & M);
+  x = rot((x * x + z) & M);
+  x = rot((x * x + y) & M);
+  return ((x * x + z) & M) >> 32n;
+}
+
+/** Element i of dropout number `stream` of a graph is kept when squares32(i + stream·2⁴⁰, key) ≥ p·2³². */
+export function dropoutKeeps(key: bigint, stream: number, index: number, ratio: number): boolean {
+  const ctr = BigInt(index) + (BigInt(stream) << 40n);
+  return squares32(BigInt.asUintN(64, ctr), BigInt.asUintN(64, key)) >= BigInt(Math.round(ratio * 2 ** 32));
 }
 
 /** Mean binary cross-entropy on logits with optional per-label pos_weight (broadcast over the last axis). */

@@ -61,8 +61,10 @@ export const TrainConfigSchema = z.object({
   /** Run directory; default outputs/<model>/<date>/<time>/. */
   out: z.string().optional(),
   resume: z.boolean().default(false),
-  /** Length-bucketed batching (off = plain shuffled batches). */
+  /** Length-bucketed batching (off = plain batches). */
   bucketing: z.boolean().default(true),
+  /** Shuffle rows every epoch (off = file order, the same every epoch). */
+  shuffle: z.boolean().default(true),
 });
 
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;

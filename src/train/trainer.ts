@@ -15,6 +15,8 @@ import { deriveSeed } from "../data/random.js";
 import {
   adamw,
   collectGarbage,
+  DROPOUT_KEY,
+  dropoutKey,
   Graph,
   grad,
   initializerBytes,
@@ -152,6 +154,17 @@ function buildEvalGraph(
   return { g, m };
 }
 
+/** One micro-batch of an optimizer step: its graph feeds and its number of rows. */
+interface MicroBatch {
+  feeds: Record<string, OrtTensor>;
+  rows: number;
+}
+
+/** The dropout masks of micro-batch `micro` of optimizer step `step` (0-based) of a run seeded `seed`. */
+function dropoutFeed(seed: number, step: number, micro: number): OrtTensor {
+  return tensor("int64", BigInt64Array.of(dropoutKey(seed, step, micro)), []);
+}
+
 /**
  * A training step runner: one fused graph (forward + backward + AdamW) when gradients are not
  * accumulated; with accumulation, a gradient graph per micro-batch and an update graph per step.
@@ -189,29 +202,39 @@ class Stepper {
     return new Stepper(await TrainSession.create(ug, opt, m.initial, so), gradSession, names);
   }
 
-  /** One optimizer step over micro-batches; returns the mean loss and the gradient norm. */
-  async step(micro: Record<string, OrtTensor>[], lr: number) {
+  /**
+   * One optimizer step over micro-batches. Rows, not micro-batches, weigh equally (the Hugging
+   * Face Trainer's num_items_in_batch): each micro-batch's mean loss and gradient count with
+   * rows / (rows of the whole step). Returns that step loss and the gradient norm before clipping.
+   */
+  async step(micro: MicroBatch[], lr: number, seed: number) {
+    // Dropout masks follow from the seed and the position in the run, so a resumed run draws
+    // the masks the uninterrupted one drew.
+    const key = (i: number) => ({ [DROPOUT_KEY]: dropoutFeed(seed, this.update.step, i) });
     if (!this.gradSession) {
-      const r = await this.update.run(micro[0], lr);
+      if (micro.length !== 1) throw new Error("a step without accumulation takes one micro-batch");
+      const r = await this.update.run({ ...micro[0].feeds, ...key(0) }, lr);
       return { loss: r.loss, gradNorm: r.gradNorm };
     }
     const params = this.update.paramFeeds();
-    const sums = new Map<string, Float32Array>();
+    const total = micro.reduce((s, m) => s + m.rows, 0);
+    // Accumulated in float64, so the order of micro-batches does not round differently.
+    const sums = new Map(this.gradNames.map((n) => [n, new Float64Array(params[n].data.length)]));
     let loss = 0;
-    for (const feeds of micro) {
-      const out = await this.gradSession.run({ ...feeds, ...params });
-      loss += Number(out.loss.data[0]) / micro.length;
+    for (const [i, { feeds, rows }] of micro.entries()) {
+      const w = rows / total;
+      const out = await this.gradSession.run({ ...feeds, ...params, ...key(i) });
+      loss += Number(out.loss.data[0]) * w;
       for (const n of this.gradNames) {
         const d = out[`grad.${n}`].data as Float32Array;
-        const acc = sums.get(n) ?? new Float32Array(d.length);
-        for (let i = 0; i < d.length; i++) acc[i] += d[i] / micro.length;
-        sums.set(n, acc);
+        const acc = sums.get(n) as Float64Array;
+        for (let i = 0; i < d.length; i++) acc[i] += d[i] * w;
       }
     }
     const feeds = Object.fromEntries(
       this.gradNames.map((n) => [
         `grad.${n}`,
-        tensor("float32", sums.get(n) ?? new Float32Array(), [...(params[n].dims as number[])]),
+        tensor("float32", Float32Array.from(sums.get(n) as Float64Array), [...(params[n].dims as number[])]),
       ]),
     );
     feeds.loss_in = tensor("float32", [loss], []);
@@ -234,6 +257,20 @@ class Stepper {
     await this.update.release();
     await this.gradSession?.release();
   }
+}
+
+/**
+ * The micro-batches of one epoch (row indices). Shuffled (seeded per epoch) unless `shuffle` is
+ * off; with bucketing off and no shuffle, consecutive rows in file order.
+ */
+function trainBatches(enc: Encoded, cfg: TrainConfig, epoch: number): number[][] {
+  const opts = { batchSize: cfg.batchSize, seed: deriveSeed(cfg.seed, epoch), shuffle: cfg.shuffle };
+  return cfg.bucketing
+    ? bucketedBatches(
+        enc.ids.map((x) => x.length),
+        opts,
+      )
+    : naiveBatches(enc.ids.length, opts);
 }
 
 interface Encoded {
@@ -471,14 +508,7 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
     const test = encodeRecords(tok, data.test, cfg.maxLength);
     const epochs = Array.from({ length: cfg.epochs }, (_, e) => epochRecords(data.train, labels, cfg, e + 1));
     const encodedEpochs = epochs.map((recs) => encodeRecords(tok, recs, cfg.maxLength));
-    const epochBatches = encodedEpochs.map((enc, e) =>
-      cfg.bucketing
-        ? bucketedBatches(
-            enc.ids.map((x) => x.length),
-            { batchSize: cfg.batchSize, seed: deriveSeed(cfg.seed, e + 1) },
-          )
-        : naiveBatches(enc.ids.length, { batchSize: cfg.batchSize, seed: deriveSeed(cfg.seed, e + 1) }),
-    );
+    const epochBatches = encodedEpochs.map((enc, e) => trainBatches(enc, cfg, e + 1));
     const stepsPerEpoch = epochBatches.map((b) => Math.ceil(b.length / cfg.gradAccum));
     const totalSteps = stepsPerEpoch.reduce((a, b) => a + b, 0);
     const warmupSteps = warmupStepsFromRatio(totalSteps, cfg.warmupRatio);
@@ -585,13 +615,15 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
         });
       }
       for (let b = state.batch; b < batches.length; b += cfg.gradAccum) {
-        const micro = batches
-          .slice(b, b + cfg.gradAccum)
-          .map((idx) => batchFeeds(enc.ids, idx, padId, withTokenTypes, enc.labels));
+        const micro = batches.slice(b, b + cfg.gradAccum).map((idx) => ({
+          ...batchFeeds(enc.ids, idx, padId, withTokenTypes, enc.labels),
+          rows: idx.length,
+        }));
         const lr = lrOf(state.optimizerSteps);
         const r = await stepper.step(
-          micro.map((x) => x.feeds),
+          micro.map((x) => ({ feeds: x.feeds, rows: x.rows })),
           lr,
+          cfg.seed,
         );
         if (!Number.isFinite(r.loss))
           throw new Error(`training diverged: loss is ${r.loss} at step ${state.optimizerSteps + 1}`);

@@ -188,7 +188,7 @@ test("Dropout: gradient is the kept mask scaled by 1/(1-p), same mask as the for
   const g = new E.Graph();
   const x = g.param("x", [1000]);
   const r = E.constant(g, rand(1000, 7), [1000]);
-  const y = E.dropout(x, 0.25, 42);
+  const y = E.dropout(x, 0.25);
   const loss = E.sumAll(E.mul(y, r));
   g.output("y", y);
   const gx = E.grad(loss, [x]).get(x);
@@ -196,20 +196,56 @@ test("Dropout: gradient is the kept mask scaled by 1/(1-p), same mask as the for
   g.output("gx", gx);
   const s = await E.Session.fromGraph(g, { threads: 1 });
   const xv = Float32Array.from(rand(1000, 3, 0.5, 1.5));
-  const out = await s.run({ x: E.tensor("float32", xv, [1000]) });
+  const key = E.dropoutKey(42, 7);
+  const out = await s.run({
+    x: E.tensor("float32", xv, [1000]),
+    dropout_key: E.tensor("int64", BigInt64Array.of(key), []),
+  });
   const yv = out.y.data as Float32Array;
   const gv = out.gx.data as Float32Array;
   const rv = rand(1000, 7);
   let dropped = 0;
   for (let i = 0; i < 1000; i++) {
     const kept = yv[i] !== 0;
+    // The in-graph squares generator agrees bit for bit with the BigInt reference.
+    assert.equal(kept, E.dropoutKeeps(key, 0, i, 0.25), `mask ${i}`);
     if (!kept) dropped++;
     const expectG = kept ? rv[i] / 0.75 : 0;
     const expectY = kept ? xv[i] / 0.75 : 0;
     assert.ok(Math.abs(gv[i] - expectG) < 1e-5, `grad ${i}`);
     assert.ok(Math.abs(yv[i] - expectY) < 1e-5, `value ${i}`);
   }
-  assert.ok(dropped > 180 && dropped < 320, `dropped ${dropped} of 1000 at p=0.25`);
+  assert.ok(dropped > 200 && dropped < 300, `dropped ${dropped} of 1000 at p=0.25`);
+  // Same key, same mask in a fresh session; another key, another mask.
+  const s2 = await E.Session.fromGraph(g, { threads: 1 });
+  const again = await s2.run({
+    x: E.tensor("float32", xv, [1000]),
+    dropout_key: E.tensor("int64", BigInt64Array.of(key), []),
+  });
+  assert.deepEqual(Array.from(again.y.data as Float32Array), Array.from(yv));
+  const other = await s2.run({
+    x: E.tensor("float32", xv, [1000]),
+    dropout_key: E.tensor("int64", BigInt64Array.of(E.dropoutKey(42, 8)), []),
+  });
+  assert.notDeepEqual(Array.from(other.y.data as Float32Array), Array.from(yv));
+});
+
+test("Dropout: two dropouts of one graph draw different masks from one key", async () => {
+  const g = new E.Graph();
+  const x = g.input("x", "float32", [4096]);
+  g.output("a", E.dropout(x, 0.5));
+  g.output("b", E.dropout(x, 0.5));
+  const s = await E.Session.fromGraph(g, { threads: 1 });
+  const out = await s.run({
+    x: E.tensor("float32", new Float32Array(4096).fill(1), [4096]),
+    dropout_key: E.tensor("int64", BigInt64Array.of(E.dropoutKey(1)), []),
+  });
+  const a = out.a.data as Float32Array;
+  const b = out.b.data as Float32Array;
+  let same = 0;
+  for (let i = 0; i < 4096; i++) if ((a[i] === 0) === (b[i] === 0)) same++;
+  // Independent masks at p = 0.5 agree on about half the elements.
+  assert.ok(same > 1800 && same < 2300, `masks agree on ${same} of 4096`);
 });
 
 test("symbolic dims: one graph serves several batch and sequence sizes", async () => {
