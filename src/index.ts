@@ -213,6 +213,7 @@ export {
   type XApiErrorKind,
 } from "./sources/x-api.js";
 export * from "./train/batching.js";
+export * from "./train/bootstrap.js";
 export {
   resolveTrainConfig,
   type TrainConfig,
@@ -220,6 +221,7 @@ export {
   TrainConfigSchema,
 } from "./train/config.js";
 export { type DataManifest, type PreparedData, prepareData } from "./train/data.js";
+export { evaluateSplit } from "./train/eval-files.js";
 export * from "./train/metrics.js";
 export * from "./train/schedules.js";
 export { defaultRunDir, type TrainOptions, type TrainResult, train } from "./train/trainer.js";

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import { evaluateRun } from "../predict/evaluate.js";
 import { formatPrototypeTable } from "../train/metrics.js";
-import { positiveInt } from "./analyze.js";
+import { integer, nonNegativeInt, positiveInt } from "./analyze.js";
 
 interface EvalFlags {
   run: string;
@@ -10,6 +10,8 @@ interface EvalFlags {
   out?: string;
   threads?: number;
   device: "cpu" | "cuda";
+  bootstrap: number;
+  seed: number;
   json?: boolean;
 }
 
@@ -27,9 +29,17 @@ export function register(program: Command): void {
     )
     .option("--threads <n>", "CPU threads", positiveInt)
     .option("--device <d>", "cpu or cuda", "cpu")
+    .option("--bootstrap <n>", "bootstrap resamples for 95% intervals (0 = off)", nonNegativeInt, 1000)
+    .option("--seed <n>", "seed of the bootstrap resampling", integer, 42)
     .option("--json", "print the evaluation as JSON")
     .action(async (f: EvalFlags) => {
-      const r = await evaluateRun(f.run, f.data, { outDir: f.out, threads: f.threads, device: f.device });
+      const r = await evaluateRun(f.run, f.data, {
+        outDir: f.out,
+        threads: f.threads,
+        device: f.device,
+        bootstrap: f.bootstrap,
+        seed: f.seed,
+      });
       if (f.json) {
         process.stdout.write(
           `${JSON.stringify({ at05: r.at05, tuned: r.tuned, thresholds: r.thresholds }, null, 2)}\n`,

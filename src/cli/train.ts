@@ -9,6 +9,7 @@ import {
   type DatasetFlags,
   fraction,
   integer,
+  nonNegativeInt,
   positiveInt,
 } from "./analyze.js";
 import { withInterrupt } from "./interrupt.js";
@@ -42,6 +43,7 @@ interface TrainFlags extends DatasetFlags {
   maxGradNorm: number;
   maxLength: number;
   seed: number;
+  bootstrap: number;
   device: "cpu" | "cuda";
   threads?: number;
   balance?: string;
@@ -103,6 +105,7 @@ export function trainConfigFromFlags(f: TrainFlags): TrainConfigInput {
     evalEvery: f.evalEvery === "epoch" ? "epoch" : positiveInt(f.evalEvery),
     bestMetric: f.bestMetric,
     seed: f.seed,
+    bootstrap: f.bootstrap,
     device: f.device,
     threads: f.threads,
     out: f.out,
@@ -150,6 +153,12 @@ export function register(program: Command): void {
     .option("--max-grad-norm <x>", "clip the global gradient norm (0 = off)", number, 1)
     .option("--max-length <n>", "tokens per text (longer texts are truncated)", positiveInt, 512)
     .option("--seed <n>", "random seed", integer, 42)
+    .option(
+      "--bootstrap <n>",
+      "bootstrap resamples for the test split's 95% intervals (0 = off)",
+      nonNegativeInt,
+      1000,
+    )
     .addOption(new Option("--device <d>", "execution device").choices(["cpu", "cuda"]).default("cpu"))
     .option("--threads <n>", "CPU threads (default: all cores)", positiveInt)
     .option("--balance <strategy>", "balance the training split once (a `toxlora balance` strategy)")

@@ -8,8 +8,8 @@ import { writeJsonAtomic } from "../io/atomic.js";
 import { refuseOutputOverInput } from "../io/same-file.js";
 import { resolveTrainConfig, type TrainConfig } from "../train/config.js";
 import { schemaForConfig } from "../train/data.js";
-import { writeEvaluationFiles } from "../train/eval-files.js";
-import { type EvalReport, evaluate } from "../train/metrics.js";
+import { evaluateSplit, writeEvaluationFiles } from "../train/eval-files.js";
+import type { EvalReport } from "../train/metrics.js";
 import { type LoadClassifierOptions, loadClassifier, readRunConfig } from "./classifier.js";
 
 export interface EvaluateRunResult {
@@ -27,7 +27,13 @@ export interface EvaluateRunResult {
 export async function evaluateRun(
   runDir: string,
   dataFile: string,
-  opts: LoadClassifierOptions & { outDir?: string } = {},
+  opts: LoadClassifierOptions & {
+    outDir?: string;
+    /** Bootstrap resamples for the 95% intervals (default 1000; 0 = none). */
+    bootstrap?: number;
+    /** Seed of the bootstrap (default 42). */
+    seed?: number;
+  } = {},
 ): Promise<EvaluateRunResult> {
   const run = await readRunConfig(runDir);
   const cfg = resolveTrainConfig(run.train as TrainConfig);
@@ -44,8 +50,10 @@ export async function evaluateRun(
   try {
     const probs = await clf.probs(data.records.map((r) => r.text));
     const truth = data.records.map((r) => r.labels);
-    const at05 = evaluate(probs, truth, run.labels);
-    const tuned = evaluate(probs, truth, run.labels, clf.thresholds);
+    const { at05, tuned } = evaluateSplit(probs, truth, run.labels, clf.thresholds, {
+      resamples: opts.bootstrap ?? 1000,
+      seed: opts.seed ?? 42,
+    });
     await mkdir(outDir, { recursive: true });
     await writeJsonAtomic(join(outDir, "eval.json"), {
       data: dataFile,

@@ -344,11 +344,17 @@ function heading(id: string, en: string, ja: string, level = 2): Html {
   return html`<${raw(`h${level}`)} id="${id}">${en}<span class="ja">${ja}</span></${raw(`h${level}`)}>`;
 }
 
+/** "lo–hi" of a bootstrap interval, or "–". */
+function interval(ci: [number, number] | null | undefined): string {
+  return ci ? `${num(ci[0])}–${num(ci[1])}` : "–";
+}
+
 function metricsRow(
   name: string,
   m: LabelMetrics | AverageMetrics,
   f1At05: number | null,
   extra: unknown[] = [],
+  withCi = false,
 ): unknown[] {
   const l = m as Partial<LabelMetrics>;
   return [
@@ -359,9 +365,11 @@ function metricsRow(
     num(m.precision),
     num(m.recall),
     num(m.f1),
+    ...(withCi ? [interval(m.ci95?.f1)] : []),
     num(f1At05),
     num(m.rocAuc),
     num(m.prAuc),
+    ...(withCi ? [interval(m.ci95?.prAuc)] : []),
   ];
 }
 
@@ -417,6 +425,7 @@ export async function buildReport(runDir: string, options: ReportOptions = {}): 
   // Summary table: per label at the tuned threshold, F1 at 0.5 for comparison, then the averages.
   let summary: Html = html`<p class="note">No evaluation yet (${RUN_FILES.eval} and ${RUN_FILES.evalPredictions} are missing).</p>`;
   if (evalReport) {
+    const ci = evalReport.bootstrap;
     const header = [
       "label",
       "support",
@@ -424,20 +433,27 @@ export async function buildReport(runDir: string, options: ReportOptions = {}): 
       "precision",
       "recall",
       "F1",
+      ...(ci ? ["F1 95% CI"] : []),
       "F1 @0.5",
       "ROC-AUC",
       "PR-AUC",
+      ...(ci ? ["PR-AUC 95% CI"] : []),
     ];
     const rows = run.labels.map((l) => {
       const m = evalReport.perLabel[l];
-      return m ? metricsRow(l, m, at05?.perLabel[l]?.f1 ?? null) : [l, "", "", "", "", "", "", "", ""];
+      return m
+        ? metricsRow(l, m, at05?.perLabel[l]?.f1 ?? null, [], !!ci)
+        : [l, ...header.slice(1).map(() => "")];
     });
     const footer = [
-      metricsRow("micro average", evalReport.micro, at05?.micro.f1 ?? null),
-      metricsRow("macro average", evalReport.macro, at05?.macro.f1 ?? null),
+      metricsRow("micro average", evalReport.micro, at05?.micro.f1 ?? null, [], !!ci),
+      metricsRow("macro average", evalReport.macro, at05?.macro.f1 ?? null, [], !!ci),
     ];
+    const ciNote = ci
+      ? html` "95% CI" is a percentile bootstrap interval (${ci.resamples} resamples of the evaluation rows, seed ${ci.seed}): the range of values the metric would plausibly take on another sample of the same size. Two runs whose intervals overlap may not really differ: compare them with <code>toxlora compare</code>.`
+      : null;
     summary = html`${table(header, rows, "summary", footer)}
-<p class="note">${evalReport.rows} evaluation rows. Thresholds ${run.thresholdsTuned ? "tuned per label on the validation split (F1-maximising)" : "0.5 (no thresholds.json)"}; "F1 @0.5" is the same rows at threshold 0.5.</p>`;
+<p class="note">${evalReport.rows} evaluation rows. Thresholds ${run.thresholdsTuned ? "tuned per label on the validation split (F1-maximising)" : "0.5 (no thresholds.json)"}; "F1 @0.5" is the same rows at threshold 0.5.${ciNote}</p>`;
   }
 
   const training = [fig("loss"), fig("learning-rate"), fig("f1-by-epoch")].filter((x) => x !== null);

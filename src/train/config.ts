@@ -56,6 +56,8 @@ export const TrainConfigSchema = z.object({
   /** Metric that picks the kept checkpoint. */
   bestMetric: z.enum(["macroF1", "microF1", "loss", "macroPrAuc"]).default("macroF1"),
   seed: z.number().int().default(42),
+  /** Bootstrap resamples for the test split's 95% intervals (0 = none); seeded by `seed`. */
+  bootstrap: z.number().int().min(0).default(1000),
   device: z.enum(["cpu", "cuda"]).default("cpu"),
   threads: z.number().int().positive().optional(),
   /** Run directory; default outputs/<model>/<date>/<time>/. */

@@ -4,7 +4,28 @@
 import { join } from "node:path";
 import type { DataRecord } from "../data/load.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { type EvalReport, formatPrototypeTable } from "./metrics.js";
+import { addBootstrapIntervals } from "./bootstrap.js";
+import { type EvalReport, evaluate, formatPrototypeTable } from "./metrics.js";
+
+/**
+ * The evaluation of one split at 0.5 and at the tuned thresholds, with 95% bootstrap intervals
+ * from `bootstrap` resamples of the rows (0 = none), seeded by `seed`.
+ */
+export function evaluateSplit(
+  probs: readonly (readonly number[])[],
+  truth: readonly (readonly number[])[],
+  labels: readonly string[],
+  thresholds: readonly number[],
+  bootstrap: { resamples: number; seed: number },
+): { at05: EvalReport; tuned: EvalReport } {
+  const [at05, tuned] = addBootstrapIntervals(
+    [evaluate(probs, truth, labels), evaluate(probs, truth, labels, thresholds)],
+    probs,
+    truth,
+    bootstrap,
+  );
+  return { at05, tuned };
+}
 
 export async function writeEvaluationFiles(
   dir: string,

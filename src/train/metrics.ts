@@ -12,6 +12,7 @@
 //   the truth has a single class;
 // - PR-AUC is average precision, `average_precision_score`: sum over thresholds of
 //   (R_n - R_{n-1}) * P_n, no interpolation; with no positive row it is 0, as in sklearn.
+import type { BootstrapInfo, MetricIntervals } from "./bootstrap.js";
 
 /** Counts of a binary confusion table. */
 export interface Confusion {
@@ -39,6 +40,8 @@ export interface LabelMetrics extends BinaryScores, Confusion {
   rocAuc: number | null;
   /** Average precision (PR-AUC); 0 when there is no positive row, as in scikit-learn. */
   prAuc: number;
+  /** 95% bootstrap intervals (src/train/bootstrap.ts), when the evaluation asked for them. */
+  ci95?: MetricIntervals;
 }
 
 /** An average over labels. */
@@ -46,6 +49,8 @@ export interface AverageMetrics extends BinaryScores {
   /** ROC-AUC of the average, or `null` when it is undefined (see `EvalReport`). */
   rocAuc: number | null;
   prAuc: number;
+  /** 95% bootstrap intervals of the average (resampling rows), when asked for. */
+  ci95?: MetricIntervals;
 }
 
 /**
@@ -73,6 +78,8 @@ export interface EvalReport {
   macroF1: number;
   /** Shortcut for `micro.f1`. */
   microF1: number;
+  /** How the `ci95` intervals were made; absent when there are none (`--bootstrap 0`). */
+  bootstrap?: BootstrapInfo;
 }
 
 /** Points of a ROC curve, in sklearn's order (increasing fpr/tpr, decreasing thresholds). */
@@ -454,6 +461,40 @@ export const PROTOTYPE_COLUMNS = [
   "tp",
 ] as const;
 
+/**
+ * Columns log.csv gets after the prototype's when the evaluation has bootstrap intervals: the
+ * ROC-AUC and PR-AUC values, then the 95% interval of each metric (`<metric>_lo`, `<metric>_hi`).
+ */
+export const INTERVAL_COLUMNS = [
+  "roc_auc",
+  "pr_auc",
+  "precision_lo",
+  "precision_hi",
+  "recall_lo",
+  "recall_hi",
+  "f1_lo",
+  "f1_hi",
+  "roc_auc_lo",
+  "roc_auc_hi",
+  "pr_auc_lo",
+  "pr_auc_hi",
+] as const;
+
+/** The INTERVAL_COLUMNS cells of one label (empty where a value is undefined). */
+function intervalCells(m: LabelMetrics): string[] {
+  const i = m.ci95;
+  const pair = (p: [number, number] | null | undefined) => (p ? [String(p[0]), String(p[1])] : ["", ""]);
+  return [
+    m.rocAuc === null ? "" : String(m.rocAuc),
+    String(m.prAuc),
+    ...pair(i?.precision),
+    ...pair(i?.recall),
+    ...pair(i?.f1),
+    ...pair(i?.rocAuc),
+    ...pair(i?.prAuc),
+  ];
+}
+
 /** Quote a CSV field when RFC 4180 requires it. */
 function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
@@ -462,25 +503,52 @@ function csvField(value: string): string {
 /**
  * The prototype's per-label table (`label,accuracy,precision,recall,f1,tn,fp,fn,tp`).
  * - `csv`: exactly those columns, one row per label, full-precision numbers, `\n` line ends (the
- *   content of `log.csv`);
+ *   content of `log.csv`); when the report has bootstrap intervals, the INTERVAL_COLUMNS follow;
  * - `text`: the same table aligned for a terminal with 4 decimals, followed by micro and macro
- *   average rows (micro shows the summed counts; macro has no counts) and the ROC-AUC / PR-AUC per label.
+ *   average rows (micro shows the summed counts; macro has no counts), the F1 interval when there
+ *   is one, and the ROC-AUC / PR-AUC per label.
  */
 export function formatPrototypeTable(report: EvalReport): { text: string; csv: string } {
-  const csvLines = [PROTOTYPE_COLUMNS.join(",")];
+  const withCi = report.labels.some((l) => report.perLabel[l]?.ci95);
+  const csvLines = [(withCi ? [...PROTOTYPE_COLUMNS, ...INTERVAL_COLUMNS] : PROTOTYPE_COLUMNS).join(",")];
   for (const name of report.labels) {
     const m = report.perLabel[name] as LabelMetrics;
-    csvLines.push(
-      [csvField(name), m.accuracy, m.precision, m.recall, m.f1, m.tn, m.fp, m.fn, m.tp].map(String).join(","),
-    );
+    const cells: unknown[] = [
+      csvField(name),
+      m.accuracy,
+      m.precision,
+      m.recall,
+      m.f1,
+      m.tn,
+      m.fp,
+      m.fn,
+      m.tp,
+    ];
+    if (withCi) cells.push(...intervalCells(m));
+    csvLines.push(cells.map(String).join(","));
   }
 
   const f = (x: number | null): string => (x === null ? "-" : x.toFixed(4));
-  const header = [...PROTOTYPE_COLUMNS, "roc_auc", "pr_auc"];
+  const ci = (m: { ci95?: MetricIntervals }): string[] => {
+    if (!withCi) return [];
+    const i = m.ci95?.f1;
+    return [i ? `${i[0].toFixed(3)}–${i[1].toFixed(3)}` : "-"];
+  };
+  const header = [...PROTOTYPE_COLUMNS, ...(withCi ? ["f1_95%_ci"] : []), "roc_auc", "pr_auc"];
   const rows: string[][] = report.labels.map((name) => {
     const m = report.perLabel[name] as LabelMetrics;
     const counts = [m.tn, m.fp, m.fn, m.tp].map(String);
-    return [name, f(m.accuracy), f(m.precision), f(m.recall), f(m.f1), ...counts, f(m.rocAuc), f(m.prAuc)];
+    return [
+      name,
+      f(m.accuracy),
+      f(m.precision),
+      f(m.recall),
+      f(m.f1),
+      ...counts,
+      ...ci(m),
+      f(m.rocAuc),
+      f(m.prAuc),
+    ];
   });
   const microCounts = report.labels.reduce(
     (acc, name) => {
@@ -496,6 +564,7 @@ export function formatPrototypeTable(report: EvalReport): { text: string; csv: s
     f(a.recall),
     f(a.f1),
     ...counts,
+    ...ci(a),
     f(a.rocAuc),
     f(a.prAuc),
   ];

@@ -48,7 +48,7 @@ import { VERSION } from "../version.js";
 import { bucketedBatches, naiveBatches } from "./batching.js";
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from "./config.js";
 import { epochRecords, labelRates, prepareData, resolvePosWeight } from "./data.js";
-import { writeEvaluationFiles } from "./eval-files.js";
+import { evaluateSplit, writeEvaluationFiles } from "./eval-files.js";
 import { type EvalReport, evaluate, formatPrototypeTable, tuneThresholds } from "./metrics.js";
 import { Progress, type ProgressMode } from "./progress.js";
 import { lrAt, warmupStepsFromRatio } from "./schedules.js";
@@ -715,8 +715,10 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
       tunedOn: valid.ids.length > 0 ? "valid" : null,
     });
     const t = final.test;
-    const evalAt05 = evaluate(t.probs, test.labels, labels);
-    const evalTuned = evaluate(t.probs, test.labels, labels, thresholds);
+    const { at05: evalAt05, tuned: evalTuned } = evaluateSplit(t.probs, test.labels, labels, thresholds, {
+      resamples: cfg.bootstrap,
+      seed: cfg.seed,
+    });
     await writeJsonAtomic(join(runDir, RUN_FILES.eval), {
       split: "test",
       rows: test.ids.length,

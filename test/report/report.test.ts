@@ -108,6 +108,12 @@ describe("buildReport on synthetic runs", () => {
     }
     // User text is escaped, in tables and in the worst-error lists.
     assert.ok(html.includes("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;「差別」&amp; more"));
+    // The summary shows eval.json's bootstrap intervals.
+    const ev = JSON.parse(await readFile(join(run, RUN_FILES.eval), "utf8"));
+    assert.ok(html.includes("<th>F1 95% CI</th>"));
+    const ci = ev.tuned.perLabel.obscene.ci95.f1;
+    assert.ok(html.includes(`${ci[0].toFixed(3)}–${ci[1].toFixed(3)}`), "obscene F1 interval");
+    assert.ok(html.includes("200 resamples of the evaluation rows"));
     // eval.json's trainSeconds: 36 steps × 2 s.
     assert.ok(html.includes("1 min 12 s"));
     assert.match(html, /trained with toxlora<\/td><td>0\.1\.0</);

@@ -8,7 +8,8 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createRng } from "../../src/data/random.js";
 import { RUN_FILES } from "../../src/predict/types.js";
-import { evaluate, tuneThresholds } from "../../src/train/metrics.js";
+import { evaluateSplit } from "../../src/train/eval-files.js";
+import { tuneThresholds } from "../../src/train/metrics.js";
 
 export interface SyntheticRunOptions {
   labels?: string[];
@@ -142,14 +143,14 @@ export async function writeSyntheticRun(dir: string, options: SyntheticRunOption
   );
   const truth = test.map((r) => r.truth);
   const thresholds = tuneThresholds(probs, truth);
-  const report = evaluate(probs, truth, labels, thresholds);
-  // eval.json as the trainer writes it: the tuned and 0.5 reports plus run facts.
+  // eval.json as the trainer writes it: the tuned and 0.5 reports (with bootstrap intervals) plus run facts.
+  const { at05, tuned } = evaluateSplit(probs, truth, labels, thresholds, { resamples: 200, seed: 1 });
   const evalFile = {
     split: "test",
     rows: test.length,
     loss: 0.4,
-    at05: evaluate(probs, truth, labels),
-    tuned: report,
+    at05,
+    tuned,
     thresholds,
     bestStep: step,
     steps: step,

@@ -84,10 +84,22 @@ test("train 3 epochs from the CLI writes a complete, reloadable run directory", 
   const adapterCfg = JSON.parse(readFileSync(join(run, "adapter/adapter_config.json"), "utf8"));
   assert.equal(adapterCfg.peft_type, "LORA");
   assert.equal(adapterCfg.task_type, "SEQ_CLS");
+  // The prototype's columns first, then the bootstrap intervals (on by default).
   assert.equal(
     readFileSync(join(run, "log.csv"), "utf8").split("\n")[0],
-    "label,accuracy,precision,recall,f1,tn,fp,fn,tp",
+    "label,accuracy,precision,recall,f1,tn,fp,fn,tp,roc_auc,pr_auc,precision_lo,precision_hi," +
+      "recall_lo,recall_hi,f1_lo,f1_hi,roc_auc_lo,roc_auc_hi,pr_auc_lo,pr_auc_hi",
   );
+  const ev = JSON.parse(readFileSync(join(run, "eval.json"), "utf8"));
+  for (const entry of [...Object.values(ev.tuned.perLabel), ev.tuned.micro, ev.at05.macro] as {
+    f1: number;
+    ci95: Record<string, [number, number] | null>;
+  }[]) {
+    assert.deepEqual(Object.keys(entry.ci95), ["precision", "recall", "f1", "rocAuc", "prAuc"]);
+    const [lo, hi] = entry.ci95.f1 as [number, number];
+    assert.ok(lo <= entry.f1 && entry.f1 <= hi, `F1 ${entry.f1} in [${lo}, ${hi}]`);
+  }
+  assert.equal(ev.tuned.bootstrap.resamples, 1000);
   const thresholds = JSON.parse(readFileSync(join(run, "thresholds.json"), "utf8"));
   assert.equal(thresholds.labels.length, 7);
   assert.equal(thresholds.tunedOn, "valid");
