@@ -6,6 +6,7 @@
 // (null for "none"). Rules only build the gradients that are needed, so a frozen weight costs no dW.
 // Ops without `vjp` are not differentiable (comparisons, shapes, casts to integers...).
 
+import { NF4_LEVELS as NF4_TABLE } from "../quant/codecs.js";
 import type { Emitter } from "./emitter.js";
 import {
   type Dim,
@@ -261,6 +262,77 @@ export const OPS: Record<string, OpDef> = {
     },
     vjp: ([g], { inputs: [x, w], attrs }, needs) =>
       matmulVjp(g, x, w, attrs as unknown as MatMulAttrs, needs),
+  },
+
+  // y = x · Wᵀ with W [n, k] stored quantized (src/quant/codecs.ts): inputs x, codes, scales.
+  // Forward: onnxruntime's fused kernels (no float copy of W): MatMulNBits for int4/int8,
+  // MatMulBnb4 for NF4. Backward (dx = g · W): W is dequantized per layer (Dequant below), made to
+  // wait for g so that the float copy lives only for that one MatMul.
+  QMatMul: {
+    infer: (ins, a) => {
+      const [x, codes, scales] = ins;
+      const { n, k } = a as unknown as QuantAttrs;
+      if (x.dtype !== "float32") fail("QMatMul", "needs float32 activations", ins);
+      if (codes.dtype !== "uint8" || scales.dtype !== "float32")
+        fail("QMatMul", "needs uint8 codes and float32 scales", ins);
+      if (!sameDim(x.shape[x.rank - 1], k))
+        fail("QMatMul", `inner dimensions differ (${x.shape[x.rank - 1]} vs ${k})`, ins);
+      return [{ dtype: "float32", shape: [...x.shape.slice(0, -1), n] }];
+    },
+    emit: (e, ins, outs, node) => {
+      const a = node.attrs as unknown as QuantAttrs;
+      const common = { K: { i: a.k }, N: { i: a.n }, block_size: { i: a.blockSize } };
+      if (a.scheme === "nf4")
+        return e.node("MatMulBnb4", ins, outs, { ...common, quant_type: { i: 1 } }, "com.microsoft");
+      e.node(
+        "MatMulNBits",
+        ins,
+        outs,
+        { ...common, bits: { i: a.scheme === "int4" ? 4 : 8 }, accuracy_level: { i: a.accuracyLevel ?? 0 } },
+        "com.microsoft",
+      );
+    },
+    vjp: ([g], { inputs: [, codes, scales], attrs }, needs) => [
+      needs[0] ? matmul(g, dequantize(codes, scales, attrs as unknown as QuantAttrs, g)) : null,
+      null,
+      null,
+    ],
+  },
+  // W [n, k] float32 from its codes and scales; `after` only orders the work (see QMatMul) and
+  // keeps onnxruntime from folding the dequantized copy into a float32 constant.
+  Dequant: {
+    infer: (_ins, a) => [
+      { dtype: "float32", shape: [(a as unknown as QuantAttrs).n, (a as unknown as QuantAttrs).k] },
+    ],
+    emit: (e, [codes, scales, table, after], outs, node) => {
+      const { n, k, blockSize: bs, scheme } = node.attrs as unknown as QuantAttrs;
+      // codes reshaped to their own size, with a shape computed from `after` at run time.
+      const dim0 = e.tmp("dim0");
+      e.node("Shape", [after], [dim0], { start: { i: 0 }, end: { i: 1 } });
+      const none = e.tmp("none");
+      e.node("Slice", [dim0, e.constI64([0]), e.constI64([0])], [none]);
+      const shape = e.tmp("shape");
+      e.node("Concat", [none, e.constI64([-1])], [shape], { axis: { i: 0 } });
+      const flat = e.tmp("codes");
+      e.node("Reshape", [codes, shape], [flat]);
+      const idx = e.tmp("idx");
+      e.node("Cast", [flat], [idx], { to: { i: onnxDtype("int32") } });
+      // One table lookup turns each byte into its value(s): [bytes, perByte] = blocks of bs values.
+      const vals = e.tmp("vals");
+      e.node("Gather", [table, idx], [vals], { axis: { i: 0 } });
+      const blocks = scheme === "nf4" ? Math.ceil((n * k) / bs) : n * Math.ceil(k / bs);
+      const byBlock = e.tmp("blocks");
+      e.node("Reshape", [vals, e.constI64([blocks, bs])], [byBlock]);
+      const sc = e.tmp("scales");
+      e.node("Reshape", [scales, e.constI64([blocks, 1])], [sc]);
+      const scaled = e.tmp("scaled");
+      e.node("Mul", [byBlock, sc], [scaled]);
+      const width = scheme === "nf4" ? k : Math.ceil(k / bs) * bs;
+      if (width === k) return e.node("Reshape", [scaled, e.constI64([n, k])], outs);
+      const padded = e.tmp("padded");
+      e.node("Reshape", [scaled, e.constI64([n, width])], [padded]);
+      e.node("Slice", [padded, e.constI64([0]), e.constI64([k]), e.constI64([1])], outs);
+    },
   },
 
   Softmax: {
@@ -834,6 +906,48 @@ export interface MatMulAttrs {
 /** a @ b over the last two axes (batch axes broadcast), optionally transposing either operand and scaling. */
 export function matmul(a: Tensor, b: Tensor, opts: Partial<MatMulAttrs> = {}): Tensor {
   return one("MatMul", [a, b], { transA: !!opts.transA, transB: !!opts.transB, alpha: opts.alpha ?? 1 });
+}
+
+/** A quantized weight's layout (src/quant/codecs.ts): W [n, k] in blocks of blockSize. */
+export interface QuantAttrs {
+  scheme: "nf4" | "int4" | "int8";
+  n: number;
+  k: number;
+  blockSize: number;
+  /** MatMulNBits accuracy_level: 0 = float32 compute (default), 4 = int8 activations (faster, coarser). */
+  accuracyLevel?: number;
+}
+
+/** x · Wᵀ for a quantized W [n, k] given as codes (uint8) and scales (float32); see QMatMul. */
+export function quantMatmul(x: Tensor, codes: Tensor, scales: Tensor, attrs: QuantAttrs): Tensor {
+  return one("QMatMul", [x, codes, scales], { ...attrs });
+}
+
+/** Byte → value(s) table of a scheme: nf4 [256, 2] levels (high nibble first), int4 [256, 2] code-8 (low nibble first), int8 [256] code-128. */
+function dequantTable(g: Graph, scheme: QuantAttrs["scheme"]): Tensor {
+  const key = `dequant-table:${scheme}`;
+  let t = g.cache.get(key);
+  if (!t) {
+    const values =
+      scheme === "int8"
+        ? Array.from({ length: 256 }, (_, b) => b - 128)
+        : Array.from({ length: 256 }, (_, b) =>
+            scheme === "nf4" ? [NF4_TABLE[b >> 4], NF4_TABLE[b & 15]] : [(b & 15) - 8, (b >> 4) - 8],
+          ).flat();
+    t = g.initializer(
+      `dequant_table_${scheme}`,
+      "float32",
+      scheme === "int8" ? [256] : [256, 2],
+      Float32Array.from(values),
+    );
+    g.cache.set(key, t);
+  }
+  return t;
+}
+
+/** The float32 W [n, k] of a quantized weight, computed once `after` exists (see QMatMul). */
+export function dequantize(codes: Tensor, scales: Tensor, attrs: QuantAttrs, after: Tensor): Tensor {
+  return one("Dequant", [codes, scales, dequantTable(codes.graph, attrs.scheme), after], { ...attrs });
 }
 
 export const softmax = (x: Tensor, axis = -1): Tensor => one("Softmax", [x], { axis });

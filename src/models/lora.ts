@@ -15,7 +15,7 @@
 // is trained in full as a modules_to_save module).
 
 import type { Rng } from "../data/random.js";
-import { add, dropout, type Graph, matmul, type Tensor } from "../engine/index.js";
+import { add, dropout, type Graph, matmul, quantMatmul, type Tensor } from "../engine/index.js";
 import {
   isAllLinear,
   isLoraTarget,
@@ -25,6 +25,7 @@ import {
   loraScaling,
 } from "../io/peft.js";
 import type { F32Tensor } from "../io/safetensors.js";
+import { type QuantizedTensor, type QuantizeOptions, quantizeWeight } from "../quant/weights.js";
 import { type Presence, requireWeight, type WeightSource, weightFor } from "./weights.js";
 
 /**
@@ -48,6 +49,8 @@ export interface LoraContext {
   merged: boolean;
   /** Fold into the checkpoint's arrays in place instead of copies (the caller owns the weights). */
   mergeInPlace?: boolean;
+  /** Quantize each float32 backbone weight after merging (export --quantize). */
+  quantizeMerged?: QuantizeOptions;
   /** Random source for fresh LoRA A matrices. */
   rng: Rng;
   /** Trainable parameters created so far (LoRA factors, then the head). */
@@ -63,7 +66,10 @@ export interface LoraContext {
 }
 
 export function createLoraContext(
-  opts: Pick<LoraContext, "config" | "adapter" | "training" | "merged" | "rng" | "mergeInPlace">,
+  opts: Pick<
+    LoraContext,
+    "config" | "adapter" | "training" | "merged" | "rng" | "mergeInPlace" | "quantizeMerged"
+  >,
 ): LoraContext {
   return {
     ...opts,
@@ -156,7 +162,14 @@ export function linear(
 ): Tensor {
   const { inFeatures: inF, outFeatures: out } = opts;
   ctx.linearModules.push(modulePath);
-  let w = requireWeight(weights, `${modulePath}.weight`, [out, inF]);
+  const key = `${modulePath}.weight`;
+  let q = weights.getQuantized?.(key);
+  if (q && (q.attrs.n !== out || q.attrs.k !== inF)) {
+    throw new Error(
+      `${weights.origin}: tensor "${key}" has shape [${q.attrs.n}, ${q.attrs.k}] but the config implies [${out}, ${inF}]`,
+    );
+  }
+  let w = q ? undefined : requireWeight(weights, key, [out, inF]);
   const b = weightFor(weights, `${modulePath}.bias`, [out], opts.bias ?? "optional");
 
   const lora = wantsLora(ctx.config, modulePath) ? ctx.config : null;
@@ -189,20 +202,40 @@ export function linear(
       B = new Float32Array(out * r);
     }
     ctx.loraModules.push(modulePath);
-    if (ctx.merged) {
+    // A quantized base keeps its LoRA branch even when merged (merging would need a requantization).
+    if (ctx.merged && w) {
       w = mergeDelta(w, A, B, out, inF, r, s, ctx.mergeInPlace);
     }
   }
+  if (w && ctx.quantizeMerged && ctx.quantizeMerged.scheme !== "none") {
+    q = quantizeWeight(key, w, out, inF, ctx.quantizeMerged);
+  }
 
-  const W = g.initializer(`${modulePath}.weight`, "float32", [out, inF], w);
-  let y = matmul(x, W, { transB: TRANS_B });
+  let y = q
+    ? quantizedLinear(g, key, x, q)
+    : matmul(x, g.initializer(key, "float32", [out, inF], w as Float32Array), { transB: TRANS_B });
   if (b) y = add(y, g.initializer(`${modulePath}.bias`, "float32", [out], b));
-  if (lora && !ctx.merged && A && B) {
-    const pa = trainable(g, ctx, loraKey(modulePath, "A"), [r, inF], A);
-    const pb = trainable(g, ctx, loraKey(modulePath, "B"), [out, r], B);
+  if (lora && A && B && !(ctx.merged && !q)) {
+    // Trainable factors, or frozen ones beside a quantized base in a prediction graph.
+    const [pa, pb] = ctx.merged
+      ? [
+          g.initializer(loraKey(modulePath, "A"), "float32", [r, inF], A),
+          g.initializer(loraKey(modulePath, "B"), "float32", [out, r], B),
+        ]
+      : [
+          trainable(g, ctx, loraKey(modulePath, "A"), [r, inF], A),
+          trainable(g, ctx, loraKey(modulePath, "B"), [out, r], B),
+        ];
     const p = ctx.training ? lora.lora_dropout : 0;
     const h = matmul(dropout(x, p), pa, { transB: true });
     y = add(y, matmul(h, pb, { transB: true, alpha: s }));
   }
   return y;
+}
+
+/** x · Wᵀ with W stored quantized: codes and scales are the graph's initializers `<key>.codes/.scales`. */
+function quantizedLinear(g: Graph, key: string, x: Tensor, q: QuantizedTensor): Tensor {
+  const codes = g.initializer(`${key}.codes`, "uint8", q.codesShape, q.codes);
+  const scales = g.initializer(`${key}.scales`, "float32", [q.scales.length], q.scales);
+  return quantMatmul(x, codes, scales, q.attrs);
 }

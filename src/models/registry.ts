@@ -35,6 +35,8 @@ import {
   loraKey,
   savedParamKey,
 } from "../io/peft.js";
+import { readQuantizedWeights } from "../quant/load.js";
+import type { QuantizeOptions } from "../quant/weights.js";
 import { bertModel } from "./bert.js";
 import type { BackboneContext, BackboneInputs } from "./common.js";
 import { classifierHead, type HeadContext, type HeadKind, type HeadSpec, poolOutputs } from "./heads.js";
@@ -65,6 +67,8 @@ export interface LoadedCheckpoint {
   config: HfModelConfig;
   /** Checkpoint tensors (and head.safetensors' ones, which take precedence), transformers names. */
   weights: WeightSource;
+  /** How the backbone's linear weights are quantized; undefined = float32. */
+  quantize?: QuantizeOptions;
 }
 
 // Tensors a classifier never reads: language-model / MLM output layers and non-float buffers.
@@ -83,16 +87,36 @@ const UNUSED_KEYS = [
  */
 export async function loadCheckpoint(
   dir: string,
-  opts: { onProgress?: (done: number, total: number) => void } = {},
+  opts: LoadCheckpointOptions = {},
 ): Promise<LoadedCheckpoint> {
   const config = await readHfConfig(dir);
-  const ckpt = await readWeights(dir, {
-    skip: (k) => UNUSED_KEYS.some((re) => re.test(k)),
-    onProgress: opts.onProgress,
-  });
+  const skip = (k: string) => UNUSED_KEYS.some((re) => re.test(k));
+  const quantize = opts.quantize && opts.quantize.scheme !== "none" ? opts.quantize : undefined;
+  const ckpt = quantize
+    ? await readQuantizedWeights(dir, {
+        quantize,
+        skip,
+        cacheDir: opts.quantCacheDir,
+        onProgress: opts.onProgress,
+        onNote: opts.onNote,
+      })
+    : await readWeights(dir, { skip, onProgress: opts.onProgress });
   const headFile = path.join(dir, HEAD_WEIGHTS_NAME);
   const head = existsSync(headFile) ? await readWeights(headFile) : undefined;
-  return { dir, config, weights: firstOf(head, ckpt) };
+  return { dir, config, weights: firstOf(head, ckpt), quantize };
+}
+
+export interface LoadCheckpointOptions {
+  onProgress?: (done: number, total: number) => void;
+  /**
+   * Keep the backbone's linear weights quantized (QLoRA-style frozen base): quantized while
+   * streaming, cached on disk. Default none (float32).
+   */
+  quantize?: QuantizeOptions;
+  /** Cache folder for quantized weights (default: toxloraCacheDir()); null = no cache. */
+  quantCacheDir?: string | null;
+  /** Notes for the user (a quantized cache rebuilt, and why). */
+  onNote?: (message: string) => void;
 }
 
 export interface ClassifierOptions {

@@ -5,40 +5,56 @@
 // ModernBertModel checkpoint) so every kind of checkpoint loads.
 
 import { type F32Tensor, openCheckpoint } from "../io/safetensors.js";
+import { dequantizeWeight, type QuantizedTensor } from "../quant/weights.js";
 
 /** Read access to named float32 tensors. */
 export interface WeightSource {
   /** The tensor stored under `key`, or undefined when there is none. */
   get(key: string): F32Tensor | undefined;
+  /** The tensor stored quantized under `key` (a quantized base), or undefined. */
+  getQuantized?(key: string): QuantizedTensor | undefined;
   /** Where the tensors come from (a folder or file), for error messages. */
   readonly origin: string;
 }
 
-/** A WeightSource over an in-memory map. */
+/**
+ * A WeightSource over an in-memory map, optionally with quantized tensors (a quantized base): `get`
+ * returns those dequantized (a fresh copy each time), `getQuantized` as stored.
+ */
 export class WeightMap implements WeightSource {
   constructor(
     readonly tensors: Map<string, F32Tensor>,
     readonly origin: string,
+    readonly quantized: Map<string, QuantizedTensor> = new Map(),
   ) {}
 
   get(key: string): F32Tensor | undefined {
-    return this.tensors.get(key);
+    const t = this.tensors.get(key);
+    if (t) return t;
+    const q = this.quantized.get(key);
+    return q ? { data: dequantizeWeight(q), shape: [q.attrs.n, q.attrs.k] } : undefined;
+  }
+
+  getQuantized(key: string): QuantizedTensor | undefined {
+    return this.quantized.get(key);
   }
 
   keys(): string[] {
-    return [...this.tensors.keys()];
+    return [...this.tensors.keys(), ...this.quantized.keys()];
   }
 }
 
 /** A source that also finds `<prefix>rest` under `rest` (checkpoints saved from the bare base model). */
 export function withPrefixAlias(src: WeightSource, prefix: string): WeightSource {
+  const lookup = <T>(get: (k: string) => T | undefined, key: string): T | undefined => {
+    const direct = get(key);
+    if (direct || !key.startsWith(prefix)) return direct;
+    return get(key.slice(prefix.length));
+  };
   return {
     origin: src.origin,
-    get(key: string): F32Tensor | undefined {
-      const direct = src.get(key);
-      if (direct || !key.startsWith(prefix)) return direct;
-      return src.get(key.slice(prefix.length));
-    },
+    get: (key) => lookup((k) => src.get(k), key),
+    getQuantized: (key) => lookup((k) => src.getQuantized?.(k), key),
   };
 }
 
@@ -51,6 +67,15 @@ export function firstOf(...sources: (WeightSource | undefined)[]): WeightSource 
       for (const s of list) {
         const t = s.get(key);
         if (t) return t;
+      }
+      return undefined;
+    },
+    // A float tensor of an earlier source (a head file) hides a quantized one of a later source.
+    getQuantized(key: string): QuantizedTensor | undefined {
+      for (const s of list) {
+        const q = s.getQuantized?.(key);
+        if (q) return q;
+        if (s.get(key)) return undefined;
       }
       return undefined;
     },

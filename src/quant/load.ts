@@ -1,0 +1,216 @@
+// Loading a checkpoint with a quantized base: tensors stream from the BF16/F16/F32 safetensors
+// one at a time and every backbone linear weight is quantized as soon as it is read, so the
+// float32 model never exists whole in memory. The quantized weights are cached on disk under the
+// toxlora cache dir, keyed by the checkpoint files' SHA-256 and the scheme; a cache file is used
+// only when its key matches and the SHA-256 of its data (stored in its header) checks out, else
+// it is rebuilt, with one line saying why.
+
+import { createHash } from "node:crypto";
+import { createReadStream, existsSync } from "node:fs";
+import { mkdir, readFile, stat } from "node:fs/promises";
+import { homedir } from "node:os";
+import path from "node:path";
+import { writeJsonAtomic } from "../io/atomic.js";
+import type { F32Tensor, TensorSource } from "../io/safetensors.js";
+import { openCheckpoint, openSafetensors, writeSafetensors } from "../io/safetensors.js";
+import { WeightMap } from "../models/weights.js";
+import {
+  blockSizeOf,
+  isQuantizable,
+  type QuantizedTensor,
+  type QuantizeOptions,
+  quantizeWeight,
+  quantLayout,
+} from "./weights.js";
+
+/** Bumped whenever the cached layout changes, so old cache files are rebuilt. */
+const CACHE_FORMAT = "toxlora-quant-1";
+
+/** toxlora's cache folder: $TOXLORA_CACHE, else $XDG_CACHE_HOME/toxlora, else ~/.cache/toxlora. */
+export function toxloraCacheDir(): string {
+  return (
+    process.env.TOXLORA_CACHE ??
+    path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), ".cache"), "toxlora")
+  );
+}
+
+export interface QuantizedLoadOptions {
+  quantize: QuantizeOptions;
+  /** Keys not to read. */
+  skip?: (key: string) => boolean;
+  /** Folder of the on-disk cache (default toxloraCacheDir()); null = no cache (--no-quant-cache). */
+  cacheDir?: string | null;
+  onProgress?: (done: number, total: number) => void;
+  /** Notes for the user (cache rebuilt and why). */
+  onNote?: (message: string) => void;
+}
+
+async function sha256File(file: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  return h.digest("hex");
+}
+
+/**
+ * SHA-256 of a checkpoint's weight files (names and contents, in name order). Each file's hash is
+ * remembered in `<cacheDir>/hashes.json` by path, size, mtime and inode, so it is computed once.
+ */
+export async function checkpointHash(files: string[], cacheDir: string): Promise<string> {
+  const memoFile = path.join(cacheDir, "hashes.json");
+  let memo: Record<string, { size: number; mtimeMs: number; ino: number; sha256: string }> = {};
+  try {
+    memo = JSON.parse(await readFile(memoFile, "utf8"));
+  } catch {
+    memo = {};
+  }
+  const all = createHash("sha256");
+  let changed = false;
+  for (const file of [...files].sort()) {
+    const abs = path.resolve(file);
+    const st = await stat(abs);
+    let m = memo[abs];
+    if (!m || m.size !== st.size || m.mtimeMs !== st.mtimeMs || m.ino !== st.ino) {
+      m = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256: await sha256File(abs) };
+      memo[abs] = m;
+      changed = true;
+    }
+    all.update(`${path.basename(abs)}:${m.sha256}\n`);
+  }
+  if (changed) {
+    await mkdir(cacheDir, { recursive: true });
+    await writeJsonAtomic(memoFile, memo);
+  }
+  return all.digest("hex");
+}
+
+function dataDigest(quantized: Map<string, QuantizedTensor>): string {
+  const h = createHash("sha256");
+  for (const [k, q] of quantized) {
+    h.update(k);
+    h.update(q.codes);
+    h.update(new Uint8Array(q.scales.buffer, q.scales.byteOffset, q.scales.byteLength));
+  }
+  return h.digest("hex");
+}
+
+type CacheKey = { format: string; checkpoint: string; scheme: string; block_size: string };
+
+/** Reads a cache file, or says why it cannot be used. */
+async function readCache(
+  file: string,
+  want: CacheKey,
+  src: TensorSource,
+  keys: string[],
+  quantize: QuantizeOptions,
+): Promise<Map<string, QuantizedTensor> | string> {
+  let st: TensorSource;
+  try {
+    st = await openSafetensors(file);
+  } catch (err) {
+    return (err as Error).message;
+  }
+  try {
+    for (const [k, v] of Object.entries(want)) {
+      if (st.metadata[k] !== v)
+        return `it was made for another ${k.replace("_", " ")} (${st.metadata[k]} ≠ ${v})`;
+    }
+    const out = new Map<string, QuantizedTensor>();
+    for (const key of keys) {
+      const shape = src.info(key).shape;
+      if (!isQuantizable(key, shape)) continue;
+      if (!st.has(`${key}.codes`)) return `it has no tensor "${key}"`;
+      const [n, k] = shape;
+      const layout = quantLayout(key, n, k, quantize);
+      const codes = await st.getBytes(`${key}.codes`);
+      const scales = (await st.getF32(`${key}.scales`)).data;
+      if (codes.length !== layout.codesLength || scales.length !== layout.scalesLength) {
+        return `tensor "${key}" has the wrong size`;
+      }
+      out.set(key, { attrs: layout.attrs, codesShape: layout.codesShape, codes, scales });
+    }
+    if (dataDigest(out) !== st.metadata.sha256) return "its data does not match its SHA-256 (corrupt)";
+    return out;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    await st.close();
+  }
+}
+
+/**
+ * Reads a checkpoint with its backbone linear weights quantized (see the file comment): float32
+ * for everything else. The result's `getQuantized` gives the quantized tensors.
+ */
+export async function readQuantizedWeights(
+  dirOrFile: string,
+  opts: QuantizedLoadOptions,
+): Promise<WeightMap> {
+  const quantize = opts.quantize;
+  const scheme = quantize.scheme;
+  if (scheme === "none") throw new Error("readQuantizedWeights: scheme none; use readWeights");
+  const bs = blockSizeOf(quantize);
+  const src = await openCheckpoint(dirOrFile);
+  try {
+    const keys = src.keys().filter((k) => !opts.skip?.(k));
+    const cacheDir = opts.cacheDir === undefined ? toxloraCacheDir() : opts.cacheDir;
+    let cacheFile: string | undefined;
+    let want: CacheKey | undefined;
+    let cached: Map<string, QuantizedTensor> | undefined;
+    if (cacheDir) {
+      const files = [...new Set(src.keys().map((k) => src.info(k).file))];
+      const index = path.join(dirOrFile, "model.safetensors.index.json");
+      if (existsSync(index)) files.push(index);
+      want = {
+        format: CACHE_FORMAT,
+        checkpoint: await checkpointHash(files, cacheDir),
+        scheme,
+        block_size: String(bs),
+      };
+      const name = createHash("sha256").update(JSON.stringify(want)).digest("hex").slice(0, 32);
+      cacheFile = path.join(cacheDir, "quantized", `${name}.safetensors`);
+      if (existsSync(cacheFile)) {
+        const got = await readCache(cacheFile, want, src, keys, quantize);
+        if (typeof got === "string")
+          opts.onNote?.(`quantized cache ${cacheFile} not used: ${got}; rebuilding it`);
+        else cached = got;
+      }
+    }
+
+    const tensors = new Map<string, F32Tensor>();
+    const quantized = new Map<string, QuantizedTensor>();
+    for (const key of keys) {
+      const shape = src.info(key).shape;
+      if (isQuantizable(key, shape)) {
+        const q = cached?.get(key);
+        quantized.set(
+          key,
+          q ?? quantizeWeight(key, (await src.getF32(key)).data, shape[0], shape[1], quantize),
+        );
+      } else {
+        tensors.set(key, await src.getF32(key));
+      }
+      opts.onProgress?.(tensors.size + quantized.size, keys.length);
+    }
+    if (cacheFile && want && !cached) await writeCache(cacheFile, want, quantized);
+    return new WeightMap(tensors, dirOrFile, quantized);
+  } finally {
+    await src.close();
+  }
+}
+
+async function writeCache(
+  file: string,
+  key: CacheKey,
+  quantized: Map<string, QuantizedTensor>,
+): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const tensors = new Map<
+    string,
+    { shape: number[]; data: Uint8Array | Float32Array; dtype: "U8" | "F32" }
+  >();
+  for (const [k, q] of quantized) {
+    tensors.set(`${k}.codes`, { shape: [q.codes.length], data: q.codes, dtype: "U8" });
+    tensors.set(`${k}.scales`, { shape: [q.scales.length], data: q.scales, dtype: "F32" });
+  }
+  await writeSafetensors(file, tensors, { ...key, sha256: dataDigest(quantized) });
+}
