@@ -39,6 +39,7 @@ export function register(program: Command): void {
         device: f.device,
         bootstrap: f.bootstrap,
         seed: f.seed,
+        onNotice: (line) => process.stderr.write(`note: ${line}\n`),
       });
       if (f.json) {
         process.stdout.write(

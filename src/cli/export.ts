@@ -10,6 +10,7 @@ export function register(program: Command): void {
     .requiredOption("--out <file>", "the .onnx file to write; config and tokenizer files go beside it")
     .action(async (f: { run: string; out: string }) => {
       const r = await exportOnnx(f.run, f.out);
+      for (const n of r.notices) process.stderr.write(`note: ${n}\n`);
       process.stdout.write(`wrote ${r.files.join("\n      ")}\n`);
     });
 }

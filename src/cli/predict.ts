@@ -49,6 +49,7 @@ export function register(program: Command): void {
         batchSize: f.batchSize,
         threads: f.threads,
         device: f.device,
+        onNotice: (line) => process.stderr.write(`note: ${line}\n`),
       });
       try {
         const r = await withInterrupt(

@@ -69,6 +69,7 @@ export function register(program: Command): void {
         batchSize: f.maxBatch,
         threads: f.threads,
         device: f.device,
+        onNotice: (line) => process.stderr.write(`serve: note: ${line}\n`),
       });
       const server = await createServer(classifier, {
         port: f.port,

@@ -171,7 +171,7 @@ export function register(program: Command): void {
         const { log } = stderrReporter();
         // Loaded on demand: fetch/import should not pay for onnxruntime and the model code.
         const { loadClassifier } = await import("../predict/classifier.js");
-        const classifier = await loadClassifier(flags.run);
+        const classifier = await loadClassifier(flags.run, { onNotice: (line) => log(`note: ${line}`) });
         try {
           const summary = await scoreTweets(classifier, flags.input, flags.out, {
             batchSize: flags.batchSize,

@@ -15,6 +15,7 @@ import { Graph, Session, type SessionOptions, tensor } from "../engine/index.js"
 import type { HfModelConfig } from "../io/hf-config.js";
 import { type LoraAdapter, type LoraAdapterConfig, readAdapter, writeAdapter } from "../io/peft.js";
 import type { HeadSpec } from "./heads.js";
+import { maxSequenceLength } from "./limits.js";
 import {
   buildClassifier,
   type ClassifierGraph,
@@ -71,15 +72,6 @@ export interface Model {
   forward(input: ForwardInput): Promise<ForwardOutput>;
   /** Releases the onnxruntime session. */
   close(): Promise<void>;
-}
-
-/** Longest sequence the position embeddings cover. */
-function maxSequence(cfg: HfModelConfig): number {
-  if (cfg.family === "bert" && cfg.roberta_positions) {
-    // RoBERTa positions start at pad_token_id + 1.
-    return cfg.max_position_embeddings - (cfg.pad_token_id ?? 1) - 1;
-  }
-  return cfg.max_position_embeddings;
 }
 
 /**
@@ -151,7 +143,7 @@ export async function loadModel(modelDir: string, opts: LoadModelOptions = {}): 
     m.params.map((p) => [p.name, tensor("float32", m.initial.get(p.name) ?? [], p.shape as number[])]),
   );
   const wantsTypes = session.inputNames.includes("token_type_ids");
-  const maxSeq = maxSequence(cfg);
+  const maxSeq = maxSequenceLength(cfg);
 
   return {
     config: cfg,

@@ -9,6 +9,7 @@ import { resolveModel } from "../io/hub.js";
 import { readAdapter } from "../io/peft.js";
 import { loadTokenizer, type Tokenizer } from "../io/tokenizer.js";
 import type { HeadKind } from "../models/heads.js";
+import { fitMaxLength, specialTokenCount } from "../models/limits.js";
 import {
   buildClassifier,
   type ClassifierGraph,
@@ -38,6 +39,8 @@ export interface LoadClassifierOptions extends SessionOptions {
   batchSize?: number;
   /** Override the run's max length (tokens). */
   maxLength?: number;
+  /** Called with each notice as it arises (they are also kept in `notices`). */
+  onNotice?: (line: string) => void;
 }
 
 export async function readRunConfig(runDir: string): Promise<RunConfig> {
@@ -96,6 +99,8 @@ export class RunClassifier implements Classifier {
     private readonly withTokenTypes: boolean,
     readonly maxLength: number,
     readonly batchSize: number,
+    /** Things the user should know, e.g. that the run's maxLength was lowered to the model's limit. */
+    readonly notices: string[] = [],
   ) {}
 
   static async load(runDir: string, opts: LoadClassifierOptions = {}): Promise<RunClassifier> {
@@ -105,6 +110,13 @@ export class RunClassifier implements Classifier {
     const ckpt = await loadCheckpoint(modelDir);
     const { g, m } = await buildRunGraph(runDir, run, ckpt);
     g.output("probs", m.probs);
+    const fitted = fitMaxLength(
+      opts.maxLength ?? run.maxLength,
+      ckpt.config,
+      specialTokenCount(tokenizer),
+      opts.maxLength === undefined ? "the run's maxLength" : "maxLength",
+    );
+    if (fitted.notice) opts.onNotice?.(fitted.notice);
     const session = await Session.fromGraph(g, { ...sessionOptionsFor(g), ...opts });
     return new RunClassifier(
       runDir,
@@ -113,8 +125,9 @@ export class RunClassifier implements Classifier {
       tokenizer,
       session,
       ckpt.config.family === "bert",
-      opts.maxLength ?? run.maxLength,
+      fitted.maxLength,
       opts.batchSize ?? 16,
+      fitted.notice ? [fitted.notice] : [],
     );
   }
 

@@ -16,9 +16,13 @@ import {
   toOnnx,
 } from "../engine/index.js";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
+import { refuseOutputOverInput } from "../io/same-file.js";
+import { loadTokenizer } from "../io/tokenizer.js";
+import { fitMaxLength, specialTokenCount } from "../models/limits.js";
 import { loadCheckpoint } from "../models/registry.js";
 import { VERSION } from "../version.js";
 import { buildRunGraph, readRunConfig, readThresholds, runModelDir } from "./classifier.js";
+import { RUN_FILES } from "./types.js";
 
 const TOKENIZER_FILES =
   /^(tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|added_tokens\.json|vocab\.txt|.*\.model)$/;
@@ -26,13 +30,27 @@ const TOKENIZER_FILES =
 export interface ExportResult {
   model: string;
   files: string[];
+  /** Things the user should know, e.g. that the run's maxLength was lowered to the model's limit. */
+  notices: string[];
 }
 
 /** Writes `<outFile>` (ONNX) and its config + tokenizer files into the same folder. */
 export async function exportOnnx(runDir: string, outFile: string): Promise<ExportResult> {
   const run = await readRunConfig(runDir);
   const modelDir = await runModelDir(run);
+  const out = resolve(outFile);
+  const dir = dirname(out);
+  // config.json goes beside the model: into the run or the base model folder it would replace theirs.
+  const written = [out, `${out}.data`, join(dir, "config.json")];
+  refuseOutputOverInput(written, await filesIn(runDir, join(runDir, RUN_FILES.adapter), modelDir));
   const ckpt = await loadCheckpoint(modelDir);
+  const tokenizer = await loadTokenizer(modelDir);
+  const fitted = fitMaxLength(
+    run.maxLength,
+    ckpt.config,
+    specialTokenCount(tokenizer),
+    "the run's maxLength",
+  );
   const { g, m } = await buildRunGraph(runDir, run, ckpt, { tokenTypeInput: false });
   // One logit per label with sigmoid(logit) = P(label): for the per-label softmax head that is
   // the difference of its two class logits.
@@ -46,8 +64,6 @@ export async function exportOnnx(runDir: string, outFile: string): Promise<Expor
         })();
   g.output("logits", logits);
 
-  const out = resolve(outFile);
-  const dir = dirname(out);
   await mkdir(dir, { recursive: true });
   // Large weights go to `<model>.data` beside the model (a protobuf cannot exceed 2 GB).
   const external = initializerBytes(g) > EXTERNAL_DATA_BYTES ? new ExternalWeights(`${out}.data`) : undefined;
@@ -71,7 +87,13 @@ export async function exportOnnx(runDir: string, outFile: string): Promise<Expor
     label2id: Object.fromEntries(run.labels.map((l, i) => [l, i])),
     num_labels: run.labels.length,
     problem_type: "multi_label_classification",
-    toxlora: { version: VERSION, thresholds, head: run.head, maxLength: run.maxLength, onnx: basename(out) },
+    toxlora: {
+      version: VERSION,
+      thresholds,
+      head: run.head,
+      maxLength: fitted.maxLength,
+      onnx: basename(out),
+    },
   };
   await writeJsonAtomic(join(dir, "config.json"), config);
   files.push(join(dir, "config.json"));
@@ -81,5 +103,18 @@ export async function exportOnnx(runDir: string, outFile: string): Promise<Expor
       files.push(join(dir, f));
     }
   }
-  return { model: out, files };
+  return { model: out, files, notices: fitted.notice ? [fitted.notice] : [] };
+}
+
+/** The files directly inside each of `dirs` (missing folders give none). */
+async function filesIn(...dirs: string[]): Promise<string[]> {
+  const lists = await Promise.all(
+    dirs.map((d) =>
+      readdir(d).then(
+        (names) => names.map((n) => join(d, n)),
+        () => [] as string[],
+      ),
+    ),
+  );
+  return lists.flat();
 }

@@ -31,10 +31,12 @@ import {
 } from "../engine/index.js";
 import { writeJsonAtomic } from "../io/atomic.js";
 import type { ModelFamily } from "../io/hf-config.js";
+import { readHfConfig } from "../io/hf-config.js";
 import { resolveModel } from "../io/hub.js";
 import { type LoraAdapterConfig, loraConfig, writeAdapter } from "../io/peft.js";
 import { readSafetensors, writeSafetensors } from "../io/safetensors.js";
 import { loadTokenizer, type Tokenizer } from "../io/tokenizer.js";
+import { fitMaxLength, specialTokenCount } from "../models/limits.js";
 import {
   buildClassifier,
   type ClassifierGraph,
@@ -465,15 +467,20 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
   } else if (existsSync(join(runDir, RUN_FILES.config))) {
     throw new Error(`${runDir} already holds a run; choose another --out or pass --resume`);
   }
-  await mkdir(runDir, { recursive: true });
 
+  // Everything that can be refused is checked before the run directory exists, so a start that
+  // fails leaves nothing behind and the same command can simply be run again.
   const modelDir = await resolveModel(cfg.model);
   const data = await prepareData(cfg);
   for (const w of data.manifest.warnings) progress.log(`warning: ${w}`);
   const labels = data.labels;
   const tok = await loadTokenizer(modelDir);
   const padId = tok.padId;
+  const fitted = fitMaxLength(cfg.maxLength, await readHfConfig(modelDir), specialTokenCount(tok));
+  if (fitted.notice) progress.log(`note: ${fitted.notice}`);
+  cfg = { ...cfg, maxLength: fitted.maxLength };
   const posWeight = resolvePosWeight(cfg.posWeight, data.train, labels);
+  const epochs = Array.from({ length: cfg.epochs }, (_, e) => epochRecords(data.train, labels, cfg, e + 1));
   const head = { kind: cfg.head, numLabels: labels.length, posWeight };
   progress.log(`loading ${modelDir}`);
   const so: SessionOptions = { device: cfg.device, threads: cfg.threads ?? availableParallelism() };
@@ -484,6 +491,7 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
   const withTokenTypes = family === "bert";
   // Sessions and temporary model files are freed however the run ends.
   try {
+    await mkdir(runDir, { recursive: true }); // only now: the model and options are known to work
     if (!resumed) {
       await writeJsonAtomic(join(runDir, RUN_FILES.config), {
         toxloraVersion: VERSION,
@@ -506,7 +514,6 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
     // Tokenize every split once.
     const valid = encodeRecords(tok, data.valid, cfg.maxLength);
     const test = encodeRecords(tok, data.test, cfg.maxLength);
-    const epochs = Array.from({ length: cfg.epochs }, (_, e) => epochRecords(data.train, labels, cfg, e + 1));
     const encodedEpochs = epochs.map((recs) => encodeRecords(tok, recs, cfg.maxLength));
     const epochBatches = encodedEpochs.map((enc, e) => trainBatches(enc, cfg, e + 1));
     const stepsPerEpoch = epochBatches.map((b) => Math.ceil(b.length / cfg.gradAccum));

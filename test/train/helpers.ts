@@ -17,7 +17,7 @@ export async function tinyModel(
   dir: string,
   texts: string[],
   arch: "bert" | "llama" = "bert",
-  opts: { hidden?: number; layers?: number; seed?: number; dropout?: number } = {},
+  opts: { hidden?: number; layers?: number; seed?: number; dropout?: number; maxPositions?: number } = {},
 ): Promise<string> {
   const tok = await buildCharTokenizer(texts, { outDir: dir, style: arch === "bert" ? "bert" : "llama" });
   await writeRandomCheckpoint(dir, {
@@ -27,7 +27,7 @@ export async function tinyModel(
     layers: opts.layers ?? 2,
     heads: 4,
     intermediate: 64,
-    maxPositions: 512,
+    maxPositions: opts.maxPositions ?? 512,
     padTokenId: 0,
     bosTokenId: arch === "llama" ? 2 : undefined,
     eosTokenId: arch === "llama" ? 3 : undefined,
