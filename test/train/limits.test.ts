@@ -36,8 +36,14 @@ test("fitMaxLength: lowers to the model's limit with a notice naming both number
   assert.deepEqual(fitMaxLength(LIMIT, cfg, 2), { maxLength: LIMIT });
   const f = fitMaxLength(100_000, cfg, 2);
   assert.equal(f.maxLength, LIMIT);
-  assert.match(f.notice ?? "", /--max-length 100000 is more than .*max_position_embeddings: 24 tokens\); using 24/);
-  assert.throws(() => fitMaxLength(2, cfg, 2), /--max-length 2 is too short: .* 2 special tokens, so at least 3/);
+  assert.match(
+    f.notice ?? "",
+    /--max-length 100000 is more than .*max_position_embeddings: 24 tokens\); using 24/,
+  );
+  assert.throws(
+    () => fitMaxLength(2, cfg, 2),
+    /--max-length 2 is too short: .* 2 special tokens, so at least 3/,
+  );
 });
 
 test("a train start that fails validation creates nothing; fixed, the same --out trains", async () => {
@@ -86,7 +92,10 @@ test("a run whose maxLength exceeds the model is fitted at predict, eval and exp
   }
 
   const evalNotices: string[] = [];
-  const ev = await evaluateRun(run, data, { outDir: join(dir, "eval"), onNotice: (l) => evalNotices.push(l) });
+  const ev = await evaluateRun(run, data, {
+    outDir: join(dir, "eval"),
+    onNotice: (l) => evalNotices.push(l),
+  });
   assert.equal(ev.rows, 80);
   assert.equal(evalNotices.length, 1);
 
