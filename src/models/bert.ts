@@ -27,6 +27,7 @@ import {
   embedding,
   layerNormFrom,
   maybeDropout,
+  wordEmbeddings,
 } from "./common.js";
 import { linear } from "./lora.js";
 
@@ -57,7 +58,7 @@ export function bertModel(
     );
   }
   const p = `${prefix}embeddings`;
-  const words = embedding(ctx, `${p}.word_embeddings`, inputs.inputIds, cfg.vocab_size, H);
+  const words = wordEmbeddings(ctx, inputs, `${p}.word_embeddings`, cfg.vocab_size, H);
   const types = inputs.tokenTypeIds
     ? embedding(ctx, `${p}.token_type_embeddings`, inputs.tokenTypeIds, cfg.type_vocab_size, H)
     : null;

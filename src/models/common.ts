@@ -25,6 +25,11 @@ export interface BackboneInputs {
   attentionMask: Tensor;
   /** int64 [batch, seq] segment ids (BERT family only). */
   tokenTypeIds?: Tensor;
+  /**
+   * Replaces the word-embedding lookup of inputIds: given the lookup (ids → [batch, seq, hidden]),
+   * returns the tensor the backbone reads instead (attributions differentiate with respect to it).
+   */
+  embedWords?: (lookup: (ids: Tensor) => Tensor, inputIds: Tensor) => Tensor;
 }
 
 export interface BackboneContext {
@@ -89,6 +94,19 @@ export function rmsNormFrom(
   eps: number,
 ): Tensor {
   return rmsNorm(x, frozen(ctx, `${path}.weight`, [size]), eps);
+}
+
+/** The word embeddings of `inputs`: table `<path>.weight` at inputIds, unless `embedWords` replaces them. */
+export function wordEmbeddings(
+  ctx: BackboneContext,
+  inputs: BackboneInputs,
+  path: string,
+  rows: number,
+  dim: number,
+): Tensor {
+  const table = frozen(ctx, `${path}.weight`, [rows, dim]);
+  const lookup = (ids: Tensor): Tensor => gather(table, cast(ids, "int64"));
+  return inputs.embedWords ? inputs.embedWords(lookup, inputs.inputIds) : lookup(inputs.inputIds);
 }
 
 /** Rows of the embedding table `<path>.weight` [rows, dim] at int64 ids. */

@@ -9,7 +9,13 @@
 import { add, mul, type Tensor } from "../engine/index.js";
 import type { LlamaConfig } from "../io/hf-config.js";
 import { applyRope, attention, causalMaskBias, mergeHeads, ropeTables, splitHeads } from "./attention.js";
-import { activation, type BackboneContext, type BackboneInputs, embedding, rmsNormFrom } from "./common.js";
+import {
+  activation,
+  type BackboneContext,
+  type BackboneInputs,
+  rmsNormFrom,
+  wordEmbeddings,
+} from "./common.js";
 import { linear } from "./lora.js";
 
 export interface LlamaOutputs {
@@ -51,7 +57,7 @@ export function llamaModel(
   const bias = causalMaskBias(inputs.attentionMask);
   const attnDropout = ctx.dropout ? cfg.attention_dropout : 0;
 
-  let x = embedding(ctx, `${prefix}embed_tokens`, inputs.inputIds, cfg.vocab_size, H);
+  let x = wordEmbeddings(ctx, inputs, `${prefix}embed_tokens`, cfg.vocab_size, H);
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
     const lp = `${prefix}layers.${l}`;
     let n = rmsNormFrom(ctx, `${lp}.input_layernorm`, x, H, eps);

@@ -23,9 +23,9 @@ import {
   activation,
   type BackboneContext,
   type BackboneInputs,
-  embedding,
   layerNormFrom,
   maybeDropout,
+  wordEmbeddings,
 } from "./common.js";
 import { linear } from "./lora.js";
 
@@ -56,7 +56,7 @@ export function modernBertModel(
   let localRope: RopeTables | undefined;
   const maxPos = cfg.max_position_embeddings;
 
-  let x = embedding(ctx, `${prefix}embeddings.tok_embeddings`, inputs.inputIds, cfg.vocab_size, H);
+  let x = wordEmbeddings(ctx, inputs, `${prefix}embeddings.tok_embeddings`, cfg.vocab_size, H);
   x = layerNormFrom(ctx, `${prefix}embeddings.norm`, x, H, eps, normBias);
   x = maybeDropout(ctx, x, cfg.embedding_dropout);
 

@@ -141,6 +141,8 @@ export interface ClassifierOptions {
   headWeights?: WeightSource;
   /** BERT family: take token_type_ids as a graph input (default) or use type 0 everywhere. */
   tokenTypeInput?: boolean;
+  /** Replaces the word embeddings the backbone reads (see BackboneInputs.embedWords; explain uses it). */
+  embedWords?: BackboneInputs["embedWords"];
 }
 
 /** A sequence classifier added to a graph. */
@@ -215,6 +217,7 @@ export function buildClassifier(g: Graph, ckpt: LoadedCheckpoint, opts: Classifi
   const inputs: BackboneInputs = {
     inputIds: g.input("input_ids", "int64", ["batch", "seq"]),
     attentionMask: g.input("attention_mask", "int64", ["batch", "seq"]),
+    embedWords: opts.embedWords,
   };
   if (cfg.family === "bert") {
     // Without a token_type_ids input (exported models) every position has type 0, as in transformers.
