@@ -6,6 +6,24 @@ export * from "./demo/data.js";
 export { type DemoOptions, type DemoResult, runDemo } from "./demo/run.js";
 export * as engine from "./engine/index.js";
 export {
+  type AttributeOptions,
+  type Attribution,
+  type AttributionMethod,
+  Attributor,
+  type AttributorOptions,
+  gaussLegendre,
+  type IntegrationRule,
+} from "./explain/attribute.js";
+export {
+  type Explainable,
+  type ExplainedSpan,
+  ExplainInputError,
+  type ExplainOptions,
+  type Explanation,
+  explain,
+  isExplainable,
+} from "./explain/explain.js";
+export {
   type BaseModelConfig,
   type BertConfig,
   type HfModelConfig,
@@ -80,6 +98,7 @@ export {
   type DecodeOptions,
   type EncodeOptions,
   loadTokenizer,
+  type OffsetEncoding,
   type Tokenizer,
   tokenizerFromJson,
   tokenizerFromSentencePiece,
@@ -89,6 +108,13 @@ export {
   type CharTokenizerOptions,
   type CharTokenizerResult,
 } from "./io/tokenizer-build.js";
+export {
+  alignTokens,
+  mergeSpans,
+  type Span,
+  type TokenGroup,
+  type TokenSurface,
+} from "./io/tokenizer-offsets.js";
 export type { HeadKind, HeadSpec } from "./models/heads.js";
 export {
   type ForwardInput,

@@ -5,6 +5,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Graph, Session, type SessionOptions } from "../engine/index.js";
+import { Attributor } from "../explain/attribute.js";
 import { resolveModel } from "../io/hub.js";
 import { readAdapter } from "../io/peft.js";
 import { loadTokenizer, type Tokenizer } from "../io/tokenizer.js";
@@ -101,7 +102,29 @@ export class RunClassifier implements Classifier {
     readonly batchSize: number,
     /** Things the user should know, e.g. that the run's maxLength was lowered to the model's limit. */
     readonly notices: string[] = [],
+    private readonly sessionOptions: SessionOptions = {},
   ) {}
+
+  private attributorLoad?: Promise<Attributor>;
+
+  /**
+   * The run's attribution graph (see src/explain/attribute.ts), built on first use: it loads the base
+   * checkpoint again and holds a second copy of the weights while the classifier is open.
+   */
+  attributor(): Promise<Attributor> {
+    this.attributorLoad ??= (async () => {
+      const run = await readRunConfig(this.runDir);
+      const ckpt = await loadCheckpoint(await runModelDir(run));
+      return Attributor.create(ckpt, {
+        ...this.sessionOptions,
+        head: { kind: run.head, numLabels: run.labels.length },
+        adapter: await readAdapter(join(this.runDir, RUN_FILES.adapter)),
+        padTokenId: run.padTokenId,
+        baselineId: this.tokenizer.padId,
+      });
+    })();
+    return this.attributorLoad;
+  }
 
   static async load(runDir: string, opts: LoadClassifierOptions = {}): Promise<RunClassifier> {
     const run = await readRunConfig(runDir);
@@ -128,6 +151,7 @@ export class RunClassifier implements Classifier {
       fitted.maxLength,
       opts.batchSize ?? 16,
       fitted.notice ? [fitted.notice] : [],
+      { threads: opts.threads, device: opts.device },
     );
   }
 
@@ -151,6 +175,7 @@ export class RunClassifier implements Classifier {
 
   async close(): Promise<void> {
     await this.session.release();
+    if (this.attributorLoad) await (await this.attributorLoad.catch(() => null))?.close();
   }
 }
 

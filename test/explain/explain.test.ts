@@ -1,0 +1,138 @@
+// explain() end to end on a real run: a tiny model trained on a synthetic task where one token
+// decides a label (faithfulness: most of the positive attribution lands on that token's span), the
+// spans and completeness of the output, and one clear error for each kind of bad input.
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { createRng } from "../../src/data/random.js";
+import { ExplainInputError, explain } from "../../src/explain/explain.js";
+import { loadClassifier, type RunClassifier } from "../../src/predict/classifier.js";
+import { train } from "../../src/train/trainer.js";
+import { tinyModel } from "../train/helpers.js";
+
+const KEY = "犬";
+const FILLER = ["あ", "い", "う", "え", "お", "か", "き", "く", "け", "こ", "さ", "し", "猫", "鳥"];
+let dir: string;
+let clf: RunClassifier;
+
+/** Label "dog" is 1 exactly when the text holds 犬; "bird" when it holds 鳥. */
+function rows(n: number, seed: number) {
+  const rng = createRng(seed);
+  return Array.from({ length: n }, (_, i) => {
+    const words = Array.from({ length: 4 + rng.int(8) }, () => rng.pick(FILLER));
+    const dog = rng.next() < 0.4;
+    if (dog) words.splice(rng.int(words.length + 1), 0, KEY);
+    const text = words.join("");
+    return { id: `s${i}`, text, dog: dog ? "yes" : "no", bird: text.includes("鳥") ? "yes" : "no" };
+  });
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), "toxlora-explain-"));
+  const data = rows(400, 3);
+  writeFileSync(join(dir, "d.jsonl"), data.map((r) => `${JSON.stringify(r)}\n`).join(""));
+  const model = await tinyModel(
+    join(dir, "model"),
+    [...data.map((r) => r.text), "ｶﾞ👍🏽 https://x.jp"],
+    "llama",
+    {
+      hidden: 32,
+      seed: 5,
+    },
+  );
+  const r = await train(
+    {
+      model,
+      data: join(dir, "d.jsonl"),
+      labels: ["dog", "bird"],
+      epochs: 8,
+      batchSize: 16,
+      lr: 1e-2,
+      loraR: 8,
+      loraAlpha: 16,
+      loraDropout: 0,
+      maxLength: 32,
+      warmupRatio: 0.1,
+      scheduler: "linear",
+      testRatio: 0.2,
+      validRatio: 0.1,
+      out: join(dir, "run"),
+    },
+    { progress: "quiet" },
+  );
+  assert.ok(r.eval.perLabel.dog.f1 >= 0.9, `the model learnt the task (dog F1 ${r.eval.perLabel.dog.f1})`);
+  clf = await loadClassifier(r.runDir, { threads: 1 });
+});
+after(async () => {
+  await clf?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("faithfulness: ≥ 80 % of the positive attribution mass of 'dog' lands on 犬's span", async () => {
+  const texts = rows(30, 99)
+    .filter((r) => r.dog === "yes")
+    .map((r) => r.text);
+  const out = await explain(clf, texts, { labels: ["dog"], steps: 32 });
+  assert.equal(out.length, texts.length);
+  let onKey = 0;
+  let positive = 0;
+  for (const e of out) {
+    assert.equal(e.label, "dog");
+    for (const t of e.tokens) {
+      if (t.attribution <= 0) continue;
+      positive += t.attribution;
+      if (t.text === KEY) onKey += t.attribution;
+    }
+  }
+  const share = onKey / positive;
+  console.log(`positive attribution on ${KEY}: ${(100 * share).toFixed(1)} % over ${out.length} texts`);
+  assert.ok(share >= 0.8, `share ${share}`);
+});
+
+test("spans are in order, cover the text, add up to the logit change (completeness ≤ 0.02 at 64 steps)", async () => {
+  const text = "あい犬 ｶﾞ👍🏽 https://x.jp 鳥";
+  const out = await explain(clf, [text], { steps: 64 });
+  assert.deepEqual(
+    out.map((e) => e.label),
+    ["dog", "bird"],
+  );
+  for (const e of out) {
+    assert.equal(e.text, text);
+    assert.ok(e.completenessError <= 0.02, `${e.label}: ${e.completenessError}`);
+    assert.ok(Math.abs(e.prob - 1 / (1 + Math.exp(-e.logit))) < 1e-9);
+    let end = 0;
+    for (const t of e.tokens) {
+      assert.ok(t.start >= end && t.end > t.start);
+      assert.equal(t.text, text.slice(t.start, t.end));
+      end = t.end;
+    }
+    // every non-space character is in a span
+    const covered = e.tokens.map((t) => t.text).join("");
+    assert.equal(covered, text.replace(/\s/g, ""));
+    assert.equal(e.truncated, false);
+    assert.equal(e.explainedChars, text.length);
+  }
+  const gxi = await explain(clf, [text], { labels: ["bird"], method: "grad-x-input" });
+  assert.equal(gxi[0].method, "grad-x-input");
+  assert.equal(gxi[0].tokens.length, out[1].tokens.length);
+});
+
+test("bad input: empty text, unknown label, too long, not a transformer run", async () => {
+  await assert.rejects(
+    explain(clf, ["犬", "  "]),
+    (e: Error) => e instanceof ExplainInputError && /text 2 is empty/.test(e.message),
+  );
+  await assert.rejects(
+    explain(clf, ["犬"], { labels: ["cat"] }),
+    /label "cat" is not one of this run's labels \(dog, bird\)/,
+  );
+  const long = "あいうえお犬かきくけこ".repeat(5);
+  const [e] = await explain(clf, [long], { labels: ["dog"], maxLength: 8, steps: 8 });
+  assert.equal(e.truncated, true);
+  assert.ok(e.explainedChars > 0 && e.explainedChars < long.length);
+  assert.ok(e.tokens.every((t) => t.end <= e.explainedChars));
+  const plain = { labels: ["dog"], thresholds: [0.5], predict: async () => [], close: async () => {} };
+  await assert.rejects(explain(plain, ["犬"]), /explain needs a transformer run/);
+});
