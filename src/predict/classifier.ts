@@ -19,7 +19,7 @@ import {
   sessionOptionsFor,
 } from "../models/registry.js";
 import { encodeTexts, scoreRows } from "./encode.js";
-import { type Classifier, RUN_FILES, type Scored } from "./types.js";
+import { type Classifier, type PredictOptions, RUN_FILES, type Scored } from "./types.js";
 
 /** What a run's config.json holds (written by the trainer). */
 export interface RunConfig {
@@ -156,18 +156,18 @@ export class RunClassifier implements Classifier {
   }
 
   /** Probabilities per text (rows in input order, one column per label). */
-  async probs(texts: readonly string[]): Promise<number[][]> {
+  async probs(texts: readonly string[], batchSize = this.batchSize): Promise<number[][]> {
     const ids = encodeTexts(this.tokenizer, texts, this.maxLength);
     const { probs } = await scoreRows(this.session, ids, {
       padId: this.tokenizer.padId,
       withTokenTypes: this.withTokenTypes,
-      batchSize: this.batchSize,
+      batchSize,
     });
     return probs;
   }
 
-  async predict(texts: string[]): Promise<Scored[]> {
-    return (await this.probs(texts)).map((probs) => ({
+  async predict(texts: string[], options: PredictOptions = {}): Promise<Scored[]> {
+    return (await this.probs(texts, options.batchSize)).map((probs) => ({
       probs,
       decisions: probs.map((p, j) => p >= this.thresholds[j]),
     }));

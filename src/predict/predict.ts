@@ -3,7 +3,56 @@
 // `resume` continues an interrupted run without duplicating rows.
 import { refuseOutputOverInput } from "../io/same-file.js";
 import { type InputFormat, openResumableJsonlWriter, readInputs } from "./io.js";
-import type { Classifier } from "./types.js";
+import type { Classifier, Scored } from "./types.js";
+
+/**
+ * Texts per classifier call. The classifier sorts each call's texts by length into batches, so the
+ * numbers depend on where calls are cut: every scorer (this file, the queue workers) cuts at the
+ * same input indices, multiples of this block, and so gets bit-identical results.
+ */
+export const PREDICT_BLOCK = 256;
+
+/** An input row to score: its 0-based index in the input, its id when it has one, its text. */
+export interface PredictInput {
+  index: number;
+  id?: string | number;
+  text: string;
+}
+
+/**
+ * Scores `texts`, the first of which is input row `first`, calling the classifier once per block
+ * of input indices [k·block, (k+1)·block): the same calls whatever range a caller holds.
+ */
+export async function scoreAligned(
+  clf: Classifier,
+  first: number,
+  texts: readonly string[],
+  opts: { block?: number; batchSize?: number } = {},
+): Promise<Scored[]> {
+  const block = opts.block ?? PREDICT_BLOCK;
+  const out: Scored[] = [];
+  for (let i = 0; i < texts.length; ) {
+    const end = Math.min(texts.length, (Math.floor((first + i) / block) + 1) * block - first);
+    out.push(...(await clf.predict(texts.slice(i, end), { batchSize: opts.batchSize })));
+    i = end;
+  }
+  return out;
+}
+
+/** The output rows of `predict` (one JSON object per input row) for scored inputs. */
+export function predictionRows(
+  labels: readonly string[],
+  inputs: readonly PredictInput[],
+  scored: readonly Scored[],
+): Record<string, unknown>[] {
+  return inputs.map((c, k) => ({
+    index: c.index,
+    ...(c.id !== undefined ? { id: c.id } : {}),
+    text: c.text,
+    probs: Object.fromEntries(labels.map((l, j) => [l, round(scored[k].probs[j])])),
+    labels: Object.fromEntries(labels.map((l, j) => [l, scored[k].decisions[j] ? 1 : 0])),
+  }));
+}
 
 export interface PredictFileOptions {
   input: string;
@@ -12,8 +61,8 @@ export interface PredictFileOptions {
   format?: InputFormat;
   textField?: string;
   idField?: string;
-  /** Texts per classifier call (default 256; the classifier batches inside). */
-  chunkSize?: number;
+  /** Texts per forward pass (default: the classifier's own). */
+  batchSize?: number;
   /** Called after every chunk. */
   onProgress?: (rows: number, seconds: number) => void;
   /** Stop after the current chunk; the output stays resumable. */
@@ -35,21 +84,13 @@ export async function predictFile(clf: Classifier, opts: PredictFileOptions): Pr
   refuseOutputOverInput([opts.out, `${opts.out}.partial`], [opts.input]);
   const writer = await openResumableJsonlWriter(opts.out, { resume: opts.resume });
   const start = Date.now();
-  const chunkSize = opts.chunkSize ?? 256;
-  let chunk: { index: number; id?: string | number; text: string }[] = [];
+  let chunk: PredictInput[] = [];
   let scored = 0;
   const flush = async () => {
     if (chunk.length === 0) return;
-    const results = await clf.predict(chunk.map((c) => c.text));
-    await writer.append(
-      chunk.map((c, k) => ({
-        index: c.index,
-        ...(c.id !== undefined ? { id: c.id } : {}),
-        text: c.text,
-        probs: Object.fromEntries(clf.labels.map((l, j) => [l, round(results[k].probs[j])])),
-        labels: Object.fromEntries(clf.labels.map((l, j) => [l, results[k].decisions[j] ? 1 : 0])),
-      })),
-    );
+    const texts = chunk.map((c) => c.text);
+    const results = await scoreAligned(clf, chunk[0].index, texts, { batchSize: opts.batchSize });
+    await writer.append(predictionRows(clf.labels, chunk, results));
     scored += chunk.length;
     chunk = [];
     opts.onProgress?.(scored, (Date.now() - start) / 1000);
@@ -63,7 +104,7 @@ export async function predictFile(clf: Classifier, opts: PredictFileOptions): Pr
     })) {
       if (rec.index < writer.resumedRows) continue;
       chunk.push({ index: rec.index, id: rec.id, text: rec.text });
-      if (chunk.length >= chunkSize) {
+      if ((rec.index + 1) % PREDICT_BLOCK === 0) {
         await flush();
         if (opts.signal?.aborted) {
           interrupted = true;

@@ -7,14 +7,22 @@ export interface Scored {
   decisions: boolean[];
 }
 
+/** Per-call options of {@link Classifier.predict}. */
+export interface PredictOptions {
+  batchSize?: number;
+}
+
 /** A trained classifier loaded from a run directory (see `loadClassifier`). */
 export interface Classifier {
   /** Label names, in output order. */
   readonly labels: string[];
   /** Per-label decision thresholds (tuned on validation data when the run has them, else 0.5). */
   readonly thresholds: number[];
-  /** Score a batch of texts; result is in input order. */
-  predict(texts: string[]): Promise<Scored[]>;
+  /**
+   * Score a batch of texts; result is in input order. `batchSize` overrides the rows per forward
+   * pass (the queue's coordinator sets it so every worker scores exactly like `predict`).
+   */
+  predict(texts: string[], options?: PredictOptions): Promise<Scored[]>;
   /** Release native resources. */
   close(): Promise<void>;
 }
