@@ -1,5 +1,17 @@
 // The toxlora library API. Everything the CLI does is importable from here.
 
+// Scoring on a Redis-backed queue (BullMQ): workers, the coordinator, their Redis connection.
+export {
+  ChunkFailedError,
+  type ClusterProgress,
+  type QueueScoringOptions,
+  scoreOnQueue,
+} from "./cluster/coordinator.js";
+export { runFingerprint } from "./cluster/fingerprint.js";
+export { type ChunkJob, type ChunkResult, jobNamespace, queueName } from "./cluster/jobs.js";
+export { predictFileOnQueue, type QueuePredictOptions, queueStateFile } from "./cluster/predict.js";
+export { checkRedis, parseRedisUrl, type RedisTarget, redact } from "./cluster/redis.js";
+export { type RunningWorker, startWorker, type WorkerOptions } from "./cluster/worker.js";
 export * from "./data/index.js";
 // Training workflow: train, evaluate, predict, export, demo.
 export * from "./demo/data.js";
@@ -152,8 +164,16 @@ export {
 export { type EvaluateRunResult, evaluateRun } from "./predict/evaluate.js";
 export { type ExportResult, exportOnnx } from "./predict/export.js";
 export * from "./predict/io.js";
-export { type PredictFileOptions, type PredictFileResult, predictFile } from "./predict/predict.js";
-export { type Classifier, RUN_FILES, type Scored } from "./predict/types.js";
+export {
+  PREDICT_BLOCK,
+  type PredictFileOptions,
+  type PredictFileResult,
+  type PredictInput,
+  predictFile,
+  predictionRows,
+  scoreAligned,
+} from "./predict/predict.js";
+export { type Classifier, type PredictOptions, RUN_FILES, type Scored } from "./predict/types.js";
 export {
   type BlockQuantized,
   dequantizeInt4,

@@ -1,0 +1,64 @@
+// What travels through Redis: one BullMQ job per chunk of input rows, its result, and the names
+// that keep runs and outputs apart (queue per run, job ids per output).
+import { createHash } from "node:crypto";
+import { z } from "zod";
+import type { Scored } from "../predict/types.js";
+
+/** Prefix of every key toxlora writes in Redis. */
+export const KEY_PREFIX = "toxlora";
+
+/** Job data format version; a worker refuses jobs of another. */
+export const JOB_VERSION = 1;
+
+/** One chunk to score: rows `first … first + texts.length − 1` of an input. */
+export const chunkJobSchema = z.object({
+  v: z.literal(JOB_VERSION),
+  /** Fingerprint of the run the chunk must be scored with (see runFingerprint). */
+  run: z.string(),
+  /** The output's namespace (see jobNamespace). */
+  ns: z.string(),
+  chunk: z.number().int().nonnegative(),
+  first: z.number().int().nonnegative(),
+  /** Classifier calls are cut at multiples of this input index (see scoreAligned). */
+  block: z.number().int().positive(),
+  batchSize: z.number().int().positive(),
+  texts: z.array(z.string()),
+});
+export type ChunkJob = z.infer<typeof chunkJobSchema>;
+
+/** A scored chunk: probabilities as computed (JSON keeps doubles exact) and 0/1 decisions. */
+export interface ChunkResult {
+  probs: number[][];
+  decisions: number[][];
+}
+
+export function toResult(scored: readonly Scored[]): ChunkResult {
+  return {
+    probs: scored.map((s) => s.probs),
+    decisions: scored.map((s) => s.decisions.map((d) => (d ? 1 : 0))),
+  };
+}
+
+export function fromResult(r: ChunkResult, rows: number): Scored[] {
+  if (!Array.isArray(r?.probs) || r.probs.length !== rows || r.decisions?.length !== rows) {
+    throw new Error(`a worker returned a malformed result (expected ${rows} rows)`);
+  }
+  return r.probs.map((probs, i) => ({ probs, decisions: r.decisions[i].map((d) => d === 1) }));
+}
+
+/** The queue serving one run: workers of that run listen on it and nothing else. */
+export function queueName(runFingerprint: string): string {
+  return `score-${runFingerprint.slice(0, 16)}`;
+}
+
+/**
+ * A namespace for one coordinator's jobs, from everything that decides its rows (no URL, so no
+ * password): the same command restarted finds its own jobs; two outputs never share one.
+ */
+export function jobNamespace(identity: Record<string, unknown>): string {
+  return createHash("sha256").update(JSON.stringify(identity)).digest("hex").slice(0, 16);
+}
+
+export function jobId(ns: string, chunk: number): string {
+  return `${ns}-${chunk}`;
+}
