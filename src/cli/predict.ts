@@ -1,8 +1,11 @@
 // `toxlora predict --run <dir> --input <file|-> --out <file>`: batch scoring, streamed and resumable.
 import { type Command, Option } from "commander";
+import type { ClusterProgress } from "../cluster/coordinator.js";
+import { predictFileOnQueue } from "../cluster/predict.js";
+import { parseRedisUrl, redactedMessage } from "../cluster/redis.js";
 import { loadClassifier } from "../predict/classifier.js";
 import type { InputFormat } from "../predict/io.js";
-import { predictFile } from "../predict/predict.js";
+import { type PredictFileResult, predictFile } from "../predict/predict.js";
 import { positiveInt } from "./analyze.js";
 import { withInterrupt } from "./interrupt.js";
 
@@ -18,6 +21,52 @@ interface PredictFlags {
   threads?: number;
   device: "cpu" | "cuda";
   quiet?: boolean;
+  queue?: string;
+  chunkSize: number;
+  maxAttempts: number;
+}
+
+/** "1h02m", "3m05s", "42s". */
+export function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s >= 3600) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${s}s`;
+}
+
+/** One status line for the whole cluster. */
+export function clusterStatus(p: ClusterProgress): string {
+  const parts = [`scored ${p.rows} texts (${p.rowsPerSecond.toFixed(1)}/s)`];
+  if (p.workers !== undefined) parts.push(`${p.workers} worker${p.workers === 1 ? "" : "s"}`);
+  if (p.etaSeconds !== undefined) parts.push(`ETA ${formatDuration(p.etaSeconds)}`);
+  return parts.join(", ");
+}
+
+/** Scores on the queue; errors come back with the password masked. */
+async function predictOnQueue(f: PredictFlags, signal: AbortSignal): Promise<PredictFileResult> {
+  const redis = parseRedisUrl(f.queue as string);
+  const status = (line: string) => {
+    if (!f.quiet) process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}` : `${line}\n`);
+  };
+  try {
+    return await predictFileOnQueue({
+      redis,
+      run: f.run,
+      input: f.input,
+      out: f.out,
+      format: f.format,
+      textField: f.textField,
+      idField: f.idField,
+      chunkSize: f.chunkSize,
+      batchSize: f.batchSize,
+      maxAttempts: f.maxAttempts,
+      signal,
+      onProgress: (p) => status(clusterStatus(p)),
+      log: (line) => process.stderr.write(`${process.stderr.isTTY ? "\n" : ""}${line}\n`),
+    });
+  } catch (err) {
+    throw new Error(redactedMessage(err, redis.secrets));
+  }
 }
 
 export function register(program: Command): void {
@@ -44,7 +93,27 @@ export function register(program: Command): void {
     .option("--threads <n>", "CPU threads", positiveInt)
     .option("--device <d>", "cpu or cuda", "cpu")
     .option("--quiet", "no progress output")
+    .option(
+      "--queue <url>",
+      "score on a cluster: Redis URL (redis://[:password@]host[:port][/db], rediss:// for TLS) served by `toxlora worker`s",
+    )
+    .option("--chunk-size <n>", "with --queue: rows per job", positiveInt, 2000)
+    .option("--max-attempts <n>", "with --queue: tries per chunk before the run stops", positiveInt, 3)
     .action(async (f: PredictFlags) => {
+      if (f.queue !== undefined) {
+        const r = await withInterrupt(
+          "stopping: writing the chunks already scored; rerun the same command to continue",
+          (signal) => predictOnQueue(f, signal),
+        );
+        if (!f.quiet) {
+          process.stderr.write(
+            `\n${r.interrupted ? "interrupted" : "done"}: ${r.rows} rows in ${f.out}${r.interrupted ? ".partial" : ""}` +
+              `${r.resumedRows ? ` (${r.resumedRows} kept from before)` : ""}, ${r.rowsPerSecond.toFixed(1)} texts/s\n`,
+          );
+        }
+        if (r.interrupted) process.exitCode = 130;
+        return;
+      }
       const clf = await loadClassifier(f.run, {
         batchSize: f.batchSize,
         threads: f.threads,

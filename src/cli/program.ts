@@ -13,6 +13,7 @@ import { register as registerServe } from "./serve.js";
 import { register as registerSplit } from "./split.js";
 import { register as registerTrain } from "./train.js";
 import { register as registerTweets } from "./tweets.js";
+import { register as registerWorker } from "./worker.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -33,5 +34,6 @@ export function buildProgram(): Command {
   registerSplit(program);
   registerTrain(program);
   registerTweets(program);
+  registerWorker(program);
   return program;
 }
