@@ -210,6 +210,13 @@ export {
   type VegaLiteSpec,
   writeChart,
 } from "./report/charts.js";
+export {
+  type CompareRunsOptions,
+  comparePredictions,
+  compareRuns,
+  formatComparison,
+  type RunComparison,
+} from "./report/compare-runs.js";
 export { CHART_FONT_FAMILY, japaneseFontFiles, measureText } from "./report/fonts.js";
 export {
   buildComparison,
@@ -217,7 +224,7 @@ export {
   type ComparedRun,
   type ReportOptions,
 } from "./report/report.js";
-export { type RunData, readRun } from "./report/run.js";
+export { type RunData, readPredictionsFile, readRun } from "./report/run.js";
 export { type BatcherOptions, type BatcherStats, MicroBatcher } from "./serve/batcher.js";
 export { createServer, HttpError, type RunningServer, type ServeOptions } from "./serve/server.js";
 export {
@@ -260,6 +267,7 @@ export {
 } from "./sources/x-api.js";
 export * from "./train/batching.js";
 export * from "./train/bootstrap.js";
+export * from "./train/compare.js";
 export {
   resolveTrainConfig,
   type TrainConfig,

@@ -4,6 +4,7 @@ import { Command } from "commander";
 import { VERSION } from "../version.js";
 import { register as registerAnalyze } from "./analyze.js";
 import { register as registerBalance } from "./balance.js";
+import { register as registerCompare } from "./compare.js";
 import { register as registerDemo } from "./demo.js";
 import { register as registerEval } from "./eval.js";
 import { register as registerExport } from "./export.js";
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   // command registrations (keep one line per command, sorted)
   registerAnalyze(program);
   registerBalance(program);
+  registerCompare(program);
   registerDemo(program);
   registerEval(program);
   registerExport(program);

@@ -10,6 +10,7 @@ import { RUN_FILES } from "../predict/types.js";
 import { type AverageMetrics, type EvalReport, evaluate, type LabelMetrics } from "../train/metrics.js";
 import { VERSION } from "../version.js";
 import { barChart, type RenderOptions, renderChart, type VegaLiteSpec } from "./charts.js";
+import { COMPARISON_HEADER, compareRuns, comparisonRows } from "./compare-runs.js";
 import { type Html, html, inlineSvg, num, page, pct, raw, table } from "./html.js";
 import { type EvalPrediction, type RunData, readRun } from "./run.js";
 import {
@@ -564,6 +565,31 @@ function relativeHref(htmlFile: string, target: string): string {
 // ---------------------------------------------------------------------------------------------
 // Comparison of several runs
 
+/** One section per run after the first: its paired bootstrap against the first run. */
+async function pairedSections(
+  runDirs: readonly string[],
+  names: readonly string[],
+  onProgress?: (message: string) => void,
+): Promise<Html[]> {
+  const out: Html[] = [];
+  for (let i = 1; i < runDirs.length; i++) {
+    const title = `${names[i]} − ${names[0]}`;
+    onProgress?.(`paired bootstrap ${title}`);
+    try {
+      const r = await compareRuns(runDirs[0] as string, runDirs[i] as string);
+      out.push(html`${heading(`paired-${i}`, title, "", 3)}
+${r.warnings.map((w) => html`<p class="note warn">Warning: ${w}</p>`)}
+<p class="note">${r.rows} rows scored by both runs; ${r.comparison.resamples} paired resamples (seed ${r.comparison.seed}).</p>
+${table(COMPARISON_HEADER, comparisonRows(r.comparison, ["f1", "prAuc", "rocAuc"]), "paired")}`);
+    } catch (err) {
+      out.push(
+        html`${heading(`paired-${i}`, title, "", 3)}<p class="note warn">No paired comparison: ${(err as Error).message}</p>`,
+      );
+    }
+  }
+  return out;
+}
+
 export interface ComparedRun {
   name: string;
   dir: string;
@@ -687,6 +713,7 @@ export async function buildComparison(
         ),
       ];
     });
+  const paired = await pairedSections(runDirs, names, options.onProgress);
   const runHeader = ["label", ...runs.map((r) => r.name)];
   const body = html`<header><h1>toxlora — comparison of ${runs.length} runs</h1>
 <p>${runs.map((r) => r.name).join(" · ")}</p></header>
@@ -708,6 +735,9 @@ ${heading("f1", "F1 per label", "ラベルごとの F1")}
 ${table(runHeader, cellsFor("f1"))}
 ${heading("pr-auc", "PR-AUC per label", "ラベルごとの PR-AUC")}
 ${table(runHeader, cellsFor("prAuc"))}
+${heading("paired", `Paired differences against ${runs[0]?.name}`, "ペアでの差（ブートストラップ）")}
+<p class="note">Each run B against the first run A on the rows both evaluated: B − A per label and metric, the 95% interval of that difference over paired bootstrap resamples (the same resampled rows for both runs), and P(B&gt;A), the share of resamples where B is better. An interval that excludes 0 is a difference the rows support, even when the runs' own intervals overlap.</p>
+${paired}
 ${heading("charts", "Charts", "グラフ")}
 <div class="charts">${charts.map((c) => figure(c, svgs.get(c.name) as string))}</div>
 <p class="note">Made with toxlora ${VERSION}. Each run's numbers come from its ${RUN_FILES.eval} (or its evaluation predictions).</p>

@@ -235,6 +235,14 @@ function parseMetrics(
   return out;
 }
 
+/** Reads a predictions file (`predictions/eval.jsonl`, or the one `toxlora eval` writes). */
+export async function readPredictionsFile(
+  file: string,
+  labels: readonly string[],
+): Promise<EvalPrediction[]> {
+  return parsePredictions(file, await readFile(file, "utf8"), labels);
+}
+
 function parsePredictions(file: string, text: string, labels: readonly string[]): EvalPrediction[] {
   const rows: EvalPrediction[] = [];
   for (const { line, obj } of jsonLines(file, text)) {

@@ -254,6 +254,14 @@ describe("buildComparison", () => {
       f1Table,
       /<td>corporate<\/td><td class="n">(<span class="best">)?[\d.]+(<\/span>)?<\/td><td class="n">–<\/td>/,
     );
+    // The paired section: run b against run a, with the warnings a reader needs.
+    const paired = html.slice(html.indexOf('id="paired"'), html.indexOf('id="charts"'));
+    assert.ok(paired.includes("<th>95% CI of B−A</th>"));
+    assert.match(
+      paired,
+      /Warning: the runs have different labels; only obscene, discriminatory are compared/,
+    );
+    assert.match(paired, /Warning: \d+ shared rows have a different truth/);
     // Training time of run a: 5 steps × 3 s; run b records none.
     assert.ok(html.includes("15.0 s"));
     await assert.rejects(buildComparison([a], join(dir, "x.html")), /at least two/);
