@@ -7,6 +7,7 @@ import { register as registerBalance } from "./balance.js";
 import { register as registerCompare } from "./compare.js";
 import { register as registerDemo } from "./demo.js";
 import { register as registerEval } from "./eval.js";
+import { register as registerExplain } from "./explain.js";
 import { register as registerExport } from "./export.js";
 import { register as registerPredict } from "./predict.js";
 import { register as registerReport } from "./report.js";
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerCompare(program);
   registerDemo(program);
   registerEval(program);
+  registerExplain(program);
   registerExport(program);
   registerPredict(program);
   registerReport(program);

@@ -2,7 +2,8 @@
 // decides a label (faithfulness: most of the positive attribution lands on that token's span), the
 // spans and completeness of the output, and one clear error for each kind of bad input.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -135,4 +136,99 @@ test("bad input: empty text, unknown label, too long, not a transformer run", as
   assert.ok(e.tokens.every((t) => t.end <= e.explainedChars));
   const plain = { labels: ["dog"], thresholds: [0.5], predict: async () => [], close: async () => {} };
   await assert.rejects(explain(plain, ["犬"]), /explain needs a transformer run/);
+});
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+function toxlora(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ["--import", "tsx", "src/cli/main.ts", ...args],
+      { cwd: ROOT },
+      (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+test("cli: --text view without colour lists the strongest spans; --json; --input/--out; one-line errors", async () => {
+  const run = clf.runDir;
+  const view = await toxlora(
+    "explain",
+    "--run",
+    run,
+    "--text",
+    "あい犬かき",
+    "--label",
+    "dog",
+    "--steps",
+    "16",
+  );
+  assert.equal(view.code, 0, view.stderr);
+  assert.match(view.stdout, /^dog {2}p=0\.\d{3} {2}logit/);
+  assert.doesNotMatch(view.stdout, /\x1b\[/); // not a TTY: no colour
+  assert.match(view.stdout, /\+\d\.\d{3} {2}"犬" {2}\[2, 3\)/);
+  const json = await toxlora("explain", "--run", run, "--text", "犬", "--json", "--method", "grad-x-input");
+  const lines = json.stdout
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    lines.map((l) => l.label),
+    ["dog", "bird"],
+  );
+  for (const k of ["text", "label", "prob", "logit", "baselineLogit", "completenessError", "tokens"])
+    assert.ok(k in lines[0]);
+  const input = join(dir, "posts.jsonl");
+  writeFileSync(
+    input,
+    `${JSON.stringify({ id: "a", text: "犬だ" })}\n${JSON.stringify({ id: "b", text: "鳥" })}\n`,
+  );
+  const out = join(dir, "explained.jsonl");
+  const file = await toxlora(
+    "explain",
+    "--run",
+    run,
+    "--input",
+    input,
+    "--out",
+    out,
+    "--label",
+    "dog",
+    "--quiet",
+  );
+  assert.equal(file.code, 0, file.stderr);
+  const rowsOut = readFileSync(out, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l));
+  assert.deepEqual(
+    rowsOut.map((r) => [r.id, r.label, r.text]),
+    [
+      ["a", "dog", "犬だ"],
+      ["b", "dog", "鳥"],
+    ],
+  );
+  const bad = await toxlora("explain", "--run", run, "--text", "犬", "--label", "cat");
+  assert.equal(bad.code, 1);
+  assert.equal(bad.stderr.trim(), `toxlora: label "cat" is not one of this run's labels (dog, bird)`);
+  writeFileSync(input, `${JSON.stringify({ text: "犬" })}\n${JSON.stringify({ text: " " })}\n`);
+  const empty = await toxlora("explain", "--run", run, "--input", input, "--out", out);
+  assert.equal(empty.stderr.trim(), `toxlora: ${input}:2: the text is empty: nothing to explain`);
+  const long = await toxlora(
+    "explain",
+    "--run",
+    run,
+    "--text",
+    "あいうえお犬かきくけこ".repeat(4),
+    "--max-length",
+    "8",
+    "--steps",
+    "4",
+  );
+  assert.equal(long.code, 0, long.stderr);
+  assert.match(
+    long.stderr,
+    /--text: longer than the token limit: only its first \d+ of 44 characters are explained/,
+  );
 });
