@@ -54,13 +54,39 @@ interface TrainFlags extends DatasetFlags {
   bestMetric: "macroF1" | "microF1" | "loss" | "macroPrAuc";
   bucketing: boolean;
   shuffle: boolean;
+  adapter?: string;
   resume?: boolean;
   quiet?: boolean;
   json?: boolean;
 }
 
-/** The CLI flags as a training config (the same object `train()` takes). */
-export function trainConfigFromFlags(f: TrainFlags): TrainConfigInput {
+/** Flags whose value an `--adapter` decides: left out of the config unless given on the command line. */
+const ADAPTER_DECIDES = ["head", "loraR", "loraAlpha", "loraDropout", "rslora", "targetModules"] as const;
+
+/**
+ * The CLI flags as a training config (the same object `train()` takes). `defaulted(flag)` tells
+ * which flags were not given: those an adapter decides are then left to the adapter.
+ */
+export function trainConfigFromFlags(
+  f: TrainFlags,
+  defaulted: (flag: string) => boolean = () => false,
+): TrainConfigInput {
+  const cfg = fullConfigFromFlags(f);
+  if (f.adapter) {
+    const keys: Record<(typeof ADAPTER_DECIDES)[number], keyof TrainConfigInput> = {
+      head: "head",
+      loraR: "loraR",
+      loraAlpha: "loraAlpha",
+      loraDropout: "loraDropout",
+      rslora: "useRslora",
+      targetModules: "targetModules",
+    };
+    for (const flag of ADAPTER_DECIDES) if (defaulted(flag)) delete cfg[keys[flag]];
+  }
+  return cfg;
+}
+
+function fullConfigFromFlags(f: TrainFlags): TrainConfigInput {
   return {
     model: f.model,
     data: f.data,
@@ -84,7 +110,7 @@ export function trainConfigFromFlags(f: TrainFlags): TrainConfigInput {
     loraR: f.loraR,
     loraAlpha: f.loraAlpha,
     loraDropout: f.loraDropout,
-    useRslora: f.rslora ?? false,
+    useRslora: f.rslora,
     targetModules:
       f.targetModules === "all-linear"
         ? "all-linear"
@@ -112,6 +138,7 @@ export function trainConfigFromFlags(f: TrainFlags): TrainConfigInput {
     resume: f.resume ?? false,
     bucketing: f.bucketing,
     shuffle: f.shuffle,
+    adapter: f.adapter,
   };
 }
 
@@ -125,6 +152,10 @@ export function register(program: Command): void {
     .option("--test-ratio <r>", "share of --data held out for the final test", fraction, 0.3)
     .option("--valid-ratio <r>", "share held out for validation (thresholds, best checkpoint)", fraction, 0.1)
     .option("--out <dir>", "run directory (default outputs/<model>/<date>/<time>/)")
+    .option(
+      "--adapter <dir>",
+      "start from this PEFT LoRA adapter (its rank, alpha, target modules and head; contradicting flags are refused)",
+    )
     .addOption(
       new Option("--head <kind>", "classification head")
         .choices(["multilabel", "per-label-softmax"])
@@ -185,10 +216,11 @@ export function register(program: Command): void {
     .option("--resume", "continue the interrupted run in --out")
     .option("--quiet", "no progress output")
     .option("--json", "progress as JSON lines on stdout");
-  addDatasetOptions(cmd).action(async (flags: TrainFlags) => {
+  addDatasetOptions(cmd).action(async (flags: TrainFlags, command: Command) => {
+    const defaulted = (flag: string) => command.getOptionValueSource(flag) !== "cli";
     const mode: ProgressMode = flags.quiet ? "quiet" : flags.json ? "json" : "auto";
     const r = await withInterrupt("stopping after this step; `--resume` continues", (signal) =>
-      train(trainConfigFromFlags(flags), { progress: mode, signal }),
+      train(trainConfigFromFlags(flags, defaulted), { progress: mode, signal }),
     );
     if (flags.json)
       process.stdout.write(

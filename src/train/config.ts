@@ -32,6 +32,12 @@ export const TrainConfigSchema = z.object({
   /** Balance strategy re-drawn from the training split at every epoch with a fresh seed. */
   resampleEachEpoch: z.string().optional(),
 
+  /**
+   * A PEFT LoRA adapter folder to start from (its LoRA factors and saved head). Its
+   * adapter_config.json decides rank, alpha, rsLoRA, target modules and (by its saved head) the
+   * head kind; given values that differ are refused.
+   */
+  adapter: z.string().min(1).optional(),
   head: z.enum(["multilabel", "per-label-softmax"]).default("multilabel"),
   loraR: z.number().int().positive().default(16),
   loraAlpha: z.number().positive().default(32),

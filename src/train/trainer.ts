@@ -33,7 +33,7 @@ import { writeJsonAtomic } from "../io/atomic.js";
 import type { ModelFamily } from "../io/hf-config.js";
 import { readHfConfig } from "../io/hf-config.js";
 import { resolveModel } from "../io/hub.js";
-import { type LoraAdapterConfig, loraConfig, writeAdapter } from "../io/peft.js";
+import { type LoraAdapter, type LoraAdapterConfig, loraConfig, writeAdapter } from "../io/peft.js";
 import { readSafetensors, writeSafetensors } from "../io/safetensors.js";
 import { loadTokenizer, type Tokenizer } from "../io/tokenizer.js";
 import { fitMaxLength, specialTokenCount } from "../models/limits.js";
@@ -54,6 +54,7 @@ import { evaluateSplit, writeEvaluationFiles } from "./eval-files.js";
 import { type EvalReport, evaluate, formatPrototypeTable, tuneThresholds } from "./metrics.js";
 import { Progress, type ProgressMode } from "./progress.js";
 import { lrAt, warmupStepsFromRatio } from "./schedules.js";
+import { withAdapterSettings } from "./start-adapter.js";
 
 export interface TrainOptions {
   /** Progress display (default "auto": a bar on a terminal, lines otherwise). */
@@ -125,8 +126,12 @@ function decays(name: string): boolean {
   return !name.endsWith(".bias") && !/norm/i.test(name);
 }
 
-/** The PEFT LoRA settings a training config asks for. */
-function loraFromConfig(cfg: TrainConfig) {
+/**
+ * The PEFT LoRA settings a training config asks for: those of the adapter it starts from (all of
+ * them, rank_pattern and exclude_modules included) with the config's dropout, else the config's.
+ */
+function loraFromConfig(cfg: TrainConfig, adapter?: LoraAdapter): LoraAdapterConfig {
+  if (adapter) return { ...adapter.config, lora_dropout: cfg.loraDropout };
   return loraConfig({
     r: cfg.loraR,
     lora_alpha: cfg.loraAlpha,
@@ -139,16 +144,17 @@ function loraFromConfig(cfg: TrainConfig) {
 /** The forward graph used for evaluation: same parameters as the training graph, no dropout. */
 function buildEvalGraph(
   ckpt: LoadedCheckpoint,
-  cfg: TrainConfig,
+  lora: LoraAdapterConfig,
+  seed: number,
   head: ClassifierGraph["head"],
   padId: number,
 ) {
   const g = new Graph();
   const m = buildClassifier(g, ckpt, {
     head,
-    lora: loraFromConfig(cfg),
+    lora,
     training: false,
-    seed: cfg.seed,
+    seed,
     padTokenId: padId,
   });
   g.output("probs", m.probs);
@@ -407,20 +413,23 @@ async function createSessions(
   head: ClassifierGraph["head"],
   padId: number,
   so: SessionOptions,
-  lowMemory?: boolean,
+  start: { lowMemory?: boolean; adapter?: LoraAdapter } = {},
 ): Promise<TrainingSessions> {
+  const { lowMemory, adapter } = start;
   const ckpt = await loadCheckpoint(modelDir);
   const g = new Graph();
+  const lora = loraFromConfig(cfg, adapter);
   const m = buildClassifier(g, ckpt, {
     head,
-    lora: loraFromConfig(cfg),
+    lora,
+    adapter,
     training: true,
     seed: cfg.seed,
     padTokenId: padId,
   });
   const loss = m.loss();
   g.output("loss", loss);
-  const ev = buildEvalGraph(ckpt, cfg, head, padId);
+  const ev = buildEvalGraph(ckpt, lora, cfg.seed, head, padId);
   const shared = (lowMemory ?? initializerBytes(g) > LARGE_MODEL_BYTES) ? new SharedWeights() : undefined;
   const opts: SessionOptions = { ...so, ...sessionOptionsFor(g), sharedWeights: shared };
   try {
@@ -450,7 +459,8 @@ async function createSessions(
 
 /** Fine-tunes a classifier as `config` says and writes a complete run directory. */
 export async function train(input: TrainConfigInput, options: TrainOptions = {}): Promise<TrainResult> {
-  let cfg = resolveTrainConfig(input);
+  let given = input;
+  let cfg = resolveTrainConfig(given);
   const runDir = resolve(cfg.out ?? defaultRunDir(cfg.model));
   const progress = new Progress("train", options.progress ?? "auto");
   const stateFile = join(runDir, CHECKPOINT_DIR, "trainer_state.json");
@@ -461,12 +471,15 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
     const saved = JSON.parse(await readFile(join(runDir, RUN_FILES.config), "utf8")) as {
       train: TrainConfig;
     };
-    cfg = resolveTrainConfig({ ...saved.train, resume: true, out: runDir });
+    given = { ...saved.train, resume: true, out: runDir };
     resumed = JSON.parse(await readFile(stateFile, "utf8")) as TrainerState;
     if (resumed.done) throw new Error(`--resume: the run in ${runDir} is already complete`);
   } else if (existsSync(join(runDir, RUN_FILES.config))) {
     throw new Error(`${runDir} already holds a run; choose another --out or pass --resume`);
   }
+  // An adapter to start from decides the LoRA settings and the head kind.
+  const start = await withAdapterSettings(given);
+  cfg = resolveTrainConfig(start.input);
 
   // Everything that can be refused is checked before the run directory exists, so a start that
   // fails leaves nothing behind and the same command can simply be run again.
@@ -484,7 +497,10 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
   const head = { kind: cfg.head, numLabels: labels.length, posWeight };
   progress.log(`loading ${modelDir}`);
   const so: SessionOptions = { device: cfg.device, threads: cfg.threads ?? availableParallelism() };
-  const model = await createSessions(modelDir, cfg, head, padId, so, options.lowMemory);
+  const model = await createSessions(modelDir, cfg, head, padId, so, {
+    lowMemory: options.lowMemory,
+    adapter: start.adapter ?? undefined,
+  });
   collectGarbage(); // the JS copy of the weights is unreachable now that the sessions hold them
   for (const w of model.warnings) progress.log(`note: ${w}`);
   const { stepper, evaluator, family } = model;
