@@ -78,9 +78,14 @@ function sessionOptions(opts: SessionOptions): ort.InferenceSession.SessionOptio
   return so;
 }
 
+/** onnxruntime-node's package folder (its `dist/index.js` is what `require.resolve` finds). */
+function onnxruntimeNodeDir(): string {
+  return join(dirname(createRequire(import.meta.url).resolve("onnxruntime-node")), "..");
+}
+
 /** Whether onnxruntime-node's CUDA provider library was installed (ONNXRUNTIME_NODE_INSTALL=cuda12). */
 function cudaProviderInstalled(): boolean {
-  const bin = join(dirname(createRequire(import.meta.url).resolve("onnxruntime-node")), "..", "bin");
+  const bin = join(onnxruntimeNodeDir(), "bin");
   if (!existsSync(bin)) return false;
   return readdirSync(bin).some((napi) =>
     existsSync(join(bin, napi, process.platform, process.arch, "libonnxruntime_providers_cuda.so")),
@@ -90,8 +95,9 @@ function cudaProviderInstalled(): boolean {
 function cudaUnavailable(reason: string): Error {
   return new Error(
     `the CUDA execution provider is not available (${reason}). ` +
-      "Install onnxruntime-node with CUDA binaries: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node " +
-      '(and remove "onnxruntime-node-install=skip" from .npmrc), or use --device cpu.',
+      "Fetch onnxruntime-node's CUDA binaries (its install script, which toxlora's package.json denies so " +
+      `that nothing downloads unasked): ONNXRUNTIME_NODE_INSTALL=cuda12 node ${join(onnxruntimeNodeDir(), "script", "install")}` +
+      ", or use --device cpu.",
   );
 }
 
