@@ -1,9 +1,10 @@
 // A trained run as a ready-to-use classifier: the base model with the run's LoRA adapter merged
 // into its weights (so prediction costs the same as the base model), the run's tokenizer settings,
 // labels and tuned thresholds.
+import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { Graph, Session, type SessionOptions } from "../engine/index.js";
 import { Attributor } from "../explain/attribute.js";
 import { resolveModel } from "../io/hub.js";
@@ -176,6 +177,16 @@ export class RunClassifier implements Classifier {
   async close(): Promise<void> {
     await this.session.release();
     if (this.attributorLoad) await (await this.attributorLoad.catch(() => null))?.close();
+  }
+
+  /** The run (its folder, config and adapter weights, hashed) and the max length in use. */
+  async identity(): Promise<Record<string, unknown>> {
+    const hash = createHash("sha256");
+    for (const f of [RUN_FILES.config, join(RUN_FILES.adapter, "adapter_model.safetensors")]) {
+      const file = join(this.runDir, f);
+      if (existsSync(file)) hash.update(await readFile(file));
+    }
+    return { run: resolve(this.runDir), runSha256: hash.digest("hex"), maxLength: this.maxLength };
   }
 }
 

@@ -10,11 +10,13 @@
 // The writer appends rows to `<out>.partial`, one `write` per batch, and renames it to `<out>` on
 // close, so `<out>` only ever appears complete. After a crash, reopening with `resume: true` keeps the
 // complete rows, cuts a torn last line, and appends after them.
+import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { type FileHandle, mkdir, open, rename, stat, truncate } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readFile, rename, stat, truncate } from "node:fs/promises";
 import { dirname, extname } from "node:path";
 import type { Readable } from "node:stream";
 import { DataError } from "../data/errors.js";
+import { writeJsonAtomic } from "../io/atomic.js";
 
 /** Input formats accepted by {@link readInputs}. */
 export type InputFormat = "jsonl" | "csv" | "tsv" | "txt";
@@ -438,6 +440,13 @@ export async function* readInputs(path: string, options: ReadInputOptions = {}):
 export interface ResumableWriterOptions {
   /** Continue a previous run's output instead of starting afresh. */
   resume?: boolean;
+  /**
+   * What the output is made from (input file and size, model, options that change the rows): kept
+   * in `<out>.state.json` with the row count and a digest of the inputs consumed (see
+   * {@link ResumableJsonlWriter.append}). A resume whose identity differs is refused, naming the
+   * first difference; so is a resume of an output that has no state.
+   */
+  identity?: Record<string, unknown>;
   /** Field of each row holding the input index (default `index`); used to check the resumed file. */
   indexField?: string;
   /** fsync after every batch (default false: rows reach the OS per batch, which survives a killed process). */
@@ -454,10 +463,21 @@ export interface ResumableJsonlWriter {
   readonly resumedRows: number;
   /** `indexField` of the last kept row, when there is one. */
   readonly lastIndex: number | undefined;
+  /**
+   * With an `identity`: the digest saved with the kept rows (see {@link RowDigest}); the caller
+   * recomputes it over its first `resumedRows` inputs and refuses to go on when it differs.
+   */
+  readonly resumedDigest: string | undefined;
+  /** `<out>.state.json` when the writer has an `identity`. */
+  readonly statePath: string | undefined;
   /** Rows in the output so far, kept and appended. */
   readonly rowCount: number;
-  /** Append rows as JSON lines in one write (call once per batch); resolves when they reach the OS. */
-  append(rows: readonly unknown[]): Promise<void>;
+  /**
+   * Append rows as JSON lines in one write (call once per batch); resolves when they reach the OS.
+   * With an `identity`, pass the digest of every input consumed so far: it is saved (after the rows)
+   * in the state file, and only rows the state file counts are kept by a resume.
+   */
+  append(rows: readonly unknown[], digest?: string): Promise<void>;
   /** Flush, close and rename the partial file to `path` (atomic): the output is complete. */
   close(): Promise<void>;
   /**
@@ -478,10 +498,13 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * Scan a JSONL file: number of complete (newline-terminated) lines, the byte length they span, and
- * the text of the last one. Reads in chunks: constant memory whatever the size.
+ * Scan a JSONL file: number of complete (newline-terminated) lines (at most `limit`), the byte length
+ * they span, and the text of the last one. Reads in chunks: constant memory whatever the size.
  */
-async function scanCompleteLines(path: string): Promise<{ count: number; length: number; last?: string }> {
+async function scanCompleteLines(
+  path: string,
+  limit = Number.POSITIVE_INFINITY,
+): Promise<{ count: number; length: number; last?: string }> {
   const fh = await open(path, "r");
   try {
     const buf = Buffer.alloc(1 << 20);
@@ -492,11 +515,12 @@ async function scanCompleteLines(path: string): Promise<{ count: number; length:
     for (;;) {
       const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
       if (bytesRead === 0) break;
-      for (let k = buf.indexOf(10); k !== -1 && k < bytesRead; k = buf.indexOf(10, k + 1)) {
+      for (let k = buf.indexOf(10); k !== -1 && k < bytesRead && count < limit; k = buf.indexOf(10, k + 1)) {
         count++;
         prevEnd = lastEnd;
         lastEnd = pos + k;
       }
+      if (count >= limit) break;
       pos += bytesRead;
     }
     if (count === 0) return { count: 0, length: 0 };
@@ -533,14 +557,33 @@ export async function openResumableJsonlWriter(
 ): Promise<ResumableJsonlWriter> {
   const partialPath = `${outFile}.partial`;
   const indexField = options.indexField ?? "index";
+  const identity = options.identity;
+  const statePath = identity ? `${outFile}.state.json` : undefined;
   await mkdir(dirname(outFile), { recursive: true });
 
   let resumedRows = 0;
   let lastIndex: number | undefined;
+  let resumedDigest: string | undefined;
   if (options.resume) {
     if (!(await exists(partialPath)) && (await exists(outFile))) await rename(outFile, partialPath);
     if (await exists(partialPath)) {
-      const scan = await scanCompleteLines(partialPath);
+      // With a state file, only the rows it counts are kept (rows appended after its last update,
+      // by a run killed in between, are scored again).
+      const state = statePath ? await readWriterState(statePath, partialPath, identity ?? {}) : undefined;
+      resumedDigest = state?.digest;
+      const scan = await scanCompleteLines(partialPath, state?.rows);
+      if (statePath && !state && scan.count > 0) {
+        throw new DataError({
+          file: partialPath,
+          reason: `cannot resume: no ${statePath} records what its ${scan.count} rows were made from; run without --resume to start over`,
+        });
+      }
+      if (state && scan.count < state.rows) {
+        throw new DataError({
+          file: partialPath,
+          reason: `cannot resume: ${scan.count} complete rows but ${statePath} counts ${state.rows}; run without --resume to start over`,
+        });
+      }
       if (scan.last !== undefined) {
         let row: unknown;
         try {
@@ -570,10 +613,16 @@ export async function openResumableJsonlWriter(
 
   const fh: FileHandle = await open(partialPath, options.resume ? "a" : "w");
   let rowCount = resumedRows;
+  const saveState = (rows: number, digest: string | undefined, complete: boolean) =>
+    statePath
+      ? writeJsonAtomic(statePath, { version: 1, identity, rows, digest: digest ?? null, complete })
+      : Promise.resolve();
+  await saveState(resumedRows, resumedDigest, false);
+  let lastDigest = resumedDigest;
   let queue: Promise<void> = Promise.resolve(); // serialises appends
   let closed = false;
 
-  const append = (rows: readonly unknown[]): Promise<void> => {
+  const append = (rows: readonly unknown[], digest?: string): Promise<void> => {
     if (closed) return Promise.reject(new Error(`${partialPath}: writer is closed`));
     const text = rows
       .map((r, i) => {
@@ -586,6 +635,11 @@ export async function openResumableJsonlWriter(
       if (text.length > 0) await fh.write(text); // one write per batch: at most one torn line on a crash
       if (options.syncEachBatch) await fh.datasync();
       rowCount += rows.length;
+      if (statePath) {
+        if (digest === undefined) throw new Error(`${partialPath}: append needs the inputs' digest`);
+        lastDigest = digest;
+        await saveState(rowCount, digest, false);
+      }
     });
     queue = next.catch(() => {});
     return next;
@@ -597,7 +651,10 @@ export async function openResumableJsonlWriter(
     await queue;
     await fh.datasync();
     await fh.close();
-    if (rename_) await rename(partialPath, outFile);
+    if (rename_) {
+      await rename(partialPath, outFile);
+      await saveState(rowCount, lastDigest, true);
+    }
   };
 
   return {
@@ -605,6 +662,8 @@ export async function openResumableJsonlWriter(
     partialPath,
     resumedRows,
     lastIndex,
+    resumedDigest,
+    statePath,
     get rowCount() {
       return rowCount;
     },
@@ -612,4 +671,61 @@ export async function openResumableJsonlWriter(
     close: () => finish(true),
     suspend: () => finish(false),
   };
+}
+
+/** What `<out>.state.json` holds (see {@link ResumableWriterOptions.identity}). */
+interface WriterState {
+  version: 1;
+  identity: Record<string, unknown>;
+  rows: number;
+  digest: string | null;
+  complete: boolean;
+}
+
+/** The state of a resumed output, checked against `identity`; a mismatch is one clear line. */
+async function readWriterState(
+  statePath: string,
+  partialPath: string,
+  identity: Record<string, unknown>,
+): Promise<{ rows: number; digest: string | undefined } | undefined> {
+  if (!(await exists(statePath))) return undefined;
+  let state: WriterState;
+  try {
+    state = JSON.parse(await readFile(statePath, "utf8")) as WriterState;
+    if (state?.version !== 1 || !Number.isInteger(state.rows) || typeof state.identity !== "object")
+      throw new Error("unexpected content");
+  } catch (err) {
+    throw new DataError({
+      file: statePath,
+      reason: `cannot resume: unreadable state (${(err as Error).message}); run without --resume to start over`,
+    });
+  }
+  for (const key of new Set([...Object.keys(state.identity ?? {}), ...Object.keys(identity)])) {
+    const was = JSON.stringify(state.identity[key]);
+    const now = JSON.stringify(identity[key]);
+    if (was !== now) {
+      throw new DataError({
+        file: partialPath,
+        reason: `cannot resume: it was made with ${key} ${was ?? "(none)"}, not ${now ?? "(none)"}; run without --resume to start over, or use another --out`,
+      });
+    }
+  }
+  return { rows: state.rows, digest: state.digest ?? undefined };
+}
+
+/**
+ * A running SHA-256 of the inputs consumed, in order (id and text of each): what a resumed output
+ * checks so that its kept rows belong to the same inputs, not just to the same number of them.
+ */
+export class RowDigest {
+  private readonly hash: Hash = createHash("sha256");
+
+  add(id: string | number | undefined, text: string): void {
+    this.hash.update(`${JSON.stringify([id ?? null, text])}\n`);
+  }
+
+  /** The digest of everything added so far (adding more afterwards is fine). */
+  value(): string {
+    return this.hash.copy().digest("hex");
+  }
 }

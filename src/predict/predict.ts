@@ -1,8 +1,18 @@
 // Batch scoring of a file (or stdin): streams the input in chunks, so memory stays constant on any
 // input size; appends rows per chunk to `<out>.partial` and renames it to `<out>` when complete;
 // `resume` continues an interrupted run without duplicating rows.
+
+import { statSync } from "node:fs";
+import { resolve } from "node:path";
+import { DataError } from "../data/errors.js";
 import { refuseOutputOverInput } from "../io/same-file.js";
-import { type InputFormat, openResumableJsonlWriter, readInputs } from "./io.js";
+import {
+  type InputFormat,
+  openResumableJsonlWriter,
+  type ResumableJsonlWriter,
+  RowDigest,
+  readInputs,
+} from "./io.js";
 import type { Classifier, Scored } from "./types.js";
 
 /**
@@ -82,7 +92,12 @@ export interface PredictFileResult {
 /** Scores every text of `input` and writes one JSON line per input row to `out`. */
 export async function predictFile(clf: Classifier, opts: PredictFileOptions): Promise<PredictFileResult> {
   refuseOutputOverInput([opts.out, `${opts.out}.partial`], [opts.input]);
-  const writer = await openResumableJsonlWriter(opts.out, { resume: opts.resume });
+  const writer = await openResumableJsonlWriter(opts.out, {
+    resume: opts.resume,
+    identity: await predictIdentity(clf, opts),
+  });
+  const digest = new RowDigest();
+  let consumed = 0;
   const start = Date.now();
   let chunk: PredictInput[] = [];
   let scored = 0;
@@ -90,7 +105,7 @@ export async function predictFile(clf: Classifier, opts: PredictFileOptions): Pr
     if (chunk.length === 0) return;
     const texts = chunk.map((c) => c.text);
     const results = await scoreAligned(clf, chunk[0].index, texts, { batchSize: opts.batchSize });
-    await writer.append(predictionRows(clf.labels, chunk, results));
+    await writer.append(predictionRows(clf.labels, chunk, results), digest.value());
     scored += chunk.length;
     chunk = [];
     opts.onProgress?.(scored, (Date.now() - start) / 1000);
@@ -102,7 +117,12 @@ export async function predictFile(clf: Classifier, opts: PredictFileOptions): Pr
       textField: opts.textField,
       idField: opts.idField,
     })) {
-      if (rec.index < writer.resumedRows) continue;
+      digest.add(rec.id, rec.text);
+      consumed++;
+      if (rec.index < writer.resumedRows) {
+        if (rec.index === writer.resumedRows - 1) checkResumed(writer, digest, opts);
+        continue;
+      }
       chunk.push({ index: rec.index, id: rec.id, text: rec.text });
       if ((rec.index + 1) % PREDICT_BLOCK === 0) {
         await flush();
@@ -111,6 +131,12 @@ export async function predictFile(clf: Classifier, opts: PredictFileOptions): Pr
           break;
         }
       }
+    }
+    if (consumed < writer.resumedRows) {
+      throw new DataError({
+        file: opts.input,
+        reason: `cannot resume: the input has ${consumed} rows but ${writer.partialPath} already holds ${writer.resumedRows}; it was made from another input`,
+      });
     }
     if (!interrupted) await flush();
   } catch (err) {
@@ -132,4 +158,33 @@ export async function predictFile(clf: Classifier, opts: PredictFileOptions): Pr
 /** Six significant decimals keep files small without changing any decision. */
 function round(p: number): number {
   return Math.round(p * 1e6) / 1e6;
+}
+
+/**
+ * What a prediction output is made from: a resumed output must match it (see
+ * openResumableJsonlWriter's `identity`). Options that do not change the rows (batch size, progress)
+ * are left out.
+ */
+async function predictIdentity(clf: Classifier, opts: PredictFileOptions): Promise<Record<string, unknown>> {
+  const stdin = opts.input === "-";
+  return {
+    input: stdin ? "-" : resolve(opts.input),
+    inputBytes: stdin ? null : statSync(opts.input).size,
+    format: opts.format ?? null,
+    textField: opts.textField ?? null,
+    idField: opts.idField ?? null,
+    labels: clf.labels,
+    thresholds: clf.thresholds,
+    classifier: (await clf.identity?.()) ?? null,
+  };
+}
+
+/** The inputs before the resume point must be the ones the kept rows were made from. */
+function checkResumed(writer: ResumableJsonlWriter, digest: RowDigest, opts: PredictFileOptions): void {
+  if (writer.resumedDigest !== undefined && writer.resumedDigest !== digest.value()) {
+    throw new DataError({
+      file: opts.input,
+      reason: `cannot resume: its first ${writer.resumedRows} rows are not the ones ${writer.partialPath} was made from; run without --resume to start over`,
+    });
+  }
 }

@@ -25,6 +25,11 @@ export interface Classifier {
   predict(texts: string[], options?: PredictOptions): Promise<Scored[]>;
   /** Release native resources. */
   close(): Promise<void>;
+  /**
+   * What makes this classifier's output what it is (e.g. the run and a hash of its adapter), for
+   * checking that a resumed output was written by the same classifier. Optional.
+   */
+  identity?(): Promise<Record<string, unknown>>;
 }
 
 /**

@@ -457,6 +457,22 @@ async function createSessions(
   }
 }
 
+/** A resumed run must read the data files it started with: same bytes (sha256) as in its manifest. */
+async function checkSameData(runDir: string, files: { path: string; sha256: string }[]): Promise<void> {
+  const saved = JSON.parse(await readFile(join(runDir, RUN_FILES.manifest), "utf8")) as {
+    files: { path: string; sha256: string }[];
+  };
+  for (const f of files) {
+    const was = saved.files.find((s) => s.path === f.path);
+    if (was && was.sha256 !== f.sha256) {
+      throw new Error(
+        `--resume: ${f.path} has changed since the run started (sha256 ${was.sha256.slice(0, 12)}…, now ${f.sha256.slice(0, 12)}…); ` +
+          "a run cannot continue on other data: restore the file or start a new run",
+      );
+    }
+  }
+}
+
 /** Fine-tunes a classifier as `config` says and writes a complete run directory. */
 export async function train(input: TrainConfigInput, options: TrainOptions = {}): Promise<TrainResult> {
   let given = input;
@@ -485,6 +501,7 @@ export async function train(input: TrainConfigInput, options: TrainOptions = {})
   // fails leaves nothing behind and the same command can simply be run again.
   const modelDir = await resolveModel(cfg.model);
   const data = await prepareData(cfg);
+  if (resumed) await checkSameData(runDir, data.manifest.files);
   for (const w of data.manifest.warnings) progress.log(`warning: ${w}`);
   const labels = data.labels;
   const tok = await loadTokenizer(modelDir);

@@ -114,3 +114,18 @@ test("export refuses to write its config.json over the run's or the base model's
   await assert.rejects(exportOnnx(run, join(model, "model.onnx")), /refusing to write .*config\.json/);
   assert.deepEqual(readFileSync(join(run, "config.json")), before);
 });
+
+test("train --resume refuses data files that changed since the run started", async () => {
+  const own = join(dir, "resume-data.jsonl");
+  writeFileSync(own, readFileSync(data));
+  const out = join(dir, "run-resume");
+  const ac = new AbortController();
+  ac.abort(); // stops after the first step, with a checkpoint
+  const part = await train({ ...tiny, model, data: own, out }, { progress: "quiet", signal: ac.signal });
+  assert.equal(part.interrupted, true);
+  writeFileSync(own, readFileSync(DEMO_DATA)); // the same file name, other rows
+  await assert.rejects(
+    train({ ...tiny, model, data: own, out, resume: true }, { progress: "quiet" }),
+    /--resume: .*resume-data\.jsonl has changed since the run started \(sha256 [0-9a-f]{12}…, now [0-9a-f]{12}…\)/,
+  );
+});
