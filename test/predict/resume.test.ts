@@ -11,7 +11,7 @@ import { KeywordClassifier } from "../serve/keyword-classifier.js";
 let dir: string;
 let input: string;
 let out: string;
-const N = 100;
+const N = 600; // more than two blocks of PREDICT_BLOCK (256) texts
 const texts = (tag: string) =>
   Array.from({ length: N }, (_, i) => `${tag}${String(i).padStart(3, "0")} 会社`);
 
@@ -25,18 +25,17 @@ beforeEach(() => {
   writeFileSync(input, `${texts("a").join("\n")}\n`);
 });
 
-/** Scores `input` into `out` and stops after the first chunk of 30: a resumable partial output. */
+/** Scores `input` into `out` and stops after the first block of 256: a resumable partial output. */
 async function interrupted(clf = new KeywordClassifier()): Promise<void> {
   const ac = new AbortController();
   const r = await predictFile(clf, {
     input,
     out,
-    chunkSize: 30,
     signal: ac.signal,
     onProgress: () => ac.abort(),
   });
   assert.equal(r.interrupted, true);
-  assert.equal(r.rows, 30);
+  assert.equal(r.rows, 256);
 }
 
 const rows = (file: string) =>
@@ -49,7 +48,7 @@ test("the same job resumes: one row per input, each with its own text", async ()
   await interrupted();
   assert.ok(existsSync(`${out}.state.json`));
   const r = await predictFile(new KeywordClassifier(), { input, out, resume: true });
-  assert.equal(r.resumedRows, 30);
+  assert.equal(r.resumedRows, 256);
   assert.equal(r.rows, N);
   const got = rows(out);
   assert.deepEqual(
@@ -66,7 +65,7 @@ test("another input file is refused, naming both", async () => {
     predictFile(new KeywordClassifier(), { input: other, out, resume: true }),
     /cannot resume: it was made with input ".*in\.txt", not ".*other\.txt"/,
   );
-  assert.equal(rows(`${out}.partial`).length, 30, "nothing appended");
+  assert.equal(rows(`${out}.partial`).length, 256, "nothing appended");
 });
 
 test("the same path with other rows (same size) is refused by the rows' digest", async () => {
@@ -74,9 +73,9 @@ test("the same path with other rows (same size) is refused by the rows' digest",
   writeFileSync(input, `${texts("b").join("\n")}\n`); // same byte size, other texts
   await assert.rejects(
     predictFile(new KeywordClassifier(), { input, out, resume: true }),
-    /cannot resume: its first 30 rows are not the ones .*\.partial was made from/,
+    /cannot resume: its first 256 rows are not the ones .*\.partial was made from/,
   );
-  assert.equal(rows(`${out}.partial`).length, 30);
+  assert.equal(rows(`${out}.partial`).length, 256);
 });
 
 test("a shorter or longer input (size changed) is refused", async () => {
@@ -105,9 +104,9 @@ test("another classifier (thresholds) or text field is refused", async () => {
 test("rows written after the state's last update (killed in between) are scored again, once", async () => {
   await interrupted();
   // A chunk reached the file but the process died before the state file counted it.
-  appendFileSync(`${out}.partial`, `${JSON.stringify({ index: 30, text: "stale" })}\n`);
+  appendFileSync(`${out}.partial`, `${JSON.stringify({ index: 256, text: "stale" })}\n`);
   const r = await predictFile(new KeywordClassifier(), { input, out, resume: true });
-  assert.equal(r.resumedRows, 30);
+  assert.equal(r.resumedRows, 256);
   assert.deepEqual(
     rows(out).map((x) => x.text),
     texts("a"),
@@ -119,6 +118,6 @@ test("a partial output without a state file is refused", async () => {
   rmSync(`${out}.state.json`);
   await assert.rejects(
     predictFile(new KeywordClassifier(), { input, out, resume: true }),
-    /cannot resume: no .*state\.json records what its 30 rows were made from/,
+    /cannot resume: no .*state\.json records what its 256 rows were made from/,
   );
 });
