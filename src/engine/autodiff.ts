@@ -16,10 +16,10 @@ export function grad(loss: Tensor, params: Tensor[], seed?: Tensor): Map<Tensor,
   }
   const forward = [...g.nodes];
 
-  // Forward pass: which tensors depend on a parameter.
+  // Forward pass: which float tensors depend on a parameter. Ops without a gradient rule are
+  // followed too, so that the backward pass can tell when such an op cuts a float path.
   const dependsOnParam = new Set<Tensor>(params);
   for (const n of forward) {
-    if (OPS[n.op].vjp === undefined) continue;
     if (n.inputs.some((t) => dependsOnParam.has(t))) {
       for (const o of n.outputs) if (isFloat(o.dtype)) dependsOnParam.add(o);
     }
@@ -35,8 +35,12 @@ export function grad(loss: Tensor, params: Tensor[], seed?: Tensor): Map<Tensor,
     const needs = n.inputs.map((t) => dependsOnParam.has(t));
     if (!needs.some(Boolean)) continue;
     const rule = OPS[n.op].vjp;
-    if (!rule)
-      throw new Error(`grad: op ${n.op} has no gradient rule but lies between a parameter and the loss`);
+    if (!rule) {
+      const from = n.inputs.filter((t, i) => needs[i]).map((t) => t.name);
+      throw new Error(
+        `grad: op ${n.op} (output ${n.outputs[0].name}) has no gradient rule, but the loss depends on it through ${from.join(", ")}, which depends on a parameter`,
+      );
+    }
     const inGrads = rule(
       outGrads.map((og, i) => og ?? zerosLike(n.outputs[i])),
       n,

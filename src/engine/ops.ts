@@ -161,7 +161,8 @@ export const OPS: Record<string, OpDef> = {
   PowTensor: binary("Pow"),
   Neg: unary("Neg", ([g]) => [neg(g)]),
   Abs: unary("Abs", ([g], { inputs: [x] }) => [mul(g, sign(x))]),
-  Sign: unary("Sign"),
+  // Piecewise constant: its derivative is zero wherever it exists.
+  Sign: unary("Sign", () => [null]),
   Sqrt: unary("Sqrt", ([g], { outputs: [y] }) => [div(scale(g, 0.5), y)]),
   Reciprocal: unary("Reciprocal", ([g], { outputs: [y] }) => [neg(mul(g, mul(y, y)))]),
   Exp: unary("Exp", ([g], { outputs: [y] }) => [mul(g, y)]),
@@ -589,8 +590,10 @@ export const OPS: Record<string, OpDef> = {
       e.node("ConstantOfShape", [shape], [zeros], {
         value: { t: { dtype: n.inputs[2].dtype, dims: [1], values: [0] } },
       });
+      // ScatterND takes int64 indices only; Gather also accepts int32.
+      const idx64 = n.inputs[1].dtype === "int64" ? idx : castTo(e, idx, "int64");
       const idx1 = e.tmp("idx");
-      e.node("Unsqueeze", [idx, e.constI64([-1])], [idx1]);
+      e.node("Unsqueeze", [idx64, e.constI64([-1])], [idx1]);
       e.node("ScatterND", [zeros, idx1, updates], outs, { reduction: { s: "add" } });
     },
   },

@@ -14,6 +14,7 @@ type Case = {
 };
 
 const pos = (n: number, seed: number) => rand(n, seed, 0.5, 2);
+const GELU_POINTS = [-3, -1.5, -0.7, -0.2, 0.1, 0.6, 1.4, 2.5];
 
 const cases: Case[] = [
   // elementwise binary, including broadcasting both ways
@@ -37,7 +38,9 @@ const cases: Case[] = [
   { name: "Sigmoid", f: E.sigmoid, specs: [{ shape: [2, 3] }] },
   { name: "Relu", f: E.relu, specs: [{ shape: [8] }] },
   { name: "Gelu exact", f: (x) => E.gelu(x, "none"), specs: [{ shape: [2, 4] }], dtype: "float32" },
-  { name: "Gelu tanh", f: (x) => E.gelu(x, "tanh"), specs: [{ shape: [2, 4] }], dtype: "float32" },
+  // float64 at points where the tanh form's derivative differs from exact GELU's by far more than
+  // the tolerance (see the test "tanh-GELU's gradient check can tell it from exact GELU").
+  { name: "Gelu tanh", f: (x) => E.gelu(x, "tanh"), specs: [{ shape: [2, 4], values: GELU_POINTS }] },
   { name: "SiLU", f: E.silu, specs: [{ shape: [2, 4] }] },
   { name: "Identity", f: E.identity, specs: [{ shape: [3] }] },
   // masks and selection
@@ -151,6 +154,11 @@ const cases: Case[] = [
     name: "Gather rows",
     f: (t, i) => E.gather(t, i),
     specs: [{ shape: [5, 3] }, { shape: [2, 3], values: [0, 4, 4, 1, 0, 2], diff: false, dtype: "int64" }],
+  },
+  {
+    name: "Gather rows, int32 indices",
+    f: (t, i) => E.gather(t, i),
+    specs: [{ shape: [5, 3] }, { shape: [2, 3], values: [0, 4, 4, 1, 0, 2], diff: false, dtype: "int32" }],
   },
   // losses
   {
@@ -320,4 +328,55 @@ test("frozen weights get no gradient and no backward matmul", () => {
   assert.ok(matmuls.every((n) => !n.inputs.some((t) => t === w1 || t === w2)));
   assert.ok(!backward.some((n) => n.op === "Tanh"));
   assert.equal(matmuls.length, 3, backward.map((n) => n.op).join(" "));
+});
+
+/** erf to ~1e-15 (Maclaurin series; |x| <= 3 here). */
+function erf(x: number): number {
+  let sum = 0;
+  let term = x;
+  for (let n = 0; n < 200; n++) {
+    sum += term / (2 * n + 1);
+    term *= (-x * x) / (n + 1);
+  }
+  return (2 / Math.sqrt(Math.PI)) * sum;
+}
+
+test("tanh-GELU's gradient check can tell it from exact GELU", () => {
+  // The float64 check above allows |error| <= 1e-7 + 1e-5·|g|; at its points the derivatives of
+  // the two GELUs differ by far more, so a rule computing the other one would fail it.
+  const c = Math.sqrt(2 / Math.PI);
+  const dTanh = (x: number) => {
+    const t = Math.tanh(c * (x + 0.044715 * x ** 3));
+    return 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * c * (1 + 3 * 0.044715 * x * x);
+  };
+  const dExact = (x: number) =>
+    0.5 * (1 + erf(x / Math.SQRT2)) + (x * Math.exp((-x * x) / 2)) / Math.sqrt(2 * Math.PI);
+  const worst = Math.max(
+    ...GELU_POINTS.map((x) => Math.abs(dTanh(x) - dExact(x)) / (1e-7 + 1e-5 * Math.abs(dExact(x)))),
+  );
+  assert.ok(worst > 10, `the derivatives differ by only ${worst}× the tolerance`);
+});
+
+test("ReduceMax: tied maxima share the gradient equally (as torch.amax)", async () => {
+  const g = new E.Graph();
+  const x = g.param("x", [2, 4], "float64");
+  const r = E.constant(g, [2, 3], [2], "float64");
+  const loss = E.sumAll(E.mul(E.reduceMax(x, [1]), r));
+  const gx = E.grad(loss, [x]).get(x);
+  assert.ok(gx);
+  g.output("gx", gx);
+  const s = await E.Session.fromGraph(g, { threads: 1 });
+  const out = await s.run({ x: E.tensor("float64", [1, 3, 3, 0, 5, 5, 5, -1], [2, 4]) });
+  assert.deepEqual(Array.from(out.gx.data as Float64Array), [0, 1, 1, 0, 1, 1, 1, 0]);
+});
+
+test("grad() refuses a path from a parameter to the loss through an op without a gradient rule", () => {
+  const g = new E.Graph();
+  const p = g.param("p", [4]);
+  const loss = E.sumAll(E.mul(E.cumsum(E.tanh(p), 0), E.constant(g, [1, 2, 3, 4], [4])));
+  assert.throws(() => E.grad(loss, [p]), /op CumSum .*has no gradient rule.*depends on a parameter/);
+  // A parameter reaching the loss only through a piecewise-constant op gets no gradient, no error.
+  const q = g.param("q", [4]);
+  const l2 = E.sumAll(E.mul(E.sign(q), q));
+  assert.ok(E.grad(l2, [q]).get(q));
 });
