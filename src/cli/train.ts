@@ -1,5 +1,7 @@
-// `toxlora train`: LoRA fine-tuning of a classifier (see src/train/trainer.ts).
+// `toxlora train`: LoRA fine-tuning of a classifier (see src/train/trainer.ts), or with
+// `--model tfidf-lr` the character n-gram TF-IDF + logistic regression baseline (src/baseline/).
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { BASELINE_MODEL, type BaselineConfigInput, isBaselineModel } from "../baseline/config.js";
 import type { TrainConfigInput } from "../train/config.js";
 import type { ProgressMode } from "../train/progress.js";
 import { train } from "../train/trainer.js";
@@ -58,6 +60,94 @@ interface TrainFlags extends DatasetFlags {
   resume?: boolean;
   quiet?: boolean;
   json?: boolean;
+  ngram: [number, number];
+  minDf: number;
+  C: number;
+  classWeight: "balanced" | "none";
+  maxIter: number;
+  tol: number;
+}
+
+/** "1,3" → [1, 3]. */
+function ngramRange(v: string): [number, number] {
+  const m = /^\s*(\d+)\s*,\s*(\d+)\s*$/.exec(v);
+  if (!m || Number(m[1]) < 1 || Number(m[1]) > Number(m[2]))
+    throw new InvalidArgumentError("expected min,max with 1 <= min <= max, e.g. 1,3");
+  return [Number(m[1]), Number(m[2])];
+}
+
+/** Options that only a LoRA run uses, and those that only the tfidf-lr baseline uses. */
+const LORA_ONLY = [
+  "eval-every",
+  "head",
+  "lora-r",
+  "lora-alpha",
+  "lora-dropout",
+  "rslora",
+  "target-modules",
+  "batch-size",
+  "grad-accum",
+  "lr",
+  "weight-decay",
+  "scheduler",
+  "warmup-ratio",
+  "max-grad-norm",
+  "max-length",
+  "device",
+  "threads",
+  "early-stopping",
+  "best-metric",
+  "bucketing",
+  "shuffle",
+];
+const BASELINE_ONLY = ["ngram", "min-df", "C", "class-weight", "max-iter", "tol"];
+
+/** Flags given on the command line that the chosen model does not use: an error, not silence. */
+function checkModelFlags(cmd: Command, baseline: boolean): void {
+  const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+  const wrong = (baseline ? LORA_ONLY : BASELINE_ONLY).filter(
+    (f) => cmd.getOptionValueSource(camel(f)) === "cli",
+  );
+  if (wrong.length > 0)
+    throw new InvalidArgumentError(
+      `${wrong.map((f) => `--${f}`).join(", ")} ${wrong.length > 1 ? "do" : "does"} not apply to ${baseline ? `--model ${BASELINE_MODEL}` : "a LoRA model"}`,
+    );
+}
+
+/** The CLI flags as a tfidf-lr baseline config (the same object `train()` takes). */
+export function baselineConfigFromFlags(f: TrainFlags): BaselineConfigInput {
+  const c = trainConfigFromFlags(f);
+  return {
+    model: BASELINE_MODEL,
+    data: c.data,
+    eval: c.eval,
+    testRatio: c.testRatio,
+    validRatio: c.validRatio,
+    preset: c.preset,
+    labels: c.labels,
+    textField: c.textField,
+    idField: c.idField,
+    positive: c.positive,
+    negative: c.negative,
+    labelsField: c.labelsField,
+    overallField: c.overallField,
+    minVotes: c.minVotes,
+    inputFormat: c.inputFormat,
+    lenient: c.lenient,
+    balance: c.balance,
+    resampleEachEpoch: c.resampleEachEpoch,
+    epochs: c.epochs,
+    posWeight: c.posWeight,
+    seed: c.seed,
+    out: c.out,
+    resume: c.resume,
+    ngram: f.ngram,
+    minDf: f.minDf,
+    C: f.C,
+    classWeight: f.classWeight,
+    maxIter: f.maxIter,
+    tol: f.tol,
+  };
 }
 
 /** Flags whose value an `--adapter` decides: left out of the config unless given on the command line. */
@@ -145,8 +235,13 @@ function fullConfigFromFlags(f: TrainFlags): TrainConfigInput {
 export function register(program: Command): void {
   const cmd = program
     .command("train")
-    .description("fine-tune a model with LoRA into a multi-label classifier and write a run directory")
-    .requiredOption("--model <dir|hub id>", "base model: a local Hugging Face folder or a Hub id")
+    .description(
+      `fine-tune a model with LoRA into a multi-label classifier (or fit the ${BASELINE_MODEL} baseline) and write a run directory`,
+    )
+    .requiredOption(
+      "--model <dir|hub id|tfidf-lr>",
+      `base model: a local Hugging Face folder or a Hub id; "${BASELINE_MODEL}" for the character n-gram TF-IDF + logistic regression baseline`,
+    )
     .requiredOption("--data <file>", "training data (.jsonl, .csv, .tsv)")
     .option("--eval <file>", "separate test file (default: hold out --test-ratio of --data)")
     .option("--test-ratio <r>", "share of --data held out for the final test", fraction, 0.3)
@@ -213,14 +308,32 @@ export function register(program: Command): void {
     )
     .option("--no-bucketing", "plain batches instead of length-bucketed ones")
     .option("--no-shuffle", "rows in file order, the same every epoch (no shuffling)")
+    .option("--ngram <min,max>", `${BASELINE_MODEL}: character n-gram lengths`, ngramRange, [1, 3])
+    .option(
+      "--min-df <n>",
+      `${BASELINE_MODEL}: keep n-grams found in at least n training texts`,
+      positiveInt,
+      2,
+    )
+    .option("--C <x>", `${BASELINE_MODEL}: inverse L2 regularisation strength (scikit-learn's C)`, number, 4)
+    .addOption(
+      new Option("--class-weight <w>", `${BASELINE_MODEL}: per-label class weighting`)
+        .choices(["balanced", "none"])
+        .default("balanced"),
+    )
+    .option("--max-iter <n>", `${BASELINE_MODEL}: L-BFGS iterations per label at most`, positiveInt, 2000)
+    .option("--tol <x>", `${BASELINE_MODEL}: L-BFGS stops when max|gradient| <= tol`, number, 1e-4)
     .option("--resume", "continue the interrupted run in --out")
     .option("--quiet", "no progress output")
     .option("--json", "progress as JSON lines on stdout");
   addDatasetOptions(cmd).action(async (flags: TrainFlags, command: Command) => {
     const defaulted = (flag: string) => command.getOptionValueSource(flag) !== "cli";
     const mode: ProgressMode = flags.quiet ? "quiet" : flags.json ? "json" : "auto";
+    const baseline = isBaselineModel(flags.model);
+    checkModelFlags(cmd, baseline);
+    const config = baseline ? baselineConfigFromFlags(flags) : trainConfigFromFlags(flags, defaulted);
     const r = await withInterrupt("stopping after this step; `--resume` continues", (signal) =>
-      train(trainConfigFromFlags(flags, defaulted), { progress: mode, signal }),
+      train(config, { progress: mode, signal }),
     );
     if (flags.json)
       process.stdout.write(

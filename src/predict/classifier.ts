@@ -5,6 +5,8 @@ import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { TfidfClassifier } from "../baseline/classifier.js";
+import { isBaselineModel } from "../baseline/config.js";
 import { Graph, Session, type SessionOptions } from "../engine/index.js";
 import { Attributor } from "../explain/attribute.js";
 import { resolveModel } from "../io/hub.js";
@@ -20,7 +22,13 @@ import {
   sessionOptionsFor,
 } from "../models/registry.js";
 import { encodeTexts, scoreRows } from "./encode.js";
-import { type Classifier, type PredictOptions, RUN_FILES, type Scored } from "./types.js";
+import {
+  type Classifier,
+  type PredictOptions,
+  RUN_FILES,
+  type Scored,
+  type TrainedClassifier,
+} from "./types.js";
 
 /** What a run's config.json holds (written by the trainer). */
 export interface RunConfig {
@@ -91,7 +99,7 @@ export async function buildRunGraph(
 }
 
 /** A run's classifier; see {@link loadClassifier}. */
-export class RunClassifier implements Classifier {
+export class RunClassifier implements TrainedClassifier {
   private constructor(
     readonly runDir: string,
     readonly labels: string[],
@@ -191,12 +199,19 @@ export class RunClassifier implements Classifier {
 }
 
 /**
- * Loads a trained run directory as a {@link Classifier}.
+ * Loads a trained run directory as a {@link Classifier}: a LoRA run ({@link RunClassifier}) or a
+ * tfidf-lr baseline run ({@link TfidfClassifier}; session options do not apply to it).
  * @example
  * const clf = await loadClassifier("outputs/my-model/2026-11-29/10-00-00");
  * const [r] = await clf.predict(["このアニメ最高！"]);
  * console.log(clf.labels.map((l, j) => `${l}: ${r.probs[j].toFixed(3)}`));
  */
-export function loadClassifier(runDir: string, opts: LoadClassifierOptions = {}): Promise<RunClassifier> {
+export async function loadClassifier(
+  runDir: string,
+  opts: LoadClassifierOptions = {},
+): Promise<TrainedClassifier> {
+  const run = await readRunConfig(runDir);
+  if (isBaselineModel(run.model))
+    return TfidfClassifier.load(runDir, run, await readThresholds(runDir, run.labels));
   return RunClassifier.load(runDir, opts);
 }

@@ -32,6 +32,13 @@ export interface Classifier {
   identity?(): Promise<Record<string, unknown>>;
 }
 
+/** A classifier loaded from a run directory: a LoRA run's or a tfidf-lr baseline's. */
+export interface TrainedClassifier extends Classifier {
+  readonly runDir: string;
+  /** Probabilities per text (rows in input order, one column per label). */
+  probs(texts: readonly string[]): Promise<number[][]>;
+}
+
 /**
  * Files of a run directory, relative to it (written by src/train/trainer.ts).
  * - config.json       {toxloraVersion, labels, model, modelDir, family, head, maxLength, padTokenId,
@@ -48,6 +55,7 @@ export interface Classifier {
  * - predictions/eval.jsonl  per test row: {id,text,labels:{..0/1},probs:{..}} (used by report)
  * - log.csv, log_tuned.csv  the prototype's per-label table at 0.5 and at the tuned thresholds
  * - checkpoint/       state for --resume
+ * - model/            a tfidf-lr baseline run's model instead of adapter/ (src/baseline/model.ts)
  */
 export const RUN_FILES = {
   config: "config.json",

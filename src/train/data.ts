@@ -38,8 +38,30 @@ export async function sha256File(path: string): Promise<string> {
   return h.digest("hex");
 }
 
+/** The parts of a training config that say which data to read and how to split it. */
+export type DataConfig = Pick<
+  TrainConfig,
+  | "data"
+  | "eval"
+  | "testRatio"
+  | "validRatio"
+  | "preset"
+  | "labels"
+  | "textField"
+  | "idField"
+  | "positive"
+  | "negative"
+  | "labelsField"
+  | "overallField"
+  | "minVotes"
+  | "inputFormat"
+  | "lenient"
+  | "balance"
+  | "seed"
+>;
+
 /** The label schema a training config describes (its preset / label / field options). */
-export function schemaForConfig(config: TrainConfig): LabelSchema {
+export function schemaForConfig(config: DataConfig): LabelSchema {
   return schemaFromOptions({
     preset: config.preset,
     labels: config.labels,
@@ -54,7 +76,7 @@ export function schemaForConfig(config: TrainConfig): LabelSchema {
 }
 
 /** Loads, splits and (optionally) balances the data a training config names. */
-export async function prepareData(config: TrainConfig): Promise<PreparedData> {
+export async function prepareData(config: DataConfig): Promise<PreparedData> {
   const schema = schemaForConfig(config);
   const loadOpts = { lenient: config.lenient, format: config.inputFormat };
   const data = await loadDataset(config.data, schema, loadOpts);

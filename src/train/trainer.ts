@@ -10,6 +10,9 @@ import { existsSync } from "node:fs";
 import { appendFile, mkdir, readFile, rm, stat, truncate } from "node:fs/promises";
 import { availableParallelism } from "node:os";
 import { basename, join, resolve } from "node:path";
+import type { BaselineConfigInput } from "../baseline/config.js";
+import { isBaselineModel } from "../baseline/config.js";
+import { trainBaseline } from "../baseline/trainer.js";
 import type { DataRecord } from "../data/load.js";
 import { deriveSeed } from "../data/random.js";
 import {
@@ -473,9 +476,16 @@ async function checkSameData(runDir: string, files: { path: string; sha256: stri
   }
 }
 
-/** Fine-tunes a classifier as `config` says and writes a complete run directory. */
-export async function train(input: TrainConfigInput, options: TrainOptions = {}): Promise<TrainResult> {
-  let given = input;
+/**
+ * Fine-tunes a classifier as `config` says and writes a complete run directory. `model: "tfidf-lr"`
+ * trains the character n-gram TF-IDF + logistic regression baseline instead (src/baseline/).
+ */
+export async function train(
+  input: TrainConfigInput | BaselineConfigInput,
+  options: TrainOptions = {},
+): Promise<TrainResult> {
+  if (isBaselineModel(input.model)) return trainBaseline(input as BaselineConfigInput, options);
+  let given = input as TrainConfigInput;
   let cfg = resolveTrainConfig(given);
   const runDir = resolve(cfg.out ?? defaultRunDir(cfg.model));
   const progress = new Progress("train", options.progress ?? "auto");

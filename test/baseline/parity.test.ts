@@ -10,9 +10,9 @@ import { DEFAULT_TFIDF, TfidfVectorizer } from "../../src/baseline/tfidf.js";
 import { loadDataset } from "../../src/data/load.js";
 import { schemaFromOptions } from "../../src/data/schema.js";
 import { averagePrecisionScore } from "../../src/train/metrics.js";
+import { fixture } from "../fixture.js";
 
-const FIXTURES = new URL("../fixtures/", import.meta.url);
-const DATA = new URL("data/inspection-ai/subset.csv", FIXTURES).pathname;
+const DATA = fixture("data/inspection-ai/subset.csv");
 
 interface LabelRef {
   truth: number[];
@@ -40,9 +40,7 @@ interface Reference {
     rows: { indices: number[]; values: number[] }[];
   };
 }
-const ref = JSON.parse(
-  readFileSync(new URL("baseline/inspection-ai-oof.json", FIXTURES), "utf8"),
-) as Reference;
+const ref = JSON.parse(readFileSync(fixture("baseline/inspection-ai-oof.json"), "utf8")) as Reference;
 
 /** toxic: Toxic + Very Toxic votes from more than half the annotators; 差別 and 迷惑行為 by majority. */
 async function dataset() {

@@ -5,7 +5,8 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
-import { loadClassifier, type RunClassifier } from "../../src/predict/classifier.js";
+import { loadClassifier } from "../../src/predict/classifier.js";
+import type { TrainedClassifier } from "../../src/predict/types.js";
 import { RUN_FILES } from "../../src/predict/types.js";
 import { createServer, type RunningServer } from "../../src/serve/server.js";
 import { TRAINED_LABELS, trainTinyRun } from "../report/trained-run.js";
@@ -20,7 +21,7 @@ const TEXTS = [
 ];
 
 let dir: string;
-let classifier: RunClassifier;
+let classifier: TrainedClassifier;
 let server: RunningServer;
 let runDir: string;
 before(async () => {

@@ -1,0 +1,39 @@
+// A tfidf-lr run directory as a Classifier, for eval, predict, serve and tweets score.
+import { join } from "node:path";
+import type { RunConfig } from "../predict/classifier.js";
+import type { Scored, TrainedClassifier } from "../predict/types.js";
+import { loadTfidfLr, type TfidfLrModel } from "./model.js";
+
+/** Where a tfidf-lr run keeps its model (see TFIDF_LR_FILES in ./model.ts). */
+export const BASELINE_MODEL_DIR = "model";
+
+export class TfidfClassifier implements TrainedClassifier {
+  private constructor(
+    readonly runDir: string,
+    readonly labels: string[],
+    readonly thresholds: number[],
+    readonly model: TfidfLrModel,
+  ) {}
+
+  static async load(runDir: string, run: RunConfig, thresholds: number[]): Promise<TfidfClassifier> {
+    const model = await loadTfidfLr(join(runDir, BASELINE_MODEL_DIR));
+    if (model.labels.join() !== run.labels.join())
+      throw new Error(
+        `${runDir}: the model's labels [${model.labels}] differ from config.json's [${run.labels}]`,
+      );
+    return new TfidfClassifier(runDir, run.labels, thresholds, model);
+  }
+
+  async probs(texts: readonly string[]): Promise<number[][]> {
+    return this.model.probs(texts);
+  }
+
+  async predict(texts: string[]): Promise<Scored[]> {
+    return this.model.probs(texts).map((probs) => ({
+      probs,
+      decisions: probs.map((p, j) => p >= this.thresholds[j]),
+    }));
+  }
+
+  async close(): Promise<void> {}
+}

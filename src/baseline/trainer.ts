@@ -1,0 +1,214 @@
+// The tfidf-lr trainer: the same data preparation and the same run directory as a LoRA run
+// (config.json, manifest.json, metrics.jsonl, thresholds.json, eval.json, log.csv, predictions/),
+// with a character n-gram TF-IDF + logistic regression model in <run>/model/ instead of an adapter.
+//
+//   data → split (+ balance) → training rows (with --resample-each-epoch: every epoch's draw,
+//   concatenated) → fit the vectorizer and one L-BFGS logistic regression per label → validation:
+//   metrics + tuned thresholds → test: eval.json, log.csv, predictions/eval.jsonl.
+import { existsSync } from "node:fs";
+import { appendFile, mkdir, rm } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import type { DataRecord } from "../data/load.js";
+import { writeJsonAtomic } from "../io/atomic.js";
+import { RUN_FILES } from "../predict/types.js";
+import { epochRecords, labelRates, prepareData, resolvePosWeight } from "../train/data.js";
+import { writeEvaluationFiles } from "../train/eval-files.js";
+import { type EvalReport, evaluate, formatPrototypeTable, tuneThresholds } from "../train/metrics.js";
+import { Progress } from "../train/progress.js";
+import { defaultRunDir, type TrainOptions, type TrainResult } from "../train/trainer.js";
+import { VERSION } from "../version.js";
+import { BASELINE_MODEL_DIR } from "./classifier.js";
+import {
+  BASELINE_MODEL,
+  type BaselineConfig,
+  type BaselineConfigInput,
+  resolveBaselineConfig,
+} from "./config.js";
+import { log1pExp } from "./logistic.js";
+import { checkBothClasses, fitTfidfLr, saveTfidfLr, type TfidfLrModel } from "./model.js";
+
+/** Mean binary cross-entropy over rows and labels. */
+function meanBce(probs: number[][], truth: number[][]): number {
+  let s = 0;
+  let n = 0;
+  probs.forEach((row, i) => {
+    row.forEach((p, j) => {
+      // −log σ(z) = log(1 + e^{−z}) with z = logit(p), clamped like PyTorch's BCE (log ≥ −100).
+      const z = Math.log(p) - Math.log1p(-p);
+      const l = truth[i][j] ? log1pExp(-z) : log1pExp(z);
+      s += Number.isFinite(l) ? Math.min(l, 100) : 100;
+      n++;
+    });
+  });
+  return n ? s / n : 0;
+}
+
+function perLabelSummary(report: EvalReport, labels: string[]) {
+  return Object.fromEntries(
+    labels.map((l) => {
+      const x = report.perLabel[l];
+      return [l, { f1: x.f1, precision: x.precision, recall: x.recall, prAuc: x.prAuc, rocAuc: x.rocAuc }];
+    }),
+  );
+}
+
+/** The rows the model is fitted on: the training split, or every epoch's re-sampled draw in turn. */
+function trainingRows(train: DataRecord[], labels: string[], cfg: BaselineConfig): DataRecord[][] {
+  if (!cfg.resampleEachEpoch) return [train];
+  return Array.from({ length: cfg.epochs }, (_, e) => epochRecords(train, labels, cfg, e + 1));
+}
+
+/** Trains a tfidf-lr baseline as `config` says and writes a complete run directory. */
+export async function trainBaseline(
+  input: BaselineConfigInput,
+  options: TrainOptions = {},
+): Promise<TrainResult> {
+  const cfg = resolveBaselineConfig(input);
+  if (cfg.resume) throw new Error("--resume: a tfidf-lr run trains in one go and has nothing to resume");
+  const runDir = resolve(cfg.out ?? defaultRunDir(BASELINE_MODEL));
+  if (existsSync(join(runDir, RUN_FILES.config)))
+    throw new Error(`${runDir} already holds a run; choose another --out`);
+  const progress = new Progress("train", options.progress ?? "auto");
+  const data = await prepareData(cfg);
+  for (const w of data.manifest.warnings) progress.log(`warning: ${w}`);
+  const labels = data.labels;
+  const epochs = trainingRows(data.train, labels, cfg);
+  const rows = epochs.flat();
+  const posWeight = resolvePosWeight(cfg.posWeight, rows, labels);
+  checkBothClasses(
+    rows.map((r) => r.labels),
+    labels,
+  );
+
+  await mkdir(runDir, { recursive: true });
+  await writeJsonAtomic(join(runDir, RUN_FILES.config), {
+    toxloraVersion: VERSION,
+    labels,
+    model: BASELINE_MODEL,
+    modelDir: BASELINE_MODEL_DIR,
+    family: BASELINE_MODEL,
+    head: "multilabel",
+    posWeight: posWeight ?? null,
+    train: cfg,
+  });
+  await writeJsonAtomic(join(runDir, RUN_FILES.manifest), data.manifest);
+  await rm(join(runDir, RUN_FILES.metrics), { force: true });
+  const logMetric = (rec: object) => appendFile(join(runDir, RUN_FILES.metrics), `${JSON.stringify(rec)}\n`);
+  for (const [e, recs] of epochs.entries())
+    await logMetric({
+      type: "epoch",
+      epoch: e + 1,
+      rows: recs.length,
+      ids: recs.map((r) => r.id),
+      labelRates: labelRates(recs, labels),
+    });
+
+  const t0 = performance.now();
+  progress.log(`fitting tfidf-lr on ${rows.length} rows, ${labels.length} labels`);
+  const fitted = fitTfidfLr(
+    rows.map((r) => r.text),
+    rows.map((r) => r.labels),
+    labels,
+    {
+      tfidf: {
+        ngram: cfg.ngram,
+        minDf: cfg.minDf,
+        sublinearTf: true,
+        lowercase: true,
+        normalization: "NFKC",
+      },
+      C: cfg.C,
+      classWeight: cfg.classWeight,
+      posWeight,
+      maxIter: cfg.maxIter,
+      tol: cfg.tol,
+    },
+    (fit) => {
+      const how = fit.converged
+        ? `converged (${fit.reason})`
+        : `NOT converged (${fit.reason}): raise --max-iter or loosen --tol`;
+      progress.log(
+        `${fit.label}: ${fit.iterations} L-BFGS iterations, ${how}, max|grad| ${fit.gradInf.toExponential(2)}`,
+      );
+    },
+  );
+  const trainSeconds = (performance.now() - t0) / 1000;
+  const { model, fits } = fitted;
+  const vocab = model.vectorizer.model.vocabulary.length;
+  progress.log(`vocabulary: ${vocab} character n-grams; fitted in ${trainSeconds.toFixed(2)} s`);
+  for (const fit of fits) await logMetric({ type: "fit", ...fit, terms: vocab });
+  await saveTfidfLr(join(runDir, BASELINE_MODEL_DIR), model);
+  const steps = fits.reduce((s, f) => s + f.iterations, 0);
+  return finish(runDir, cfg, model, data, { trainSeconds, steps, logMetric, progress });
+}
+
+/** Validation metrics and tuned thresholds, then the test split's eval.json and files. */
+async function finish(
+  runDir: string,
+  cfg: BaselineConfig,
+  model: TfidfLrModel,
+  data: Awaited<ReturnType<typeof prepareData>>,
+  ctx: { trainSeconds: number; steps: number; logMetric: (rec: object) => Promise<void>; progress: Progress },
+): Promise<TrainResult> {
+  const labels = data.labels;
+  let thresholds = labels.map(() => 0.5);
+  if (data.valid.length > 0) {
+    const probs = model.probs(data.valid.map((r) => r.text));
+    const truth = data.valid.map((r) => r.labels);
+    const report = evaluate(probs, truth, labels);
+    await ctx.logMetric({
+      type: "eval",
+      split: "valid",
+      step: ctx.steps,
+      epoch: cfg.epochs,
+      loss: meanBce(probs, truth),
+      macroF1: report.macroF1,
+      microF1: report.microF1,
+      macroPrAuc: report.macro.prAuc,
+      perLabel: perLabelSummary(report, labels),
+    });
+    thresholds = tuneThresholds(probs, truth);
+  }
+  await writeJsonAtomic(join(runDir, RUN_FILES.thresholds), {
+    labels,
+    thresholds,
+    tunedOn: data.valid.length > 0 ? "valid" : null,
+  });
+  const probs = model.probs(data.test.map((r) => r.text));
+  const truth = data.test.map((r) => r.labels);
+  const evalAt05 = evaluate(probs, truth, labels);
+  const evalTuned = evaluate(probs, truth, labels, thresholds);
+  await writeJsonAtomic(join(runDir, RUN_FILES.eval), {
+    split: "test",
+    rows: data.test.length,
+    loss: meanBce(probs, truth),
+    at05: evalAt05,
+    tuned: evalTuned,
+    thresholds,
+    bestStep: ctx.steps,
+    steps: ctx.steps,
+    trainSeconds: ctx.trainSeconds,
+  });
+  await writeEvaluationFiles(
+    runDir,
+    RUN_FILES.evalPredictions,
+    { records: data.test, labels, probs },
+    evalAt05,
+    evalTuned,
+  );
+  ctx.progress.log(
+    `test (${data.test.length} rows) at tuned thresholds:\n${formatPrototypeTable(evalTuned).text}`,
+  );
+  ctx.progress.log(`run directory: ${runDir}`);
+  return {
+    runDir,
+    labels,
+    eval: evalTuned,
+    evalAt05,
+    thresholds,
+    bestStep: ctx.steps,
+    steps: ctx.steps,
+    trainSeconds: ctx.trainSeconds,
+    interrupted: false,
+  };
+}
