@@ -1,5 +1,44 @@
 // The toxlora library API. Everything the CLI does is importable from here.
 
+// The tfidf-lr baseline: character n-gram TF-IDF + logistic regression (train({ model: "tfidf-lr" })).
+export { BASELINE_MODEL_DIR, TfidfClassifier } from "./baseline/classifier.js";
+export {
+  BASELINE_MODEL,
+  type BaselineConfig,
+  type BaselineConfigInput,
+  BaselineConfigSchema,
+  isBaselineModel,
+  resolveBaselineConfig,
+} from "./baseline/config.js";
+export { DEFAULT_LBFGS, type LbfgsOptions, type LbfgsResult, minimizeLbfgs } from "./baseline/lbfgs.js";
+export {
+  balancedClassWeights,
+  fitLogistic,
+  type LogisticFit,
+  type LogisticOptions,
+  logisticLossGrad,
+  predictLogistic,
+} from "./baseline/logistic.js";
+export {
+  DEFAULT_TFIDF_LR,
+  fitTfidfLr,
+  type LabelFit,
+  loadTfidfLr,
+  saveTfidfLr,
+  TFIDF_LR_FILES,
+  TfidfLrModel,
+  type TfidfLrOptions,
+} from "./baseline/model.js";
+export { type CsrMatrix, selectRows } from "./baseline/sparse.js";
+export {
+  analyzeText,
+  charNgrams,
+  DEFAULT_TFIDF,
+  type TfidfModel,
+  type TfidfOptions,
+  TfidfVectorizer,
+} from "./baseline/tfidf.js";
+export { trainBaseline } from "./baseline/trainer.js";
 // Scoring on a Redis-backed queue (BullMQ): workers, the coordinator, their Redis connection.
 export {
   ChunkFailedError,
@@ -173,7 +212,13 @@ export {
   predictionRows,
   scoreAligned,
 } from "./predict/predict.js";
-export { type Classifier, type PredictOptions, RUN_FILES, type Scored } from "./predict/types.js";
+export {
+  type Classifier,
+  type PredictOptions,
+  RUN_FILES,
+  type Scored,
+  type TrainedClassifier,
+} from "./predict/types.js";
 export {
   type BlockQuantized,
   dequantizeInt4,

@@ -5,6 +5,8 @@
 // tokenizer files.
 import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
+import { BASELINE_MODEL_DIR } from "../baseline/classifier.js";
+import { isBaselineModel } from "../baseline/config.js";
 import {
   EXTERNAL_DATA_BYTES,
   ExternalWeights,
@@ -37,6 +39,10 @@ export interface ExportResult {
 /** Writes `<outFile>` (ONNX) and its config + tokenizer files into the same folder. */
 export async function exportOnnx(runDir: string, outFile: string): Promise<ExportResult> {
   const run = await readRunConfig(runDir);
+  if (isBaselineModel(run.model))
+    throw new Error(
+      `${runDir}: a tfidf-lr run has no transformer to export; its model is the folder ${join(runDir, BASELINE_MODEL_DIR)} (vocabulary + idf + weights, see the README)`,
+    );
   const modelDir = await runModelDir(run);
   const out = resolve(outFile);
   const dir = dirname(out);
