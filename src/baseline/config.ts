@@ -32,6 +32,7 @@ export const BaselineConfigSchema = TrainConfigSchema.pick({
   epochs: true,
   posWeight: true,
   seed: true,
+  bootstrap: true,
   out: true,
   resume: true,
 }).extend({

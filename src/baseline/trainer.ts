@@ -12,7 +12,7 @@ import type { DataRecord } from "../data/load.js";
 import { writeJsonAtomic } from "../io/atomic.js";
 import { RUN_FILES } from "../predict/types.js";
 import { epochRecords, labelRates, prepareData, resolvePosWeight } from "../train/data.js";
-import { writeEvaluationFiles } from "../train/eval-files.js";
+import { evaluateSplit, writeEvaluationFiles } from "../train/eval-files.js";
 import { type EvalReport, evaluate, formatPrototypeTable, tuneThresholds } from "../train/metrics.js";
 import { Progress } from "../train/progress.js";
 import { defaultRunDir, type TrainOptions, type TrainResult } from "../train/trainer.js";
@@ -176,8 +176,10 @@ async function finish(
   });
   const probs = model.probs(data.test.map((r) => r.text));
   const truth = data.test.map((r) => r.labels);
-  const evalAt05 = evaluate(probs, truth, labels);
-  const evalTuned = evaluate(probs, truth, labels, thresholds);
+  const { at05: evalAt05, tuned: evalTuned } = evaluateSplit(probs, truth, labels, thresholds, {
+    resamples: cfg.bootstrap,
+    seed: cfg.seed,
+  });
   await writeJsonAtomic(join(runDir, RUN_FILES.eval), {
     split: "test",
     rows: data.test.length,

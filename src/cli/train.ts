@@ -139,6 +139,7 @@ export function baselineConfigFromFlags(f: TrainFlags): BaselineConfigInput {
     epochs: c.epochs,
     posWeight: c.posWeight,
     seed: c.seed,
+    bootstrap: c.bootstrap,
     out: c.out,
     resume: c.resume,
     ngram: f.ngram,

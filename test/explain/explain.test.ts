@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { createRng } from "../../src/data/random.js";
 import { ExplainInputError, explain } from "../../src/explain/explain.js";
-import { loadClassifier, type RunClassifier } from "../../src/predict/classifier.js";
+import { RunClassifier } from "../../src/predict/classifier.js";
 import { train } from "../../src/train/trainer.js";
 import { tinyModel } from "../train/helpers.js";
 
@@ -64,7 +64,7 @@ before(async () => {
     { progress: "quiet" },
   );
   assert.ok(r.eval.perLabel.dog.f1 >= 0.9, `the model learnt the task (dog F1 ${r.eval.perLabel.dog.f1})`);
-  clf = await loadClassifier(r.runDir, { threads: 1 });
+  clf = await RunClassifier.load(r.runDir, { threads: 1 });
 });
 after(async () => {
   await clf?.close();

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { readHfConfig } from "../../src/io/hf-config.js";
 import { fitMaxLength } from "../../src/models/limits.js";
-import { loadClassifier } from "../../src/predict/classifier.js";
+import { RunClassifier } from "../../src/predict/classifier.js";
 import { evaluateRun } from "../../src/predict/evaluate.js";
 import { exportOnnx } from "../../src/predict/export.js";
 import { train } from "../../src/train/trainer.js";
@@ -79,7 +79,7 @@ test("a run whose maxLength exceeds the model is fitted at predict, eval and exp
   writeFileSync(cfgFile, JSON.stringify({ ...cfg, maxLength: 100_000 })); // as a run trained before the check
 
   const notices: string[] = [];
-  const clf = await loadClassifier(run, { onNotice: (l) => notices.push(l) });
+  const clf = await RunClassifier.load(run, { onNotice: (l) => notices.push(l) });
   try {
     assert.equal(clf.maxLength, LIMIT);
     assert.deepEqual(clf.notices, notices);
