@@ -203,6 +203,7 @@ export {
 export { type EvaluateRunResult, evaluateRun } from "./predict/evaluate.js";
 export { type ExportResult, exportOnnx } from "./predict/export.js";
 export * from "./predict/io.js";
+export { decide, type ScoredFields, scoredFields } from "./predict/output.js";
 export {
   PREDICT_BLOCK,
   type PredictFileOptions,

@@ -1,6 +1,7 @@
 // A tfidf-lr run directory as a Classifier, for eval, predict, serve and tweets score.
 import { join } from "node:path";
 import type { RunConfig } from "../predict/classifier.js";
+import { decide } from "../predict/output.js";
 import type { Scored, TrainedClassifier } from "../predict/types.js";
 import { loadTfidfLr, type TfidfLrModel } from "./model.js";
 
@@ -31,7 +32,7 @@ export class TfidfClassifier implements TrainedClassifier {
   async predict(texts: string[]): Promise<Scored[]> {
     return this.model.probs(texts).map((probs) => ({
       probs,
-      decisions: probs.map((p, j) => p >= this.thresholds[j]),
+      decisions: decide(probs, this.thresholds),
     }));
   }
 

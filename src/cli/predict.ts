@@ -73,7 +73,7 @@ export function register(program: Command): void {
   program
     .command("predict")
     .description(
-      "score texts with a trained run: per-label probabilities and 0/1 decisions at the run's thresholds",
+      "score texts with a trained run: per-label probabilities, true/false decisions at the run's thresholds and the flagged labels",
     )
     .requiredOption("--run <dir>", "run directory written by `toxlora train`")
     .requiredOption("--input <file|->", "texts: .jsonl, .csv, .tsv, .txt (one per line) or - for stdin")

@@ -22,6 +22,7 @@ import {
   sessionOptionsFor,
 } from "../models/registry.js";
 import { encodeTexts, scoreRows } from "./encode.js";
+import { decide } from "./output.js";
 import {
   type Classifier,
   type PredictOptions,
@@ -178,7 +179,7 @@ export class RunClassifier implements TrainedClassifier {
   async predict(texts: string[], options: PredictOptions = {}): Promise<Scored[]> {
     return (await this.probs(texts, options.batchSize)).map((probs) => ({
       probs,
-      decisions: probs.map((p, j) => p >= this.thresholds[j]),
+      decisions: decide(probs, this.thresholds),
     }));
   }
 

@@ -13,6 +13,7 @@ import {
   RowDigest,
   readInputs,
 } from "./io.js";
+import { scoredFields } from "./output.js";
 import type { Classifier, Scored } from "./types.js";
 
 /**
@@ -59,8 +60,7 @@ export function predictionRows(
     index: c.index,
     ...(c.id !== undefined ? { id: c.id } : {}),
     text: c.text,
-    probs: Object.fromEntries(labels.map((l, j) => [l, round(scored[k].probs[j])])),
-    labels: Object.fromEntries(labels.map((l, j) => [l, scored[k].decisions[j] ? 1 : 0])),
+    ...scoredFields(labels, scored[k].probs.map(round), scored[k].decisions),
   }));
 }
 

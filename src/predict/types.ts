@@ -52,7 +52,8 @@ export interface TrainedClassifier extends Classifier {
  * - thresholds.json   {"labels":[...],"thresholds":[...],"tunedOn":"valid"|null}
  * - manifest.json     data files with sha256, split ids, per-split label rates (src/train/data.ts)
  * - adapter/          PEFT adapter (adapter_config.json + adapter_model.safetensors) of the best step
- * - predictions/eval.jsonl  per test row: {id,text,labels:{..0/1},probs:{..}} (used by report)
+ * - predictions/eval.jsonl  per test row: {id,text,truth:{..0/1},probs,decisions,flagged} (src/predict/output.ts;
+ *                     used by report)
  * - log.csv, log_tuned.csv  the prototype's per-label table at 0.5 and at the tuned thresholds
  * - checkpoint/       state for --resume
  * - model/            a tfidf-lr baseline run's model instead of adapter/ (src/baseline/model.ts)

@@ -92,7 +92,7 @@ export function comparePredictions(
         `${shared.length} in common; only the common rows are compared`,
     );
   }
-  const truthDiffers = shared.filter((r) => labels.some((l) => r.labels[l] !== rowsB.get(r.id)?.labels[l]));
+  const truthDiffers = shared.filter((r) => labels.some((l) => r.truth[l] !== rowsB.get(r.id)?.truth[l]));
   if (truthDiffers.length > 0) {
     warnings.push(
       `${truthDiffers.length} shared rows have a different truth in the two runs (e.g. id ${truthDiffers[0].id}); A's truth is used`,
@@ -105,7 +105,7 @@ export function comparePredictions(
       probs: shared.map((r) => labels.map((l) => (rowsB.get(r.id) as EvalPrediction).probs[l])),
       thresholds: thresholdsOf(b),
     },
-    shared.map((r) => labels.map((l) => r.labels[l])),
+    shared.map((r) => labels.map((l) => r.truth[l])),
     labels,
     options,
   );

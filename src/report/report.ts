@@ -67,7 +67,7 @@ export function labelScores(run: RunData): LabelScores[] {
   return run.labels.map((label, j) => ({
     label,
     scores: run.predictions.map((p) => p.probs[label] as number),
-    truth: run.predictions.map((p) => p.labels[label] as number),
+    truth: run.predictions.map((p) => p.truth[label] as number),
     threshold: run.thresholds[j] as number,
   }));
 }
@@ -81,7 +81,7 @@ export function finalEvaluation(run: RunData): EvalReport | null {
 
 function evaluateAt(run: RunData, thresholds: readonly number[]): EvalReport {
   const probs = run.predictions.map((p) => run.labels.map((l) => p.probs[l] as number));
-  const truth = run.predictions.map((p) => run.labels.map((l) => p.labels[l] as number));
+  const truth = run.predictions.map((p) => run.labels.map((l) => p.truth[l] as number));
   return evaluate(probs, truth, run.labels, thresholds);
 }
 
@@ -156,7 +156,7 @@ export async function dataLabelRates(run: RunData): Promise<SplitRates> {
     }
   }
   if (!series.some((s) => s.name === "test") && run.predictions.length > 0) {
-    const rows = run.predictions.map((p) => run.labels.map((l) => p.labels[l] as number));
+    const rows = run.predictions.map((p) => run.labels.map((l) => p.truth[l] as number));
     series.push({ name: "test (evaluation rows)", rates: ratesOf(rows, run.labels), rows: rows.length });
   }
   for (const e of run.epochs) {
@@ -236,7 +236,7 @@ export function worstErrors(
   const wrong: WorstError[] = [];
   for (const p of predictions) {
     const score = p.probs[label] as number;
-    const truth = p.labels[label] as number;
+    const truth = p.truth[label] as number;
     const predicted = score >= threshold;
     if (predicted && truth === 0) wrong.push({ id: p.id, text: p.text, score, truth, kind: "FP" });
     if (!predicted && truth === 1) wrong.push({ id: p.id, text: p.text, score, truth, kind: "FN" });

@@ -47,7 +47,7 @@ export interface EvalPrediction {
   id: string;
   text: string;
   /** 0/1 truth per label. */
-  labels: Record<string, number>;
+  truth: Record<string, number>;
   /** Predicted probability per label. */
   probs: Record<string, number>;
 }
@@ -247,14 +247,16 @@ function parsePredictions(file: string, text: string, labels: readonly string[])
   const rows: EvalPrediction[] = [];
   for (const { line, obj } of jsonLines(file, text)) {
     const r = new FieldReader(file, line, obj);
-    const truth = r.numberMap("labels");
+    // Runs written before the output schema was unified (toxlora 0.1) named the truth `labels`.
+    const truthField = "truth" in obj || !("labels" in obj) ? "truth" : "labels";
+    const truth = r.numberMap(truthField);
     const probs = r.numberMap("probs");
     for (const l of labels) {
       if (truth[l] !== 0 && truth[l] !== 1) {
         throw new DataError({
           file,
           line,
-          field: `labels.${l}`,
+          field: `${truthField}.${l}`,
           reason: `expected 0 or 1, got ${show(truth[l])}`,
         });
       }
@@ -268,7 +270,7 @@ function parsePredictions(file: string, text: string, labels: readonly string[])
         });
       }
     }
-    rows.push({ id: r.string("id"), text: r.string("text"), labels: truth, probs });
+    rows.push({ id: r.string("id"), text: r.string("text"), truth, probs });
   }
   return rows;
 }

@@ -1,6 +1,6 @@
 // `toxlora serve`: a small HTTP server around a Classifier (node:http, no framework).
 //
-//   POST /v1/classify  {"texts": ["...", ...]}  → {labels, thresholds, results: [{probs, decisions}]}
+//   POST /v1/classify  {"texts": ["...", ...]}  → {labels, thresholds, results: [{probs, decisions, flagged}]}
 //   GET  /v1/labels    → {labels, thresholds}
 //   GET  /healthz      → {status: "ok", ...}
 //   GET  /             → a page to try the classifier in a browser
@@ -14,6 +14,7 @@ import { readFile, stat } from "node:fs/promises";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { basename, dirname, join } from "node:path";
+import { scoredFields } from "../predict/output.js";
 import type { Classifier, Scored } from "../predict/types.js";
 import { japaneseFontFiles } from "../report/fonts.js";
 import { MicroBatcher } from "./batcher.js";
@@ -183,10 +184,7 @@ export function classifyResponse(classifier: Classifier, scored: Scored[]): unkn
   return {
     labels,
     thresholds: classifier.thresholds,
-    results: scored.map((s) => ({
-      probs: Object.fromEntries(labels.map((l, j) => [l, s.probs[j]])),
-      decisions: Object.fromEntries(labels.map((l, j) => [l, s.decisions[j]])),
-    })),
+    results: scored.map((s) => scoredFields(labels, s.probs, s.decisions)),
   };
 }
 

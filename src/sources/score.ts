@@ -3,6 +3,7 @@
 import { dirname, join } from "node:path";
 import { writeJsonAtomicSync } from "../io/atomic.js";
 import { refuseOutputOverInput } from "../io/same-file.js";
+import { type ScoredFields, scoredFields } from "../predict/output.js";
 import type { Classifier } from "../predict/types.js";
 import { barChart, type RenderOptions, writeChart } from "../report/charts.js";
 import { AtomicLineWriter, forEachJsonLine } from "./files.js";
@@ -29,16 +30,12 @@ export interface ScoreOptions {
   signal?: AbortSignal;
 }
 
-/** One output row. */
-export interface ScoredTweet {
+/** One output row: the tweet's fields and the shared scored fields (src/predict/output.ts). */
+export interface ScoredTweet extends ScoredFields {
   id: string;
   created_at: string | null;
   author_id: string | null;
   text: string;
-  probs: Record<string, number>;
-  decisions: Record<string, boolean>;
-  /** Labels whose decision is true, in label order. */
-  flagged: string[];
 }
 
 export interface TopExample {
@@ -138,19 +135,12 @@ export async function scoreTweets(
         created_at: row.created_at,
         author_id: row.author_id,
         text: row.text,
-        probs: {},
-        decisions: {},
-        flagged: [],
+        ...scoredFields(labels, s.probs, s.decisions),
       };
-      for (const [j, label] of labels.entries()) {
+      for (const j of labels.keys()) {
         const p = s.probs[j] as number;
         const d = s.decisions[j] as boolean;
-        out.probs[label] = p;
-        out.decisions[label] = d;
-        if (d) {
-          out.flagged.push(label);
-          flagged[j] = (flagged[j] as number) + 1;
-        }
+        if (d) flagged[j] = (flagged[j] as number) + 1;
         keepTop(top[j] as TopExample[], topK, {
           id: row.id,
           prob: p,

@@ -1,9 +1,11 @@
 // The files of an evaluation, written the same way by `train` (test split) and `eval`:
 // the prototype's table as log.csv (at 0.5) and log_tuned.csv (at the tuned thresholds), and one
-// JSON line per row with its text, truth and probabilities (read by the report).
+// JSON line per row with its text, `truth` and the scored fields of src/predict/output.ts at the
+// tuned thresholds (read by the report).
 import { join } from "node:path";
 import type { DataRecord } from "../data/load.js";
 import { writeFileAtomic } from "../io/atomic.js";
+import { decide, scoredFields } from "../predict/output.js";
 import { addBootstrapIntervals } from "./bootstrap.js";
 import { type EvalReport, evaluate, formatPrototypeTable } from "./metrics.js";
 
@@ -44,8 +46,8 @@ export async function writeEvaluationFiles(
         JSON.stringify({
           id: r.id,
           text: r.text,
-          labels: Object.fromEntries(labels.map((l, j) => [l, r.labels[j]])),
-          probs: Object.fromEntries(labels.map((l, j) => [l, probs[i][j]])),
+          truth: Object.fromEntries(labels.map((l, j) => [l, r.labels[j]])),
+          ...scoredFields(labels, probs[i], decide(probs[i], tuned.thresholds)),
         }),
       )
       .map((line) => `${line}\n`)

@@ -186,7 +186,7 @@ describe("buildReport on synthetic runs", () => {
 
 describe("report helpers", () => {
   it("worstErrors lists misclassified rows, the most confidently wrong first", () => {
-    const row = (id: string, p: number, t: number) => ({ id, text: id, labels: { x: t }, probs: { x: p } });
+    const row = (id: string, p: number, t: number) => ({ id, text: id, truth: { x: t }, probs: { x: p } });
     const preds = [
       row("a", 0.9, 0),
       row("b", 0.2, 1),

@@ -165,7 +165,7 @@ export async function writeSyntheticRun(dir: string, options: SyntheticRunOption
     JSON.stringify({
       id: r.id,
       text: r.text,
-      labels: Object.fromEntries(labels.map((l, j) => [l, r.truth[j]])),
+      truth: Object.fromEntries(labels.map((l, j) => [l, r.truth[j]])),
       probs: Object.fromEntries(labels.map((l, j) => [l, probs[i]?.[j]])),
     }),
   );

@@ -102,7 +102,7 @@ function predictions(
   return ids.map((id, i) => ({
     id,
     text: id,
-    labels: Object.fromEntries(labels.map((l, j) => [l, truth[i][j] as number])),
+    truth: Object.fromEntries(labels.map((l, j) => [l, truth[i][j] as number])),
     probs: Object.fromEntries(labels.map((l, j) => [l, probs[i][j] as number])),
   }));
 }
