@@ -36,7 +36,7 @@ export function grad(loss: Tensor, params: Tensor[], seed?: Tensor): Map<Tensor,
     if (!needs.some(Boolean)) continue;
     const rule = OPS[n.op].vjp;
     if (!rule) {
-      const from = n.inputs.filter((t, i) => needs[i]).map((t) => t.name);
+      const from = n.inputs.filter((_, i) => needs[i]).map((t) => t.name);
       throw new Error(
         `grad: op ${n.op} (output ${n.outputs[0].name}) has no gradient rule, but the loss depends on it through ${from.join(", ")}, which depends on a parameter`,
       );
