@@ -1,6 +1,7 @@
 // `toxlora serve`: a small HTTP server around a Classifier (node:http, no framework).
 //
 //   POST /v1/classify  {"texts": ["...", ...]}  → {labels, thresholds, results: [{probs, decisions, flagged}]}
+//   POST /v1/explain   {"text": "...", "labels"?: [...], "method"?, "steps"?} → {explanations: [...]}
 //   GET  /v1/labels    → {labels, thresholds}
 //   GET  /healthz      → {status: "ok", ...}
 //   GET  /             → a page to try the classifier in a browser
@@ -14,6 +15,7 @@ import { readFile, stat } from "node:fs/promises";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { basename, dirname, join } from "node:path";
+import { ExplainInputError, explain, isExplainable } from "../explain/explain.js";
 import { scoredFields } from "../predict/output.js";
 import type { Classifier, Scored } from "../predict/types.js";
 import { japaneseFontFiles } from "../report/fonts.js";
@@ -178,6 +180,48 @@ export function parseClassifyBody(
   return texts as string[];
 }
 
+/** Most IG steps one explain request may ask for. */
+export const MAX_EXPLAIN_STEPS = 128;
+
+/** Validates an explain request body: {text, labels?, method?, steps?}. */
+export function parseExplainBody(
+  body: Buffer,
+  maxTextLength: number,
+): { text: string; labels?: string[]; method: "ig" | "grad-x-input"; steps: number } {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString("utf8"));
+  } catch (err) {
+    throw new HttpError(400, "invalid_json", `request body is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+    throw new HttpError(400, "invalid_body", 'request body must be a JSON object like {"text": "..."}');
+  }
+  const o = parsed as Record<string, unknown>;
+  if (typeof o.text !== "string") {
+    throw new HttpError(400, "invalid_text", 'field "text" must be a string: send {"text": "..."}');
+  }
+  if (charCount(o.text) > maxTextLength) {
+    throw new HttpError(413, "text_too_long", `"text" has more than ${maxTextLength} characters`);
+  }
+  if (o.labels !== undefined && (!Array.isArray(o.labels) || !o.labels.every((l) => typeof l === "string"))) {
+    throw new HttpError(400, "invalid_labels", 'field "labels" must be an array of label names');
+  }
+  const method = o.method ?? "ig";
+  if (method !== "ig" && method !== "grad-x-input") {
+    throw new HttpError(400, "invalid_method", 'field "method" must be "ig" or "grad-x-input"');
+  }
+  const steps = o.steps ?? 32;
+  if (typeof steps !== "number" || !Number.isInteger(steps) || steps < 1 || steps > MAX_EXPLAIN_STEPS) {
+    throw new HttpError(
+      400,
+      "invalid_steps",
+      `field "steps" must be an integer from 1 to ${MAX_EXPLAIN_STEPS}`,
+    );
+  }
+  return { text: o.text, labels: o.labels as string[] | undefined, method, steps };
+}
+
 /** The response of /v1/classify for scored texts. */
 export function classifyResponse(classifier: Classifier, scored: Scored[]): unknown {
   const { labels } = classifier;
@@ -210,6 +254,10 @@ export async function createServer(
     hasReport: reportPath !== undefined && existsSync(reportPath),
   });
   const fontFile = japaneseFontFiles()[0] as string;
+  // Explanations run one at a time (each is a batched graph run of its own); a few more may wait.
+  let explainChain: Promise<unknown> = Promise.resolve();
+  let explainWaiting = 0;
+  const MAX_EXPLAIN_WAITING = 4;
 
   // Routes: path → allowed methods → handler. HEAD is answered like GET (Node drops the body).
   type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void> | void;
@@ -222,6 +270,36 @@ export async function createServer(
           throw new HttpError(500, "internal_error", `classification failed: ${messageOf(err)}`);
         });
         sendJson(res, 200, classifyResponse(classifier, scored));
+      },
+    },
+    "/v1/explain": {
+      POST: async (req, res) => {
+        const body = await readBody(req, maxBodyBytes);
+        const q = parseExplainBody(body, maxTextLength);
+        if (!isExplainable(classifier)) {
+          throw new HttpError(
+            501,
+            "not_explainable",
+            "this classifier has no token attributions (not a transformer run)",
+          );
+        }
+        if (explainWaiting >= MAX_EXPLAIN_WAITING) {
+          throw new HttpError(503, "busy", "too many explanations in progress; retry shortly", {
+            "retry-after": "1",
+          });
+        }
+        explainWaiting++;
+        const job = explainChain.then(() => explain(classifier, [q.text], q));
+        explainChain = job.catch(() => undefined);
+        const explanations = await job
+          .catch((err: unknown) => {
+            if (err instanceof ExplainInputError) throw new HttpError(400, "invalid_input", err.message);
+            throw new HttpError(500, "internal_error", `explanation failed: ${messageOf(err)}`);
+          })
+          .finally(() => {
+            explainWaiting--;
+          });
+        sendJson(res, 200, { labels: classifier.labels, thresholds: classifier.thresholds, explanations });
       },
     },
     "/v1/labels": {

@@ -10,6 +10,7 @@ import { after, before, test } from "node:test";
 import { createRng } from "../../src/data/random.js";
 import { ExplainInputError, explain } from "../../src/explain/explain.js";
 import { RunClassifier } from "../../src/predict/classifier.js";
+import { createServer } from "../../src/serve/server.js";
 import { train } from "../../src/train/trainer.js";
 import { tinyModel } from "../train/helpers.js";
 
@@ -231,4 +232,48 @@ test("cli: --text view without colour lists the strongest spans; --json; --input
     long.stderr,
     /--text: longer than the token limit: only its first \d+ of 44 characters are explained/,
   );
+});
+
+test("serve: POST /v1/explain answers per label; bad requests get one clear 4xx each", async () => {
+  const srv = await createServer(clf, { port: 0 });
+  const post = async (body: unknown) => {
+    const r = await fetch(`${srv.url}/v1/explain`, { method: "POST", body: JSON.stringify(body) });
+    return {
+      status: r.status,
+      body: (await r.json()) as {
+        explanations: { label: string; tokens: { text: string }[] }[];
+        error: { code: string };
+      },
+    };
+  };
+  try {
+    const ok = await post({ text: "あい犬かき", labels: ["dog"], steps: 16 });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.body.explanations.length, 1);
+    const e = ok.body.explanations[0];
+    assert.equal(e.label, "dog");
+    assert.ok(e.tokens.some((t) => t.text === "犬"));
+    const all = await post({ text: "鳥", method: "grad-x-input" });
+    assert.deepEqual(
+      all.body.explanations.map((x) => x.label),
+      ["dog", "bird"],
+    );
+    const cases: [unknown, number, string][] = [
+      [{ text: "" }, 400, "invalid_input"],
+      [{ text: "犬", labels: ["cat"] }, 400, "invalid_input"],
+      [{ text: "犬", steps: 100000 }, 400, "invalid_steps"],
+      [{ text: "犬", method: "lime" }, 400, "invalid_method"],
+      [{ texts: ["犬"] }, 400, "invalid_text"],
+    ];
+    for (const [body, status, code] of cases) {
+      const r = await post(body);
+      assert.equal(r.status, status, JSON.stringify(body));
+      assert.equal(r.body.error.code, code);
+    }
+    // concurrent requests are queued, not failed
+    const many = await Promise.all([1, 2, 3].map(() => post({ text: "犬", steps: 4 })));
+    assert.ok(many.every((r) => r.status === 200));
+  } finally {
+    await srv.close();
+  }
 });
