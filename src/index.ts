@@ -201,7 +201,7 @@ export {
   readThresholds,
 } from "./predict/classifier.js";
 export { type EvaluateRunResult, evaluateRun } from "./predict/evaluate.js";
-export { type ExportResult, exportOnnx } from "./predict/export.js";
+export { type ExportOptions, type ExportResult, exportOnnx } from "./predict/export.js";
 export * from "./predict/io.js";
 export { decide, type ScoredFields, scoredFields } from "./predict/output.js";
 export {
@@ -231,6 +231,18 @@ export {
   quantizeInt8,
   quantizeNf4,
 } from "./quant/codecs.js";
+export { checkpointHash, readQuantizedWeights, toxloraCacheDir } from "./quant/load.js";
+export {
+  DEFAULT_BLOCK_SIZE,
+  dequantizeWeight,
+  parseQuantScheme,
+  QUANT_SCHEMES,
+  type QuantizedTensor,
+  type QuantizeOptions,
+  type QuantLoadOptions,
+  type QuantScheme,
+  quantizeWeight,
+} from "./quant/weights.js";
 export {
   BASE_CONFIG,
   type BarChartOptions,

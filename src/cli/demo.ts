@@ -2,9 +2,10 @@
 import type { Command } from "commander";
 import { runDemo } from "../demo/run.js";
 import { positiveInt } from "./analyze.js";
+import { addQuantOptions, type QuantFlags, quantFromFlags } from "./quant.js";
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("demo")
     .description(
       "run analyze → balance → split → train → eval → predict → export → report on the bundled demo data (offline)",
@@ -12,9 +13,11 @@ export function register(program: Command): void {
     .option("--out <dir>", "put everything under this folder (default outputs/demo-<time>)")
     .option("--model <dir|hub id>", "use a real pretrained model instead of a tiny random one")
     .option("--epochs <n>", "training epochs", positiveInt, 2)
-    .option("--quiet", "no progress output")
-    .action(async (f: { out?: string; model?: string; epochs: number; quiet?: boolean }) => {
+    .option("--quiet", "no progress output");
+  addQuantOptions(cmd).action(
+    async (f: { out?: string; model?: string; epochs: number; quiet?: boolean } & QuantFlags) => {
       const r = await runDemo({
+        ...quantFromFlags(f),
         out: f.out,
         model: f.model,
         epochs: f.epochs,
@@ -30,5 +33,6 @@ export function register(program: Command): void {
             "Run `toxlora demo --model <hugging face id or folder>` with a real model for meaningful results.\n",
         );
       }
-    });
+    },
+  );
 }

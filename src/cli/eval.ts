@@ -3,6 +3,13 @@ import type { Command } from "commander";
 import { evaluateRun } from "../predict/evaluate.js";
 import { formatPrototypeTable } from "../train/metrics.js";
 import { integer, nonNegativeInt, positiveInt } from "./analyze.js";
+import {
+  type QuantFlags,
+  quantBlockSizeOption,
+  quantCacheOption,
+  quantFromFlags,
+  quantizeOption,
+} from "./quant.js";
 
 interface EvalFlags {
   run: string;
@@ -32,8 +39,12 @@ export function register(program: Command): void {
     .option("--bootstrap <n>", "bootstrap resamples for 95% intervals (0 = off)", nonNegativeInt, 1000)
     .option("--seed <n>", "seed of the bootstrap resampling", integer, 42)
     .option("--json", "print the evaluation as JSON")
-    .action(async (f: EvalFlags) => {
+    .addOption(quantizeOption())
+    .addOption(quantBlockSizeOption())
+    .addOption(quantCacheOption())
+    .action(async (f: EvalFlags & QuantFlags) => {
       const r = await evaluateRun(f.run, f.data, {
+        ...quantFromFlags(f),
         outDir: f.out,
         threads: f.threads,
         device: f.device,

@@ -8,6 +8,13 @@ import type { InputFormat } from "../predict/io.js";
 import { type PredictFileResult, predictFile } from "../predict/predict.js";
 import { positiveInt } from "./analyze.js";
 import { withInterrupt } from "./interrupt.js";
+import {
+  type QuantFlags,
+  quantBlockSizeOption,
+  quantCacheOption,
+  quantFromFlags,
+  quantizeOption,
+} from "./quant.js";
 
 interface PredictFlags {
   run: string;
@@ -99,7 +106,10 @@ export function register(program: Command): void {
     )
     .option("--chunk-size <n>", "with --queue: rows per job", positiveInt, 2000)
     .option("--max-attempts <n>", "with --queue: tries per chunk before the run stops", positiveInt, 3)
-    .action(async (f: PredictFlags) => {
+    .addOption(quantizeOption())
+    .addOption(quantBlockSizeOption())
+    .addOption(quantCacheOption())
+    .action(async (f: PredictFlags & QuantFlags) => {
       if (f.queue !== undefined) {
         const r = await withInterrupt(
           "stopping: writing the chunks already scored; rerun the same command to continue",
@@ -115,6 +125,7 @@ export function register(program: Command): void {
         return;
       }
       const clf = await loadClassifier(f.run, {
+        ...quantFromFlags(f),
         batchSize: f.batchSize,
         threads: f.threads,
         device: f.device,

@@ -5,6 +5,13 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { loadClassifier } from "../predict/classifier.js";
 import { createServer } from "../serve/server.js";
 import { positiveInt } from "./analyze.js";
+import {
+  type QuantFlags,
+  quantBlockSizeOption,
+  quantCacheOption,
+  quantFromFlags,
+  quantizeOption,
+} from "./quant.js";
 
 interface ServeFlags {
   run: string;
@@ -61,11 +68,15 @@ export function register(program: Command): void {
       "\nExample:\n  toxlora serve --run outputs/bert/2026-01-01/12-00-00 --port 8080\n" +
         `  curl -s localhost:8080/v1/classify -H 'content-type: application/json' -d '{"texts": ["このアニメ最高！"]}'\n`,
     )
-    .action(async (f: ServeFlags) => {
+    .addOption(quantizeOption())
+    .addOption(quantBlockSizeOption())
+    .addOption(quantCacheOption())
+    .action(async (f: ServeFlags & QuantFlags) => {
       const reportPath = f.report ?? join(f.run, "report.html");
       if (f.report && !existsSync(f.report)) throw new Error(`--report: ${f.report} does not exist`);
       process.stderr.write(`serve: loading ${f.run}\n`);
       const classifier = await loadClassifier(f.run, {
+        ...quantFromFlags(f),
         batchSize: f.maxBatch,
         threads: f.threads,
         device: f.device,

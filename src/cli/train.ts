@@ -15,6 +15,7 @@ import {
   positiveInt,
 } from "./analyze.js";
 import { withInterrupt } from "./interrupt.js";
+import { addQuantOptions, type QuantFlags, quantFromFlags } from "./quant.js";
 
 const number = (v: string): number => {
   const n = Number(v);
@@ -22,7 +23,7 @@ const number = (v: string): number => {
   return n;
 };
 
-interface TrainFlags extends DatasetFlags {
+interface TrainFlags extends DatasetFlags, QuantFlags {
   model: string;
   data: string;
   eval?: string;
@@ -230,6 +231,7 @@ function fullConfigFromFlags(f: TrainFlags): TrainConfigInput {
     bucketing: f.bucketing,
     shuffle: f.shuffle,
     adapter: f.adapter,
+    ...quantFromFlags(f),
   };
 }
 
@@ -327,7 +329,7 @@ export function register(program: Command): void {
     .option("--resume", "continue the interrupted run in --out")
     .option("--quiet", "no progress output")
     .option("--json", "progress as JSON lines on stdout");
-  addDatasetOptions(cmd).action(async (flags: TrainFlags, command: Command) => {
+  addQuantOptions(addDatasetOptions(cmd)).action(async (flags: TrainFlags, command: Command) => {
     const defaulted = (flag: string) => command.getOptionValueSource(flag) !== "cli";
     const mode: ProgressMode = flags.quiet ? "quiet" : flags.json ? "json" : "auto";
     const baseline = isBaselineModel(flags.model);

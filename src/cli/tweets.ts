@@ -6,6 +6,13 @@ import { buildSearchQuery, QUERY_PRESETS } from "../sources/query.js";
 import { defaultSummaryFile, formatScoreSummary, scoreTweets } from "../sources/score.js";
 import { DEFAULT_BASE_URL, fetchTweets } from "../sources/x-api.js";
 import { withInterrupt } from "./interrupt.js";
+import {
+  type QuantFlags,
+  quantBlockSizeOption,
+  quantCacheOption,
+  quantFromFlags,
+  quantizeOption,
+} from "./quant.js";
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -157,21 +164,29 @@ export function register(program: Command): void {
     .option("--summary <file>", "summary JSON (default: summary.json beside --out)")
     .option("--top <n>", "examples per label in the summary", positiveInt, 5)
     .option("--no-chart", "do not draw the bar chart (summary.svg/.png beside the summary)")
+    .addOption(quantizeOption())
+    .addOption(quantBlockSizeOption())
+    .addOption(quantCacheOption())
     .action(
-      async (flags: {
-        run: string;
-        input: string;
-        out: string;
-        batchSize: number;
-        normalize?: boolean;
-        summary?: string;
-        top: number;
-        chart: boolean;
-      }) => {
+      async (
+        flags: {
+          run: string;
+          input: string;
+          out: string;
+          batchSize: number;
+          normalize?: boolean;
+          summary?: string;
+          top: number;
+          chart: boolean;
+        } & QuantFlags,
+      ) => {
         const { log } = stderrReporter();
         // Loaded on demand: fetch/import should not pay for onnxruntime and the model code.
         const { loadClassifier } = await import("../predict/classifier.js");
-        const classifier = await loadClassifier(flags.run, { onNotice: (line) => log(`note: ${line}`) });
+        const classifier = await loadClassifier(flags.run, {
+          ...quantFromFlags(flags),
+          onNotice: (line) => log(`note: ${line}`),
+        });
         try {
           const summary = await scoreTweets(classifier, flags.input, flags.out, {
             batchSize: flags.batchSize,

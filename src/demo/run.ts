@@ -17,12 +17,14 @@ import { loadClassifier } from "../predict/classifier.js";
 import { evaluateRun } from "../predict/evaluate.js";
 import { exportOnnx } from "../predict/export.js";
 import { predictFile } from "../predict/predict.js";
+import type { QuantLoadOptions } from "../quant/weights.js";
 import { buildReport } from "../report/report.js";
 import type { ProgressMode } from "../train/progress.js";
 import { train } from "../train/trainer.js";
 import { DEMO_DATASET_PATH } from "./data.js";
 
-export interface DemoOptions {
+/** `quantize` runs every step on a quantized base; export then quantizes to int8/int4 (nf4: float32). */
+export interface DemoOptions extends QuantLoadOptions {
   /** Folder for everything (default outputs/demo-<timestamp>). */
   out?: string;
   /** A real pretrained model (folder or Hub id) instead of the random tiny one. */
@@ -55,6 +57,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
   const out = resolve(opts.out ?? join("outputs", `demo-${stamp}`));
   const files: Record<string, string> = {};
+  const quant = { quantize: opts.quantize, quantBlockSize: opts.quantBlockSize, quantCache: opts.quantCache };
   await mkdir(out, { recursive: true });
 
   // 1. analyze
@@ -120,12 +123,13 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       warmupRatio: 0.1,
       scheduler: "linear",
       out: files.run,
+      ...quant,
     },
     { progress: opts.progress ?? "auto" },
   );
 
   // 5. eval (the same command a user runs on any labelled file)
-  const ev = await evaluateRun(files.run, files.test, { outDir: join(out, "eval") });
+  const ev = await evaluateRun(files.run, files.test, { outDir: join(out, "eval"), ...quant });
   files.eval = ev.outDir;
   log(`[5/8] eval on ${ev.rows} test rows: macro-F1 ${ev.tuned.macroF1.toFixed(3)} at tuned thresholds`);
 
@@ -133,7 +137,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   files.newPosts = join(out, "data", "new-posts.txt");
   await writeFile(files.newPosts, `${NEW_POSTS.join("\n")}\n`);
   files.predictions = join(out, "predictions.jsonl");
-  const clf = await loadClassifier(files.run);
+  const clf = await loadClassifier(files.run, quant);
   try {
     await predictFile(clf, { input: files.newPosts, out: files.predictions });
   } finally {
@@ -143,7 +147,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
 
   // 7. export
   files.onnx = join(out, "export", "model.onnx");
-  await exportOnnx(files.run, files.onnx);
+  await exportOnnx(files.run, files.onnx, {
+    quantize: quant.quantize === "int8" || quant.quantize === "int4" ? quant.quantize : "none",
+    quantBlockSize: quant.quantBlockSize,
+  });
   log(`[7/8] export: standalone ONNX classifier written`);
 
   // 8. report

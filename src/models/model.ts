@@ -14,6 +14,7 @@
 import { Graph, Session, type SessionOptions, tensor } from "../engine/index.js";
 import type { HfModelConfig } from "../io/hf-config.js";
 import { type LoraAdapter, type LoraAdapterConfig, readAdapter, writeAdapter } from "../io/peft.js";
+import { checkpointQuantOptions, type QuantLoadOptions } from "../quant/weights.js";
 import type { HeadSpec } from "./heads.js";
 import { maxSequenceLength } from "./limits.js";
 import {
@@ -25,7 +26,7 @@ import {
 } from "./registry.js";
 import { WeightMap } from "./weights.js";
 
-export interface LoadModelOptions {
+export interface LoadModelOptions extends QuantLoadOptions {
   /** A PEFT adapter folder (adapter_config.json + adapter_model.safetensors) trained on this model. */
   adapter?: string;
   /** "cpu" (default) or "cuda" (needs onnxruntime-node's CUDA binaries). */
@@ -117,7 +118,7 @@ function int64Rows(rows: number[][]) {
  * of labels are read from the head tensors.
  */
 export async function loadModel(modelDir: string, opts: LoadModelOptions = {}): Promise<Model> {
-  const ckpt = await loadCheckpoint(modelDir);
+  const ckpt = await loadCheckpoint(modelDir, checkpointQuantOptions(opts));
   const adapter: LoraAdapter | undefined = opts.adapter ? await readAdapter(opts.adapter) : undefined;
   const cfg = ckpt.config;
   const found =

@@ -131,6 +131,8 @@ export interface ClassifierOptions {
   merged?: boolean;
   /** With `merged`: modify the checkpoint's arrays in place (saves memory; the checkpoint is used up). */
   mergeInPlace?: boolean;
+  /** With `merged`: quantize each merged backbone weight (export --quantize). */
+  quantizeMerged?: QuantizeOptions;
   /** Compute dtype; float32 is the only one implemented. */
   dtype?: "float32";
   /** Seed of fresh LoRA A matrices and fresh head weights. Default 0. */
@@ -209,6 +211,7 @@ export function buildClassifier(g: Graph, ckpt: LoadedCheckpoint, opts: Classifi
     training,
     merged: opts.merged ?? false,
     mergeInPlace: opts.mergeInPlace,
+    quantizeMerged: opts.quantizeMerged,
     rng,
   });
   const weights = withPrefixAlias(ckpt.weights, prefix);

@@ -21,6 +21,7 @@ import {
   loadCheckpoint,
   sessionOptionsFor,
 } from "../models/registry.js";
+import { checkpointQuantOptions, type QuantizeOptions, type QuantLoadOptions } from "../quant/weights.js";
 import { encodeTexts, scoreRows } from "./encode.js";
 import { decide } from "./output.js";
 import {
@@ -45,7 +46,7 @@ export interface RunConfig {
   train: Record<string, unknown>;
 }
 
-export interface LoadClassifierOptions extends SessionOptions {
+export interface LoadClassifierOptions extends SessionOptions, QuantLoadOptions {
   /** Rows per forward pass (default 16). */
   batchSize?: number;
   /** Override the run's max length (tokens). */
@@ -84,7 +85,7 @@ export async function buildRunGraph(
   runDir: string,
   run: RunConfig,
   ckpt: LoadedCheckpoint,
-  opts: { tokenTypeInput?: boolean } = {},
+  opts: { tokenTypeInput?: boolean; quantizeMerged?: QuantizeOptions } = {},
 ): Promise<{ g: Graph; m: ClassifierGraph }> {
   const adapter = await readAdapter(join(runDir, RUN_FILES.adapter));
   const g = new Graph();
@@ -95,6 +96,7 @@ export async function buildRunGraph(
     mergeInPlace: true,
     padTokenId: run.padTokenId,
     tokenTypeInput: opts.tokenTypeInput,
+    quantizeMerged: opts.quantizeMerged,
   });
   return { g, m };
 }
@@ -140,7 +142,7 @@ export class RunClassifier implements TrainedClassifier {
     const run = await readRunConfig(runDir);
     const modelDir = await runModelDir(run);
     const tokenizer = await loadTokenizer(modelDir);
-    const ckpt = await loadCheckpoint(modelDir);
+    const ckpt = await loadCheckpoint(modelDir, checkpointQuantOptions(opts));
     const { g, m } = await buildRunGraph(runDir, run, ckpt);
     g.output("probs", m.probs);
     const fitted = fitMaxLength(

@@ -22,12 +22,28 @@ import { refuseOutputOverInput } from "../io/same-file.js";
 import { loadTokenizer } from "../io/tokenizer.js";
 import { fitMaxLength, specialTokenCount } from "../models/limits.js";
 import { loadCheckpoint } from "../models/registry.js";
+import { blockSizeOf, parseQuantScheme, type QuantizeOptions, type QuantScheme } from "../quant/weights.js";
 import { VERSION } from "../version.js";
 import { buildRunGraph, readRunConfig, readThresholds, runModelDir } from "./classifier.js";
 import { RUN_FILES } from "./types.js";
 
+/** MatMulNBits accuracy_level of exported models; see bench/results/quantize.json. */
+const DEFAULT_ACCURACY_LEVEL = 4;
+
 const TOKENIZER_FILES =
   /^(tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|added_tokens\.json|vocab\.txt|.*\.model)$/;
+
+export interface ExportOptions {
+  /**
+   * Store the backbone's linear weights quantized (after merging LoRA into float32, as PEFT
+   * merges): int8 or int4 as onnxruntime's com.microsoft MatMulNBits. Default none.
+   */
+  quantize?: QuantScheme;
+  /** Values per quantization block (default 32). */
+  quantBlockSize?: number;
+  /** MatMulNBits accuracy_level: 0 keeps float32 activations, 4 (default) quantizes them to int8 per block. */
+  accuracyLevel?: 0 | 4;
+}
 
 export interface ExportResult {
   model: string;
@@ -37,7 +53,26 @@ export interface ExportResult {
 }
 
 /** Writes `<outFile>` (ONNX) and its config + tokenizer files into the same folder. */
-export async function exportOnnx(runDir: string, outFile: string): Promise<ExportResult> {
+export async function exportOnnx(
+  runDir: string,
+  outFile: string,
+  opts: ExportOptions = {},
+): Promise<ExportResult> {
+  const scheme = opts.quantize ? parseQuantScheme(opts.quantize) : "none";
+  if (scheme === "nf4") {
+    throw new Error(
+      "export --quantize nf4 is not supported: exported models use onnxruntime's standard quantized kernels; choose int4 or int8",
+    );
+  }
+  const quantizeMerged: QuantizeOptions | undefined =
+    scheme === "none"
+      ? undefined
+      : {
+          scheme,
+          blockSize: opts.quantBlockSize,
+          accuracyLevel: opts.accuracyLevel ?? DEFAULT_ACCURACY_LEVEL,
+        };
+  if (quantizeMerged) blockSizeOf(quantizeMerged);
   const run = await readRunConfig(runDir);
   if (isBaselineModel(run.model))
     throw new Error(
@@ -57,7 +92,7 @@ export async function exportOnnx(runDir: string, outFile: string): Promise<Expor
     specialTokenCount(tokenizer),
     "the run's maxLength",
   );
-  const { g, m } = await buildRunGraph(runDir, run, ckpt, { tokenTypeInput: false });
+  const { g, m } = await buildRunGraph(runDir, run, ckpt, { tokenTypeInput: false, quantizeMerged });
   // One logit per label with sigmoid(logit) = P(label): for the per-label softmax head that is
   // the difference of its two class logits.
   const logits =
@@ -99,6 +134,7 @@ export async function exportOnnx(runDir: string, outFile: string): Promise<Expor
       head: run.head,
       maxLength: fitted.maxLength,
       onnx: basename(out),
+      quantization: quantizeMerged ? { scheme, block_size: blockSizeOf(quantizeMerged) } : null,
     },
   };
   await writeJsonAtomic(join(dir, "config.json"), config);

@@ -170,9 +170,11 @@ export async function readQuantizedWeights(
       cacheFile = path.join(cacheDir, "quantized", `${name}.safetensors`);
       if (existsSync(cacheFile)) {
         const got = await readCache(cacheFile, want, src, keys, quantize);
-        if (typeof got === "string")
-          opts.onNote?.(`quantized cache ${cacheFile} not used: ${got}; rebuilding it`);
-        else cached = got;
+        if (typeof got === "string") {
+          const note = `quantized cache ${cacheFile} not used: ${got}; rebuilding it`;
+          if (opts.onNote) opts.onNote(note);
+          else process.emitWarning(note, "ToxloraWarning");
+        } else cached = got;
       }
     }
 

@@ -29,6 +29,29 @@ export interface QuantizeOptions {
   scheme: QuantScheme;
   /** Values per block (a power of two >= 16); default DEFAULT_BLOCK_SIZE[scheme]. */
   blockSize?: number;
+  /** int4/int8: MatMulNBits accuracy_level (0 = float32 compute; 4 = int8 activations, faster). */
+  accuracyLevel?: 0 | 4;
+}
+
+/** The quantization options every loader takes (train, loadModel, loadClassifier). */
+export interface QuantLoadOptions {
+  /** Quantize the frozen base's linear weights: "none" (default), "int8", "int4" or "nf4". */
+  quantize?: QuantScheme;
+  /** Values per quantization block (default 64 for nf4, 32 for int4/int8). */
+  quantBlockSize?: number;
+  /** Keep quantized weights in the on-disk cache (default true; false = --no-quant-cache). */
+  quantCache?: boolean;
+}
+
+/** loadCheckpoint's options for a QuantLoadOptions. */
+export function checkpointQuantOptions(o: QuantLoadOptions): {
+  quantize?: QuantizeOptions;
+  quantCacheDir?: null;
+} {
+  if (!o.quantize || o.quantize === "none") return {};
+  const quantize = { scheme: parseQuantScheme(o.quantize), blockSize: o.quantBlockSize };
+  blockSizeOf(quantize);
+  return o.quantCache === false ? { quantize, quantCacheDir: null } : { quantize };
 }
 
 /** The scheme named by a user, or a clear error listing the known ones. */
@@ -73,6 +96,7 @@ export interface QuantizedTensor {
 export function quantLayout(key: string, n: number, k: number, opts: QuantizeOptions) {
   const bs = blockSizeOf(opts);
   const attrs: QuantAttrs = { scheme: opts.scheme as QuantAttrs["scheme"], n, k, blockSize: bs };
+  if (opts.accuracyLevel) attrs.accuracyLevel = opts.accuracyLevel;
   const blocks = Math.ceil(k / bs);
   if (opts.scheme === "nf4") {
     if ((n * k) % bs !== 0) {

@@ -2,6 +2,7 @@
 // Defaults reproduce the Python prototype's recipe except where the README
 // justifies a different choice.
 import { z } from "zod";
+import { QUANT_SCHEMES } from "../quant/weights.js";
 
 export const TrainConfigSchema = z.object({
   /** Model folder or Hugging Face Hub id. */
@@ -65,6 +66,11 @@ export const TrainConfigSchema = z.object({
   /** Bootstrap resamples for the test split's 95% intervals (0 = none); seeded by `seed`. */
   bootstrap: z.number().int().min(0).default(1000),
   device: z.enum(["cpu", "cuda"]).default("cpu"),
+  /** Frozen base quantized (QLoRA-style): none, int8, int4 or nf4; see src/quant/. */
+  quantize: z.enum(QUANT_SCHEMES).default("none"),
+  quantBlockSize: z.number().int().positive().optional(),
+  /** Keep the quantized weights in toxlora's on-disk cache. */
+  quantCache: z.boolean().default(true),
   threads: z.number().int().positive().optional(),
   /** Run directory; default outputs/<model>/<date>/<time>/. */
   out: z.string().optional(),

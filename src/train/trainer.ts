@@ -49,6 +49,7 @@ import {
 } from "../models/registry.js";
 import { batchFeeds, encodeTexts, scoreRows } from "../predict/encode.js";
 import { RUN_FILES } from "../predict/types.js";
+import { checkpointQuantOptions } from "../quant/weights.js";
 import { VERSION } from "../version.js";
 import { bucketedBatches, naiveBatches } from "./batching.js";
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from "./config.js";
@@ -419,7 +420,7 @@ async function createSessions(
   start: { lowMemory?: boolean; adapter?: LoraAdapter } = {},
 ): Promise<TrainingSessions> {
   const { lowMemory, adapter } = start;
-  const ckpt = await loadCheckpoint(modelDir);
+  const ckpt = await loadCheckpoint(modelDir, checkpointQuantOptions(cfg));
   const g = new Graph();
   const lora = loraFromConfig(cfg, adapter);
   const m = buildClassifier(g, ckpt, {

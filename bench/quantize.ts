@@ -1,0 +1,240 @@
+// `npm run bench:quantize` (not in CI; needs ../shared for the llm-jp-3 tokenizer and ~15 GB of
+// RAM for the float32 training run): a quantized frozen base against float32, side by side.
+//
+// 1. Prediction, BERT-base-shaped (12 layers, hidden 768), batch 32 of 64-token posts: the model
+//    as `toxlora export` writes it (LoRA merged, then quantized), run by plain onnxruntime-node:
+//    texts/s, file size, and the largest |Δ probability| against float32 on the same inputs.
+// 2. Training: a whole `train()` run of an llm-jp-3-1.8b-shaped random checkpoint (batch 1 × 512,
+//    r 16, all-linear, per-label-softmax, as bench:trainer-scale), one child process per scheme
+//    so each peak RSS is its own: peak RSS and the median optimizer-step time.
+// Results: one JSON line and bench/results/quantize.json.
+//
+// Environment: BENCH_LAYERS (default 24), BENCH_ROWS (default 8), BENCH_SEQ (default 512),
+// BENCH_SKIP_TRAIN=1 (prediction only).
+import { execFileSync } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import * as ort from "onnxruntime-node";
+import { Graph, toOnnx } from "../src/engine/index.js";
+import { buildClassifier, loadCheckpoint } from "../src/models/registry.js";
+import { writeSyntheticCheckpoint } from "../src/models/synthetic.js";
+import type { QuantScheme } from "../src/quant/weights.js";
+import { train } from "../src/train/trainer.js";
+
+const layers = Number(process.env.BENCH_LAYERS ?? 24);
+const rows = Number(process.env.BENCH_ROWS ?? 8);
+const seq = Number(process.env.BENCH_SEQ ?? 512);
+const SPM = resolve(process.cwd(), "../shared/tokenizers/llm-jp/llm-jp-tokenizer-100k.ver3.0b1.model");
+const SCHEMES: QuantScheme[] = ["none", "int8", "int4", "nf4"];
+
+const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** The exported classifier's ONNX bytes (LoRA-free merged graph, optionally quantized). */
+async function exportedBytes(model: string, scheme: QuantScheme, accuracyLevel: 0 | 4): Promise<Uint8Array> {
+  const ckpt = await loadCheckpoint(model);
+  const g = new Graph();
+  const m = buildClassifier(g, ckpt, {
+    head: { kind: "multilabel", numLabels: 4 },
+    merged: true,
+    mergeInPlace: true,
+    tokenTypeInput: false,
+    quantizeMerged: scheme === "none" ? undefined : { scheme, accuracyLevel },
+  });
+  g.output("probs", m.probs);
+  return toOnnx(g);
+}
+
+async function predictPart(dir: string) {
+  const model = join(dir, "bert-base");
+  await writeSyntheticCheckpoint(model, {
+    family: "bert",
+    hidden: 768,
+    layers: 12,
+    heads: 12,
+    intermediate: 3072,
+    vocab: 32_000,
+    maxPositions: 512,
+  });
+  const batch = 32;
+  const len = 64;
+  let s = 7;
+  const ids = BigInt64Array.from({ length: batch * len }, () => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return BigInt(5 + (s % 31_000));
+  });
+  const feeds = {
+    input_ids: new ort.Tensor("int64", ids, [batch, len]),
+    attention_mask: new ort.Tensor("int64", new BigInt64Array(batch * len).fill(1n), [batch, len]),
+  };
+  const results: Record<string, { textsPerS: number; bytes: number; probs: Float32Array }> = {};
+  const variants: [string, QuantScheme, 0 | 4][] = [
+    ["fp32", "none", 0],
+    ["int8", "int8", 4],
+    ["int4", "int4", 4],
+    ["int8_acc0", "int8", 0],
+    ["int4_acc0", "int4", 0],
+  ];
+  for (const [name, scheme, acc] of variants) {
+    const bytes = await exportedBytes(model, scheme, acc);
+    // Plain onnxruntime-node: the exported bytes, no toxlora code in the loop.
+    const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: "all" });
+    let out = await session.run(feeds);
+    const times: number[] = [];
+    for (let i = 0; i < 7; i++) {
+      const t0 = performance.now();
+      out = await session.run(feeds);
+      times.push((performance.now() - t0) / 1000);
+    }
+    results[name] = {
+      textsPerS: batch / median(times),
+      bytes: bytes.byteLength,
+      probs: out.probs.data as Float32Array,
+    };
+    await session.release();
+  }
+  const shift = (name: string) => {
+    let m = 0;
+    const a = results[name].probs;
+    const b = results.fp32.probs;
+    for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+    return round(m, 5);
+  };
+  const speed = (name: string) => round(results[name].textsPerS / results.fp32.textsPerS);
+  return {
+    predict_texts_per_s_fp32: round(results.fp32.textsPerS, 1),
+    predict_speedup_int8: speed("int8"),
+    predict_speedup_int4: speed("int4"),
+    predict_speedup_int8_accuracy_level_0: speed("int8_acc0"),
+    predict_speedup_int4_accuracy_level_0: speed("int4_acc0"),
+    export_size_ratio_int4: round(results.int4.bytes / results.fp32.bytes),
+    export_size_ratio_int8: round(results.int8.bytes / results.fp32.bytes),
+    max_prob_shift_int8: shift("int8"),
+    max_prob_shift_int4: shift("int4"),
+    max_prob_shift_int8_accuracy_level_0: shift("int8_acc0"),
+    max_prob_shift_int4_accuracy_level_0: shift("int4_acc0"),
+  };
+}
+
+/** One training run in this process (child mode): prints peak RSS and step times as JSON. */
+async function trainChild(model: string, data: string, out: string, scheme: QuantScheme) {
+  const r = await train(
+    {
+      model,
+      data,
+      labels: ["a", "b"],
+      testRatio: 0.25,
+      validRatio: 0.25,
+      epochs: 1,
+      batchSize: 1,
+      maxLength: seq,
+      head: "per-label-softmax",
+      out,
+      quantize: scheme,
+      quantCache: false,
+    },
+    { progress: "quiet" },
+  );
+  const steps = readFileSync(join(r.runDir, "metrics.jsonl"), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .filter((m) => m.type === "step")
+    .map((m) => m.tokens / m.tokensPerS);
+  console.log(
+    JSON.stringify({
+      peak_rss_gb: round(process.resourceUsage().maxRSS / 1e6, 2),
+      step_seconds: steps.map((x: number) => round(x, 2)),
+      train_seconds: round(r.trainSeconds, 1),
+    }),
+  );
+}
+
+async function trainPart(dir: string) {
+  const model = join(dir, "llm-jp");
+  await writeSyntheticCheckpoint(model, {
+    family: "llama",
+    hidden: 2048,
+    layers,
+    heads: 16,
+    kvHeads: 16,
+    intermediate: 7168,
+    vocab: 99_584,
+    maxPositions: 4096,
+    dtype: "BF16",
+    config: { rms_norm_eps: 1e-5, bos_token_id: 1, eos_token_id: 2, pad_token_id: 2 },
+  });
+  copyFileSync(SPM, join(model, "tokenizer.model"));
+  const data = join(dir, "data.jsonl");
+  const line = "このアニメの感想を書きます。作画も音楽も素晴らしいが、脚本には不満が残る。".repeat(40);
+  writeFileSync(
+    data,
+    Array.from({ length: rows * 2 }, (_, i) =>
+      JSON.stringify({ id: `r${i}`, text: `${i} ${line}`, a: i % 2 ? "yes" : "no", b: i % 3 ? "no" : "yes" }),
+    ).join("\n"),
+  );
+  const out: Record<string, number | number[]> = {};
+  for (const scheme of SCHEMES) {
+    const stdout = execFileSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        fileURLToPath(import.meta.url),
+        "--child",
+        model,
+        data,
+        join(dir, `run-${scheme}`),
+        scheme,
+      ],
+      { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 24 },
+    );
+    const r = JSON.parse(stdout.trim().split("\n").pop() as string);
+    const name = scheme === "none" ? "fp32" : scheme;
+    out[`train_peak_rss_gb_${name}`] = r.peak_rss_gb;
+    out[`train_median_step_s_${name}`] = median(r.step_seconds);
+    out[`train_step_seconds_${name}`] = r.step_seconds;
+    process.stderr.write(`${name}: ${JSON.stringify(r)}\n`);
+  }
+  const ratio = (s: string) =>
+    round((out[`train_median_step_s_${s}`] as number) / (out.train_median_step_s_fp32 as number));
+  return {
+    ...out,
+    train_step_ratio_int8: ratio("int8"),
+    train_step_ratio_int4: ratio("int4"),
+    train_step_ratio_nf4: ratio("nf4"),
+  };
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), "toxlora-bench-quant-"));
+  try {
+    const predict = await predictPart(dir);
+    process.stderr.write(`${JSON.stringify(predict)}\n`);
+    const trainRes = process.env.BENCH_SKIP_TRAIN ? {} : await trainPart(dir);
+    const result = {
+      bench: "quantize",
+      predict_model:
+        "BERT-base-shaped random (12 layers, hidden 768, FFN 3072), batch 32 × 64 tokens, plain onnxruntime-node",
+      train_model: `llm-jp-3-1.8b-shaped random Llama (${layers} layers, hidden 2048, FFN 7168, vocab 99,584), batch 1 × ${seq}, r 16, all-linear, per-label-softmax`,
+      train_rows: rows * 2,
+      ...predict,
+      ...trainRes,
+      date: new Date().toISOString(),
+    };
+    console.log(JSON.stringify(result));
+    mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
+    writeFileSync(
+      new URL("./results/quantize.json", import.meta.url),
+      `${JSON.stringify(result, null, 2)}\n`,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const argv = process.argv;
+if (argv[2] === "--child") await trainChild(argv[3], argv[4], argv[5], argv[6] as QuantScheme);
+else await main();
