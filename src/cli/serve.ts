@@ -22,6 +22,10 @@ interface ServeFlags {
   maxBodyBytes: number;
   batchWaitMs: number;
   report?: string;
+  maxQueue?: number;
+  maxQueueBytes: number;
+  allowedHost: string[];
+  showPaths?: boolean;
   threads?: number;
   device: "cpu" | "cuda";
   quiet?: boolean;
@@ -59,6 +63,24 @@ export function register(program: Command): void {
       wholeNumber,
       5,
     )
+    .option(
+      "--max-queue <n>",
+      "most texts waiting to be scored; beyond it 503 + Retry-After (default 32 × --max-batch)",
+      positiveInt,
+    )
+    .option(
+      "--max-queue-bytes <n>",
+      "most request-body bytes received and waiting; beyond it 503 + Retry-After",
+      positiveInt,
+      32 * 1024 * 1024,
+    )
+    .option(
+      "--allowed-host <name>",
+      "also accept this Host header (repeatable; e.g. the name a proxy forwards); others get 403",
+      (v: string, all: string[]) => [...all, v],
+      [] as string[],
+    )
+    .option("--show-paths", "show absolute local paths in /report (default: relative to the run)")
     .option("--report <file>", "HTML report to serve at /report (default <run>/report.html when present)")
     .option("--threads <n>", "CPU threads", positiveInt)
     .addOption(new Option("--device <d>", "cpu or cuda").choices(["cpu", "cuda"]).default("cpu"))
@@ -89,6 +111,11 @@ export function register(program: Command): void {
         maxTextLength: f.maxTextLength,
         maxBodyBytes: f.maxBodyBytes,
         batchWaitMs: f.batchWaitMs,
+        maxQueue: f.maxQueue,
+        maxQueueBytes: f.maxQueueBytes,
+        allowedHosts: f.allowedHost,
+        showPaths: f.showPaths,
+        runDir: f.run,
         reportPath: existsSync(reportPath) ? reportPath : undefined,
         title: basename(resolve(f.run)),
         log: f.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),

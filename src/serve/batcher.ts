@@ -32,6 +32,7 @@ export interface BatcherStats {
 export class MicroBatcher {
   private queue: Pending[] = [];
   private queuedTexts = 0;
+  private runningTexts = 0;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   readonly stats: BatcherStats = { batches: 0, texts: 0, requests: 0, largestBatch: 0 };
@@ -56,6 +57,11 @@ export class MicroBatcher {
       this.queuedTexts += texts.length;
       this.schedule();
     });
+  }
+
+  /** Texts waiting or being scored: what a server bounds to keep its memory in check. */
+  get pendingTexts(): number {
+    return this.queuedTexts + this.runningTexts;
   }
 
   /** Waits until every queued request has been answered. */
@@ -98,21 +104,37 @@ export class MicroBatcher {
   }
 
   private async run(batch: Pending[], size: number): Promise<void> {
+    this.runningTexts = size;
+    try {
+      await this.score(batch, size);
+    } catch (err) {
+      if (batch.length === 1) {
+        (batch[0] as Pending).reject(err);
+        return;
+      }
+      // One bad text must not fail the requests that shared its call: score each request alone,
+      // so only the request holding it fails.
+      for (const p of batch) {
+        await this.score([p], p.texts.length).catch((e: unknown) => p.reject(e));
+      }
+    } finally {
+      this.runningTexts = 0;
+    }
+  }
+
+  /** One `predict` call for whole requests; resolves each of them, or throws. */
+  private async score(batch: Pending[], size: number): Promise<void> {
     this.stats.batches++;
     this.stats.largestBatch = Math.max(this.stats.largestBatch, size);
-    try {
-      const scored = await this.predict(batch.flatMap((p) => p.texts));
-      if (scored.length !== size)
-        throw new Error(`classifier returned ${scored.length} results for ${size} texts`);
-      let at = 0;
-      for (const p of batch) {
-        p.resolve(scored.slice(at, at + p.texts.length));
-        at += p.texts.length;
-      }
-      this.stats.texts += size;
-      this.stats.requests += batch.length;
-    } catch (err) {
-      for (const p of batch) p.reject(err);
+    const scored = await this.predict(batch.flatMap((p) => p.texts));
+    if (scored.length !== size)
+      throw new Error(`classifier returned ${scored.length} results for ${size} texts`);
+    let at = 0;
+    for (const p of batch) {
+      p.resolve(scored.slice(at, at + p.texts.length));
+      at += p.texts.length;
     }
+    this.stats.texts += size;
+    this.stats.requests += batch.length;
   }
 }

@@ -13,8 +13,8 @@
 import { createReadStream, existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { basename, dirname, join } from "node:path";
+import { type AddressInfo, isIP } from "node:net";
+import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { ExplainInputError, explain, isExplainable } from "../explain/explain.js";
 import { scoredFields } from "../predict/output.js";
 import type { Classifier, Scored } from "../predict/types.js";
@@ -41,6 +41,26 @@ export interface ServeOptions {
   title?: string;
   /** One line per request (method, path, status, milliseconds); default: none. */
   log?: (line: string) => void;
+  /**
+   * Internal errors with their details (which a response never shows); default: stderr.
+   */
+  logError?: (line: string) => void;
+  /**
+   * Most texts waiting to be scored (default 32 × maxBatch). A request that would exceed it is
+   * answered 503 with Retry-After instead of queued, so memory stays bounded under any load.
+   */
+  maxQueue?: number;
+  /** Most request-body bytes being received or waiting at once (default 32 MiB); beyond it: 503. */
+  maxQueueBytes?: number;
+  /**
+   * Host names (besides the listening address, localhost and loopback addresses) accepted in the
+   * Host header; others get 403, which stops DNS-rebinding pages from reaching the server.
+   */
+  allowedHosts?: string[];
+  /** Show absolute local paths in /report (default: relative to the run directory). */
+  showPaths?: boolean;
+  /** The run directory, to make report paths relative. */
+  runDir?: string;
 }
 
 export interface RunningServer {
@@ -68,6 +88,51 @@ export class HttpError extends Error {
 
 const JSON_TYPE = "application/json; charset=utf-8";
 
+/**
+ * Sent with every response: no MIME sniffing, no framing (clickjacking), no referrer, and a CSP that
+ * allows nothing (the page and the report set their own, also without framing).
+ */
+const SECURITY_HEADERS: Record<string, string> = {
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "x-frame-options": "DENY",
+  "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
+};
+
+function isJson(contentType: string | undefined): boolean {
+  return (contentType ?? "").split(";")[0]?.trim().toLowerCase() === "application/json";
+}
+
+const WILDCARD = new Set(["0.0.0.0", "::", "[::]"]);
+const LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"];
+
+/**
+ * Whether a Host header names this server: the listening address, localhost / loopback, or an
+ * allowed name; on a wildcard address (0.0.0.0) also any IP address. A DNS-rebinding page reaches
+ * the server under its own domain name, which is refused.
+ */
+export function hostChecker(
+  listenHost: string,
+  allowed: readonly string[],
+): (host: string | undefined) => boolean {
+  const bracket = (h: string) => (h.includes(":") && !h.startsWith("[") ? `[${h}]` : h);
+  const names = new Set(
+    [...LOOPBACK_NAMES, bracket(listenHost), ...allowed.map(bracket)].map((h) => h.toLowerCase()),
+  );
+  const wildcard = WILDCARD.has(listenHost);
+  return (header) => {
+    if (!header) return false;
+    let name: string;
+    try {
+      name = new URL(`http://${header}`).hostname.toLowerCase();
+    } catch {
+      return false;
+    }
+    if (names.has(name)) return true;
+    return wildcard && (isIP(name) !== 0 || (name.startsWith("[") && isIP(name.slice(1, -1)) !== 0));
+  };
+}
+
 function sendJson(
   res: ServerResponse,
   status: number,
@@ -88,8 +153,23 @@ function sendError(res: ServerResponse, err: HttpError): void {
   sendJson(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
 }
 
-/** Reads the body up to `limit` bytes; larger bodies are refused without reading them all. */
-function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+/** 503 for a full queue: the client should come back shortly. */
+function busy(what: string): HttpError {
+  return new HttpError(503, "busy", `the server is busy (${what}); retry shortly`, {
+    "retry-after": "1",
+    connection: "close",
+  });
+}
+
+/**
+ * Reads the body up to `limit` bytes; larger bodies are refused without reading them all. Each
+ * chunk is first offered to `admit` (the server-wide byte budget), which refuses with a 503.
+ */
+function readBody(
+  req: IncomingMessage,
+  limit: number,
+  admit: (bytes: number) => boolean = () => true,
+): Promise<Buffer> {
   const tooLarge = () =>
     new HttpError(413, "body_too_large", `request body exceeds ${limit} bytes`, { connection: "close" });
   const declared = Number(req.headers["content-length"]);
@@ -98,17 +178,18 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    const stop = (err: HttpError) => {
+      done = true;
+      // Stop buffering; the connection is closed once the error is sent.
+      req.removeAllListeners("data");
+      req.resume();
+      reject(err);
+    };
     req.on("data", (chunk: Buffer) => {
       if (done) return;
       size += chunk.length;
-      if (size > limit) {
-        done = true;
-        // Stop buffering; the connection is closed once the 413 is sent.
-        req.removeAllListeners("data");
-        req.resume();
-        reject(tooLarge());
-        return;
-      }
+      if (size > limit) return stop(tooLarge());
+      if (!admit(chunk.length)) return stop(busy("too many request bytes waiting"));
       chunks.push(chunk);
     });
     req.on("end", () => {
@@ -247,6 +328,36 @@ export async function createServer(
   });
   const started = Date.now();
   const reportPath = options.reportPath;
+  const maxQueue = options.maxQueue ?? 32 * maxBatch;
+  const maxQueueBytes = options.maxQueueBytes ?? 32 * 1024 * 1024;
+  const logError = options.logError ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const hostAllowed = hostChecker(host, options.allowedHosts ?? []);
+
+  // Absolute local paths (run folder, model folder, data files) would tell any visitor of /report
+  // how this machine is laid out: they are shown relative to the run unless showPaths.
+  const runDir = options.runDir;
+  const reportHtml = async (html: string): Promise<string> =>
+    options.showPaths || runDir === undefined ? html : relativizePaths(html, runDir, await runPaths(runDir));
+
+  // Request bytes received and not yet answered, across all requests: the memory a flood can pin.
+  let queuedBytes = 0;
+  const readTexts = async (req: IncomingMessage, res: ServerResponse): Promise<string[]> => {
+    const declared = Number(req.headers["content-length"]);
+    if (Number.isFinite(declared) && declared <= maxBodyBytes && queuedBytes + declared > maxQueueBytes) {
+      throw busy("too many request bytes waiting");
+    }
+    let held = 0;
+    res.once("close", () => {
+      queuedBytes -= held; // answered (or the client went away): the texts are no longer held
+    });
+    const body = await readBody(req, maxBodyBytes, (n) => {
+      if (queuedBytes + n > maxQueueBytes) return false;
+      queuedBytes += n;
+      held += n;
+      return true;
+    });
+    return parseClassifyBody(body, { maxBatch, maxTextLength });
+  };
   const page = renderPage({
     labels: classifier.labels,
     thresholds: classifier.thresholds,
@@ -264,10 +375,13 @@ export async function createServer(
   const routes: Record<string, Record<string, Handler>> = {
     "/v1/classify": {
       POST: async (req, res) => {
-        const body = await readBody(req, maxBodyBytes);
-        const texts = parseClassifyBody(body, { maxBatch, maxTextLength });
+        const texts = await readTexts(req, res);
+        if (batcher.pendingTexts + texts.length > maxQueue) {
+          throw busy(`${batcher.pendingTexts} texts waiting, at most ${maxQueue}`);
+        }
         const scored = await batcher.submit(texts).catch((err: unknown) => {
-          throw new HttpError(500, "internal_error", `classification failed: ${messageOf(err)}`);
+          logError(`classification failed: ${messageOf(err)}`);
+          throw new HttpError(500, "internal_error", "classification failed; the server log has the details");
         });
         sendJson(res, 200, classifyResponse(classifier, scored));
       },
@@ -294,7 +408,8 @@ export async function createServer(
         const explanations = await job
           .catch((err: unknown) => {
             if (err instanceof ExplainInputError) throw new HttpError(400, "invalid_input", err.message);
-            throw new HttpError(500, "internal_error", `explanation failed: ${messageOf(err)}`);
+            logError(`explanation failed: ${messageOf(err)}`);
+            throw new HttpError(500, "internal_error", "explanation failed; the server log has the details");
           })
           .finally(() => {
             explainWaiting--;
@@ -323,7 +438,7 @@ export async function createServer(
           "content-length": Buffer.byteLength(page),
           "cache-control": "no-store",
           "content-security-policy":
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; font-src 'self'; connect-src 'self'",
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; font-src 'self'; connect-src 'self'; frame-ancestors 'none'",
         });
         res.end(page);
       },
@@ -337,11 +452,14 @@ export async function createServer(
             "this run has no report; make one with `toxlora report --run <dir>`",
           );
         }
-        const html = await readFile(reportPath);
+        const html = Buffer.from(await reportHtml(await readFile(reportPath, "utf8")), "utf8");
         res.writeHead(200, {
           "content-type": "text/html; charset=utf-8",
           "content-length": html.length,
           "cache-control": "no-store",
+          // The report is self-contained: inline styles and SVG, its images, fonts as data: URLs.
+          "content-security-policy":
+            "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; font-src data:; frame-ancestors 'none'",
         });
         res.end(html);
       },
@@ -352,6 +470,21 @@ export async function createServer(
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    if (!hostAllowed(req.headers.host)) {
+      throw new HttpError(
+        403,
+        "host_not_allowed",
+        `Host ${JSON.stringify(req.headers.host ?? "")} is not this server's; start it with --allowed-host to accept it`,
+      );
+    }
+    // A cross-site form can POST text/plain without a preflight; JSON cannot be sent that way.
+    if (req.method === "POST" && !isJson(req.headers["content-type"])) {
+      throw new HttpError(
+        415,
+        "unsupported_media_type",
+        "send the body as JSON with Content-Type: application/json",
+      );
+    }
     const path = (req.url ?? "/").split("?")[0] as string;
     // The report's images (report.html links imgs/<name>, which resolves to /imgs/<name>).
     if (path.startsWith("/imgs/") && reportPath) {
@@ -394,14 +527,17 @@ export async function createServer(
 
   const server = http.createServer((req, res) => {
     const t0 = performance.now();
+    for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v);
     res.on("finish", () => {
       options.log?.(`${req.method} ${req.url} ${res.statusCode} ${(performance.now() - t0).toFixed(1)}ms`);
     });
     handle(req, res).catch((err: unknown) => {
+      if (!(err instanceof HttpError))
+        logError(`internal error on ${req.method} ${req.url}: ${messageOf(err)}`);
       const httpErr =
         err instanceof HttpError
           ? err
-          : new HttpError(500, "internal_error", `internal error: ${messageOf(err)}`);
+          : new HttpError(500, "internal_error", "internal error; the server log has the details");
       if (res.headersSent) {
         res.destroy();
         return;
@@ -415,7 +551,10 @@ export async function createServer(
     if (socket.writable) {
       const body = JSON.stringify({ error: { code: "bad_request", message: "malformed HTTP request" } });
       socket.end(
-        `HTTP/1.1 400 Bad Request\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        `HTTP/1.1 400 Bad Request\r\ncontent-type: ${JSON_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+          `${Object.entries(SECURITY_HEADERS)
+            .map(([k, v]) => `${k}: ${v}\r\n`)
+            .join("")}connection: close\r\n\r\n${body}`,
       );
     } else {
       socket.destroy();
@@ -457,4 +596,53 @@ async function sendFile(res: ServerResponse, file: string, type: string, cache: 
   await new Promise<void>((resolve, reject) => {
     createReadStream(file).on("error", reject).pipe(res).on("finish", resolve).on("error", reject);
   });
+}
+
+/** The absolute paths a run's report may show: the run, its model folder and its data files. */
+async function runPaths(runDir: string): Promise<string[]> {
+  const paths = [resolve(runDir)];
+  const read = async (name: string): Promise<unknown> => {
+    try {
+      return JSON.parse(await readFile(join(runDir, name), "utf8"));
+    } catch {
+      return undefined;
+    }
+  };
+  const collect = (v: unknown): void => {
+    if (typeof v === "string" && isAbsolute(v)) paths.push(v);
+    else if (Array.isArray(v)) v.forEach(collect);
+    else if (v !== null && typeof v === "object") Object.values(v).forEach(collect);
+  };
+  const config = (await read("config.json")) as Record<string, unknown> | undefined;
+  collect([config?.modelDir, config?.model, config?.train]);
+  const manifest = (await read("manifest.json")) as { files?: unknown } | undefined;
+  collect(manifest?.files);
+  return paths;
+}
+
+/** Each of `paths` in `html` (as written, JSON- or HTML-escaped) replaced by its path relative to the run. */
+export function relativizePaths(html: string, runDir: string, paths: readonly string[]): string {
+  const escapeHtml = (t: string) =>
+    t
+      .replace(/&/g, "&amp;")
+      .replace(/</g, "&lt;")
+      .replace(/>/g, "&gt;")
+      .replace(/"/g, "&quot;")
+      .replace(/'/g, "&#39;");
+  let out = html;
+  // Longest first, so a data file inside the run folder is not cut at the folder's path.
+  for (const p of [...new Set(paths)].sort((a, b) => b.length - a.length)) {
+    const rel = relative(resolve(runDir), p) || ".";
+    const json = JSON.stringify(p).slice(1, -1);
+    const jsonRel = JSON.stringify(rel).slice(1, -1);
+    for (const [form, to] of [
+      [p, rel],
+      [json, jsonRel],
+      [escapeHtml(p), escapeHtml(rel)],
+      [escapeHtml(json), escapeHtml(jsonRel)],
+    ] as const) {
+      out = out.split(form).join(to);
+    }
+  }
+  return out;
 }

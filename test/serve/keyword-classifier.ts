@@ -19,11 +19,18 @@ export class KeywordClassifier implements Classifier {
   gate: Promise<void> | undefined;
   /** When set, predict throws this error. */
   failWith: Error | undefined;
+  /** When set, predict throws (like onnxruntime on a bad input) for any call holding this text. */
+  poison: string | undefined;
 
   async predict(texts: string[]): Promise<Scored[]> {
     this.calls.push([...texts]);
     if (this.gate) await this.gate;
     if (this.failWith) throw this.failWith;
+    if (this.poison !== undefined && texts.includes(this.poison)) {
+      throw new Error(
+        "Non-zero status code returned while running Gather node. /onnxruntime_src/gather.cc:123",
+      );
+    }
     return texts.map((text) => {
       const probs = this.labels.map((label) => {
         const hits = (KEYWORDS[label] as string[]).filter((k) => text.includes(k)).length;

@@ -161,7 +161,8 @@ describe("serve: API", () => {
 
   it("refuses a chunked body past the limit without reading it all", async () => {
     const status = await new Promise<number>((resolve, reject) => {
-      const req = http.request(`${server.url}/v1/classify`, { method: "POST" }, (res) => {
+      const headers = { "content-type": "application/json" };
+      const req = http.request(`${server.url}/v1/classify`, { method: "POST", headers }, (res) => {
         res.resume();
         resolve(res.statusCode ?? 0);
       });
@@ -189,27 +190,36 @@ describe("serve: API", () => {
     assert.match(answer, /"code":"bad_request"/);
   });
 
-  it("turns a classifier failure into a 500 JSON error and keeps serving", async () => {
-    classifier.failWith = new Error("onnxruntime exploded");
+  it("turns a classifier failure into a 500 JSON error that leaks nothing, logs it, and keeps serving", async () => {
+    const logged: string[] = [];
+    const c = new KeywordClassifier();
+    const s = await createServer(c, { port: 0, logError: (l) => logged.push(l) });
+    c.failWith = new Error("onnxruntime exploded in /onnxruntime_src/core/session.cc");
     try {
-      assertError(
-        await post(server.url, JSON.stringify({ texts: ["a"] })),
-        500,
-        "internal_error",
-        /onnxruntime exploded/,
-      );
+      const r = await post(s.url, JSON.stringify({ texts: ["a"] }));
+      assertError(r, 500, "internal_error", /^classification failed; the server log has the details$/);
+      assert.doesNotMatch(JSON.stringify(r.body), /onnxruntime|\.cc/);
+      assert.match(logged.join("\n"), /classification failed: onnxruntime exploded/);
+      c.failWith = undefined;
+      assert.equal((await post(s.url, JSON.stringify({ texts: ["a"] }))).status, 200);
     } finally {
-      classifier.failWith = undefined;
+      await s.close();
     }
-    assert.equal((await post(server.url, JSON.stringify({ texts: ["a"] }))).status, 200);
   });
 
-  it("names a failure outside the classifier as an internal error, not a failed classification", async () => {
+  it("names a failure outside the classifier as an internal error, without its message", async () => {
     // A report path that cannot be read as a file (a folder).
-    const s = await createServer(new KeywordClassifier(), { port: 0, reportPath: dir });
+    const logged: string[] = [];
+    const s = await createServer(new KeywordClassifier(), {
+      port: 0,
+      reportPath: dir,
+      logError: (l) => logged.push(l),
+    });
     try {
       const r = await call(s.url, "/report");
-      assertError(r, 500, "internal_error", /^internal error: .*EISDIR/);
+      assertError(r, 500, "internal_error", /^internal error; the server log has the details$/);
+      assert.doesNotMatch(JSON.stringify(r.body), /EISDIR|\//);
+      assert.match(logged.join("\n"), /internal error on GET \/report: .*EISDIR/);
       assert.equal((await call(s.url, "/healthz")).status, 200);
     } finally {
       await s.close();
