@@ -107,6 +107,7 @@ describe("train --model tfidf-lr", () => {
     try {
       const r = await fetch(`${server.url}/v1/classify`, {
         method: "POST",
+        headers: { "content-type": "application/json" },
         body: JSON.stringify({ texts: ["ありがとう"] }),
       });
       const body = (await r.json()) as { results: { probs: Record<string, number> }[] };

@@ -237,7 +237,11 @@ test("cli: --text view without colour lists the strongest spans; --json; --input
 test("serve: POST /v1/explain answers per label; bad requests get one clear 4xx each", async () => {
   const srv = await createServer(clf, { port: 0 });
   const post = async (body: unknown) => {
-    const r = await fetch(`${srv.url}/v1/explain`, { method: "POST", body: JSON.stringify(body) });
+    const r = await fetch(`${srv.url}/v1/explain`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
     return {
       status: r.status,
       body: (await r.json()) as {

@@ -44,12 +44,17 @@ it("serves the run's labels, thresholds and probabilities", async () => {
   const expected = await classifier.probs(TEXTS);
   // One request with every text, then one request per text, all at once (batched by the server).
   const together = (await (
-    await fetch(`${server.url}/v1/classify`, { method: "POST", body: JSON.stringify({ texts: TEXTS }) })
+    await fetch(`${server.url}/v1/classify`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ texts: TEXTS }),
+    })
   ).json()) as { results: unknown[] };
   const apart = await Promise.all(
     TEXTS.map(async (t) => {
       const r = await fetch(`${server.url}/v1/classify`, {
         method: "POST",
+        headers: { "content-type": "application/json" },
         body: JSON.stringify({ texts: [t] }),
       });
       return ((await r.json()) as { results: unknown[] }).results[0];
