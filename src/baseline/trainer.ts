@@ -13,7 +13,13 @@ import { writeJsonAtomic } from "../io/atomic.js";
 import { RUN_FILES } from "../predict/types.js";
 import { epochRecords, labelRates, prepareData, resolvePosWeight } from "../train/data.js";
 import { evaluateSplit, writeEvaluationFiles } from "../train/eval-files.js";
-import { type EvalReport, evaluate, formatPrototypeTable, tuneThresholds } from "../train/metrics.js";
+import {
+  type EvalReport,
+  evaluate,
+  formatPrototypeTable,
+  MIN_TUNING_POSITIVES,
+  tuneThresholds,
+} from "../train/metrics.js";
 import { Progress } from "../train/progress.js";
 import { defaultRunDir, type TrainOptions, type TrainResult } from "../train/trainer.js";
 import { VERSION } from "../version.js";
@@ -70,7 +76,7 @@ export async function trainBaseline(
     throw new Error(`${runDir} already holds a run; choose another --out`);
   const progress = new Progress("train", options.progress ?? "auto");
   const data = await prepareData(cfg);
-  for (const w of data.manifest.warnings) progress.log(`warning: ${w}`);
+  for (const w of data.manifest.warnings) progress.warn(w);
   const labels = data.labels;
   const epochs = trainingRows(data.train, labels, cfg);
   const rows = epochs.flat();
@@ -167,7 +173,7 @@ async function finish(
       macroPrAuc: report.macro.prAuc,
       perLabel: perLabelSummary(report, labels),
     });
-    thresholds = tuneThresholds(probs, truth);
+    thresholds = tuneThresholds(probs, truth, { minPositives: MIN_TUNING_POSITIVES });
   }
   await writeJsonAtomic(join(runDir, RUN_FILES.thresholds), {
     labels,

@@ -11,6 +11,7 @@ import { deriveSeed } from "../data/random.js";
 import { type LabelSchema, schemaFromOptions } from "../data/schema.js";
 import { split } from "../data/split.js";
 import type { TrainConfig } from "./config.js";
+import { MIN_TUNING_POSITIVES } from "./metrics.js";
 
 export interface PreparedData {
   labels: string[];
@@ -133,6 +134,7 @@ export async function prepareData(config: DataConfig): Promise<PreparedData> {
   }
   if (valid.length === 0)
     warnings.push("no validation split: thresholds stay at 0.5 and the last epoch is kept");
+  warnings.push(...positiveCountWarnings({ train, valid, test }, labels));
   return {
     labels,
     schema,
@@ -174,6 +176,34 @@ export function epochRecords(
   }
   if (r.records.length === 0) throw new Error(`re-sampling "${config.resampleEachEpoch}" left no rows`);
   return r.records;
+}
+
+/**
+ * Warnings for labels whose positives are too few to learn or measure: none in the training split
+ * (nothing to learn), fewer than MIN_TUNING_POSITIVES in the validation split (its threshold stays
+ * 0.5), none in the test split (its recall, F1 and PR-AUC there mean nothing).
+ */
+export function positiveCountWarnings(
+  splits: { train: readonly DataRecord[]; valid: readonly DataRecord[]; test: readonly DataRecord[] },
+  labels: readonly string[],
+): string[] {
+  const count = (rows: readonly DataRecord[], j: number) => rows.reduce((s, r) => s + (r.labels[j] ?? 0), 0);
+  const warnings: string[] = [];
+  labels.forEach((label, j) => {
+    if (count(splits.train, j) === 0)
+      warnings.push(`label "${label}": no positive row in the training split; the model cannot learn it`);
+    const valid = count(splits.valid, j);
+    if (splits.valid.length > 0 && valid < MIN_TUNING_POSITIVES)
+      warnings.push(
+        `label "${label}": ${valid === 0 ? "no positive row" : `only ${valid} positive row${valid === 1 ? "" : "s"}`} ` +
+          `in the validation split (fewer than ${MIN_TUNING_POSITIVES}); a threshold tuned on them would be noise, so it stays at 0.5`,
+      );
+    if (splits.test.length > 0 && count(splits.test, j) === 0)
+      warnings.push(
+        `label "${label}": no positive row in the test split; its recall, F1 and PR-AUC there mean nothing`,
+      );
+  });
+  return warnings;
 }
 
 /** Positive rate of each label among records. */

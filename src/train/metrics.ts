@@ -351,17 +351,31 @@ function checkMatrices(
  * validation split; stored in a run's `thresholds.json`.
  * @param probs - n × L probabilities
  * @param labels - n × L 0/1 truth
+ * @param options.minPositives - a label with fewer positive rows keeps 0.5 (default 1)
  * @returns one threshold per label
  */
 export function tuneThresholds(
   probs: readonly (readonly number[])[],
   labels: readonly (readonly number[])[],
+  options: { minPositives?: number } = {},
 ): number[] {
   const width = checkMatrices(probs, labels);
   const out: number[] = [];
-  for (let j = 0; j < width; j++) out.push(tuneThreshold(column(probs, j), column(labels, j)).threshold);
+  for (let j = 0; j < width; j++) {
+    const truth = column(labels, j);
+    const positives = truth.reduce((s, v) => s + v, 0);
+    out.push(
+      positives < (options.minPositives ?? 1) ? 0.5 : tuneThreshold(column(probs, j), truth).threshold,
+    );
+  }
   return out;
 }
+
+/**
+ * With fewer validation positives than this, a threshold tuned on them is noise: the trainers keep
+ * 0.5 for the label (and `prepareData` warns).
+ */
+export const MIN_TUNING_POSITIVES = 5;
 
 /** NaN → null, for JSON. */
 function nullIfNaN(x: number): number | null {

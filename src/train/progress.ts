@@ -91,4 +91,14 @@ export class Progress {
     if (this.mode === "bar") this.stream.write("\r\x1b[2K");
     this.stream.write(`${message}\n`);
   }
+
+  /** A warning: shown even in quiet mode (quiet silences progress, not problems). */
+  warn(message: string): void {
+    if (this.mode === "json") {
+      process.stdout.write(`${JSON.stringify({ event: "warning", message })}\n`);
+      return;
+    }
+    if (this.mode === "bar") this.stream.write("\r\x1b[2K");
+    this.stream.write(`warning: ${message}\n`);
+  }
 }

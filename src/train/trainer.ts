@@ -55,7 +55,13 @@ import { bucketedBatches, naiveBatches } from "./batching.js";
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from "./config.js";
 import { epochRecords, labelRates, prepareData, resolvePosWeight } from "./data.js";
 import { evaluateSplit, writeEvaluationFiles } from "./eval-files.js";
-import { type EvalReport, evaluate, formatPrototypeTable, tuneThresholds } from "./metrics.js";
+import {
+  type EvalReport,
+  evaluate,
+  formatPrototypeTable,
+  MIN_TUNING_POSITIVES,
+  tuneThresholds,
+} from "./metrics.js";
 import { Progress, type ProgressMode } from "./progress.js";
 import { lrAt, warmupStepsFromRatio } from "./schedules.js";
 import { withAdapterSettings } from "./start-adapter.js";
@@ -513,7 +519,7 @@ export async function train(
   const modelDir = await resolveModel(cfg.model);
   const data = await prepareData(cfg);
   if (resumed) await checkSameData(runDir, data.manifest.files);
-  for (const w of data.manifest.warnings) progress.log(`warning: ${w}`);
+  for (const w of data.manifest.warnings) progress.warn(w);
   const labels = data.labels;
   const tok = await loadTokenizer(modelDir);
   const padId = tok.padId;
@@ -759,7 +765,9 @@ export async function train(
       true,
     );
     await model.release();
-    const thresholds = final.valid ? tuneThresholds(final.valid.probs, valid.labels) : labels.map(() => 0.5);
+    const thresholds = final.valid
+      ? tuneThresholds(final.valid.probs, valid.labels, { minPositives: MIN_TUNING_POSITIVES })
+      : labels.map(() => 0.5);
     await writeJsonAtomic(join(runDir, RUN_FILES.thresholds), {
       labels,
       thresholds,

@@ -1,0 +1,135 @@
+// Small or skewed data is never a silent outcome: a label with no positive row in a split, or with
+// fewer than 5 validation positives, is warned about on stderr (even with --quiet) and in
+// manifest.json `warnings`, and its threshold stays 0.5 where tuning would fit noise.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { after, test } from "node:test";
+import type { DataRecord } from "../../src/data/load.js";
+import { positiveCountWarnings } from "../../src/train/data.js";
+import { MIN_TUNING_POSITIVES, tuneThresholds } from "../../src/train/metrics.js";
+import { train } from "../../src/train/trainer.js";
+import { tinyModel } from "./helpers.js";
+
+const dir = mkdtempSync(join(tmpdir(), "toxlora-label-warn-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const rec = (labels: number[]) => ({ id: "x", text: "x", labels }) as unknown as DataRecord;
+
+test("positiveCountWarnings: none in train, too few or none in valid, none in test", () => {
+  const labels = ["common", "rare", "never", "untested"];
+  const row = (c: number, r: number, u: number) => rec([c, r, 0, u]);
+  const train = [row(1, 1, 1), row(0, 0, 1)];
+  const valid = [...Array.from({ length: 5 }, () => row(1, 0, 1)), row(0, 1, 0)];
+  const test = [row(1, 1, 0)];
+  const w = positiveCountWarnings({ train, valid, test }, labels);
+  assert.deepEqual(
+    w.map((m) =>
+      /^label "([^"]+)": (no positive row in the \w+|only \d+ positive rows? in the \w+)/.exec(m)?.slice(1),
+    ),
+    [
+      ["rare", "only 1 positive row in the validation"],
+      ["never", "no positive row in the training"],
+      ["never", "no positive row in the validation"],
+      ["never", "no positive row in the test"],
+      ["untested", "no positive row in the test"],
+    ],
+  );
+  assert.match(w[0] as string, /fewer than 5\b.*stays at 0\.5/);
+  // No validation split at all is warned about elsewhere (once, not per label).
+  assert.deepEqual(positiveCountWarnings({ train, valid: [], test: [] }, ["common"]), []);
+});
+
+test("tuneThresholds keeps 0.5 for a label with fewer than minPositives positives", () => {
+  // Label 0: 4 positives, all scored 0.9, negatives at 0.3 → F1 is best anywhere in (0.3, 0.9].
+  // The tuned value is 0.5 by the tie rule, so use scores that move it: positives at 0.2.
+  const probs = [0.2, 0.2, 0.2, 0.2, 0.1, 0.1].map((p) => [p]);
+  const truth = [1, 1, 1, 1, 0, 0].map((t) => [t]);
+  assert.deepEqual(tuneThresholds(probs, truth), [0.2]);
+  assert.deepEqual(tuneThresholds(probs, truth, { minPositives: MIN_TUNING_POSITIVES }), [0.5]);
+  const five = [...probs, [0.2]];
+  assert.deepEqual(tuneThresholds(five, [...truth, [1]], { minPositives: MIN_TUNING_POSITIVES }), [0.2]);
+});
+
+/** 120 rows: "common" in 40% (keyword 犬), "rare" in 8 rows (keyword 鳥), "never" in none. */
+function skewedData(): string {
+  const rows = Array.from({ length: 120 }, (_, i) => ({
+    id: `r${i}`,
+    text: `${i % 5 < 2 ? "犬" : "猫"}の話${i}${i % 15 === 0 ? "鳥" : ""}`,
+    common: i % 5 < 2 ? "yes" : "no",
+    rare: i % 15 === 0 ? "yes" : "no",
+    never: "no",
+  }));
+  const file = join(dir, "skewed.jsonl");
+  writeFileSync(file, rows.map((r) => `${JSON.stringify(r)}\n`).join(""));
+  return file;
+}
+
+test("train --quiet still warns on stderr; manifest.json lists the warnings; the threshold stays 0.5", () => {
+  const data = skewedData();
+  const out = join(dir, "run-tfidf");
+  const q = spawnSync(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      resolve("src/cli/main.ts"),
+      "train",
+      "--model",
+      "tfidf-lr",
+      "--data",
+      data,
+      "--labels",
+      "common,rare",
+      "--valid-ratio",
+      "0.25",
+      "--out",
+      out,
+      "--quiet",
+    ],
+    { encoding: "utf8", timeout: 120_000 },
+  );
+  assert.equal(q.status, 0, q.stderr);
+  assert.match(
+    q.stderr,
+    /warning: label "rare": (no positive row|only \d positive rows?) in the validation split/,
+  );
+  const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
+  assert.ok(manifest.warnings.some((w: string) => w.startsWith('label "rare":')));
+  const thresholds = JSON.parse(readFileSync(join(out, "thresholds.json"), "utf8"));
+  assert.equal(thresholds.thresholds[1], 0.5, "rare keeps 0.5");
+});
+
+test("the LoRA trainer keeps 0.5 for a label with too few validation positives", async () => {
+  const data = skewedData();
+  const texts = readFileSync(data, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => (JSON.parse(l) as { text: string }).text);
+  const model = await tinyModel(join(dir, "model"), texts, "bert", { hidden: 16, layers: 1 });
+  const out = join(dir, "run-lora");
+  await train(
+    {
+      model,
+      data,
+      labels: ["common", "rare", "never"],
+      validRatio: 0.25,
+      epochs: 1,
+      batchSize: 16,
+      maxLength: 16,
+      loraR: 2,
+      loraAlpha: 4,
+      out,
+    },
+    { progress: "quiet" },
+  );
+  const manifest = JSON.parse(readFileSync(join(out, "manifest.json"), "utf8"));
+  assert.ok(
+    manifest.warnings.some((w: string) => w.startsWith('label "never": no positive row in the training')),
+  );
+  assert.ok(manifest.warnings.some((w: string) => w.startsWith('label "rare":')));
+  const thresholds = JSON.parse(readFileSync(join(out, "thresholds.json"), "utf8"));
+  assert.deepEqual(thresholds.thresholds.slice(1), [0.5, 0.5]);
+});
