@@ -25,6 +25,7 @@ async function runBalance(file: string, flags: BalanceFlags): Promise<void> {
   const out: string[] = [`${file}: ${dataset.records.length} rows (schema ${dataset.schema.name})`];
   for (const s of result.steps) {
     out.push(`${s.step}: ${s.rowsBefore} -> ${s.rowsAfter} rows${s.note ? ` (${s.note})` : ""}`);
+    for (const d of s.details ?? []) out.push(`  ${d}`);
   }
   const stats = analyze(result.records, result.labels);
   out.push(

@@ -4,14 +4,15 @@
 //   keep-labels:a,b,c   keep only these label columns
 //   equalize:x          delete random rows positive for x and negative for every other kept label,
 //                       until x is 50/50
-//   target-ratio[:r]    delete rows, never a positive of a label below r, while that brings the
-//                       labels' positive rates closer to r (sum of squared distances)
+//   target-ratio[:r]    delete rows while that brings the labels' positive rates closer to r (sum
+//                       of squared distances); a label below r at the start never loses a positive
+//                       row, and a label above r is never pushed below it
 //   prototype           = keep-labels:obscene,discriminatory,corporate,drop-all-negative,equalize:obscene
 //
 // Strategies are written comma-separated; the arguments of keep-labels continue until the next
 // strategy name. Whatever the written order, keep-labels applies first (so drop-all-negative only
 // looks at the kept labels), then drop-all-negative, then equalize/target-ratio in written order.
-import { percent } from "./format.js";
+import { displayWidth, percent } from "./format.js";
 import type { DataRecord } from "./load.js";
 import { createRng, type Rng } from "./random.js";
 
@@ -112,6 +113,8 @@ export interface StepReport {
   note?: string;
   /** For target-ratio: the positive rate of each label afterwards. */
   achieved?: Record<string, number>;
+  /** One line per label saying what the step did to it and why (target-ratio). */
+  details?: string[];
 }
 
 export interface BalanceResult {
@@ -161,6 +164,7 @@ export function balance(
     const before = current.length;
     let note: string | undefined;
     let achieved: Record<string, number> | undefined;
+    let details: string[] | undefined;
     switch (step.kind) {
       case "keep-labels": {
         const idx = step.labels.map((n) => {
@@ -185,8 +189,10 @@ export function balance(
       case "target-ratio": {
         const ratio = step.ratio ?? options.ratio ?? 0.5;
         checkRatio(ratio);
+        const start = current;
         current = targetRatio(current, names.length, ratio, rng);
         achieved = Object.fromEntries(names.map((n, i) => [n, positiveRate(current, i)]));
+        details = targetRatioDetails(start, current, names, ratio);
         note = `achieved rates (target ${ratio}): ${names
           .map((n, j) => `${n} ${percent(positiveCount(current, j), current.length)}%`)
           .join(", ")}`;
@@ -199,6 +205,7 @@ export function balance(
       rowsAfter: current.length,
       ...(note === undefined ? {} : { note }),
       ...(achieved === undefined ? {} : { achieved }),
+      ...(details === undefined ? {} : { details }),
     });
   }
   return { records: current, labels: names, steps: reports };
@@ -235,13 +242,19 @@ function equalize(
   const kept = records.filter((_, k) => !removed.has(k));
   const keptPos = pos - removeCount;
   let note = `${label} ${keptPos}/${kept.length - keptPos}`;
-  if (removeCount < excess) note += ` (only ${pool.length} rows were positive for ${label} alone)`;
+  if (excess <= 0) note += `: nothing deleted, ${label} is already at most 50% positive`;
+  else if (pool.length === 0)
+    note += `: nothing deleted, no row is positive for ${label} alone (deleting any other would remove another label's positive)`;
+  else if (removeCount < excess) note += ` (only ${pool.length} rows were positive for ${label} alone)`;
   return { records: kept, note };
 }
 
 /**
  * Greedy deletion towards a target positive rate. Rows with the same label vector are
  * interchangeable, so each step picks the best label pattern and deletes a random row of it.
+ * A label below the target at the start keeps every positive row (so the result only depends on
+ * the rates, never on how far deletions of negatives happened to lift a rare label), and a label
+ * above it is never pushed below it. A higher target therefore never keeps more rows.
  */
 function targetRatio(records: DataRecord[], L: number, ratio: number, rng: Rng): DataRecord[] {
   const groups = new Map<string, { pattern: number[]; rows: number[] }>();
@@ -262,6 +275,7 @@ function targetRatio(records: DataRecord[], L: number, ratio: number, rng: Rng):
   for (const r of records)
     for (let j = 0; j < L; j++) pos[j] = (pos[j] as number) + (r.labels[j] === 1 ? 1 : 0);
   let n = records.length;
+  const protectedLabel = pos.map((c) => c / n < ratio);
   const cost = (count: number[], rows: number) => count.reduce((s, c) => s + (c / rows - ratio) ** 2, 0);
   const removed = new Set<number>();
   for (;;) {
@@ -270,8 +284,9 @@ function targetRatio(records: DataRecord[], L: number, ratio: number, rng: Rng):
     let best: { g: (typeof list)[number]; cost: number; negatives: number } | undefined;
     for (const g of list) {
       if (g.rows.length === 0) continue;
-      // Never delete a positive of a label that is below the target.
-      if (g.pattern.some((v, j) => v === 1 && (pos[j] as number) / n < ratio)) continue;
+      // Never delete a positive of a label that started below the target or is now at or below it.
+      if (g.pattern.some((v, j) => v === 1 && (protectedLabel[j] || (pos[j] as number) / n <= ratio)))
+        continue;
       const after = cost(
         pos.map((c, j) => c - (g.pattern[j] as number)),
         n - 1,
@@ -293,4 +308,26 @@ function targetRatio(records: DataRecord[], L: number, ratio: number, rng: Rng):
     for (let j = 0; j < L; j++) pos[j] = (pos[j] as number) - (best.g.pattern[j] as number);
   }
   return records.filter((_, k) => !removed.has(k));
+}
+
+/** Per label: positives and rate before → after, and why its positives were or were not deleted. */
+function targetRatioDetails(
+  before: readonly DataRecord[],
+  after: readonly DataRecord[],
+  names: readonly string[],
+  ratio: number,
+): string[] {
+  const width = Math.max(...names.map(displayWidth));
+  return names.map((name, j) => {
+    const p0 = positiveCount(before, j);
+    const p1 = positiveCount(after, j);
+    const label = name + " ".repeat(width - displayWidth(name));
+    if (p0 === 0) return `${label}  no positive row: no deletion brings it nearer the target`;
+    const rates = `${p0} -> ${p1} positives, ${percent(p0, before.length)}% -> ${percent(p1, after.length)}%`;
+    const why =
+      p0 / before.length < ratio
+        ? `below the target at the start: none of its positive rows deleted`
+        : `above the target at the start: ${p0 - p1} positive row${p0 - p1 === 1 ? "" : "s"} deleted`;
+    return `${label}  ${rates} (${why})`;
+  });
 }

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import { analyze, rateLines } from "../../src/data/analyze.js";
 import { balance, parseStrategy } from "../../src/data/balance.js";
 import { type DataRecord, loadDataset } from "../../src/data/load.js";
-import { llmjpToxicitySchema } from "../../src/data/schema.js";
+import { inspectionAiSchema, llmjpToxicitySchema } from "../../src/data/schema.js";
 import { fixture } from "../fixture.js";
 
 const FIXTURE = fixture("llmjp-v2-seed-stats.jsonl");
@@ -80,7 +80,7 @@ describe("balance on the LLM-jp seed-stats fixture", async () => {
     assert.equal(ds.records.length, 3847);
   });
 
-  it("target-ratio moves rates towards the target without deleting minority positives", () => {
+  it("target-ratio moves rates towards the target without deleting a positive of a label below it", () => {
     const start = analyze(ds.records, ds.labels);
     const r = balance(ds.records, ds.labels, "target-ratio", { ratio: 0.5, seed: 1 });
     const end = analyze(r.records, r.labels);
@@ -89,17 +89,71 @@ describe("balance on the LLM-jp seed-stats fixture", async () => {
     assert.ok(dist(end) < dist(start));
     for (const [j, p] of end.perLabel.entries()) {
       assert.equal(achieved[p.name], p.rate);
-      // Every label but obscene stays below 50%, so none of its positives may go.
-      if (p.name !== "obscene") assert.equal(p.positive, start.perLabel[j]?.positive, p.name);
+      // Every label starts below 50%, so none of its positives may go (obscene ends above it).
+      assert.equal(p.positive, start.perLabel[j]?.positive, p.name);
     }
-    assert.ok(Math.abs((achieved.obscene ?? 0) - 0.5) < 0.01, `obscene ${achieved.obscene}`);
-    assert.match(r.steps[0]?.note ?? "", /^achieved rates \(target 0\.5\): obscene 49\.\d\d%/);
+    assert.match(r.steps[0]?.note ?? "", /^achieved rates \(target 0\.5\): obscene 63\.39%/);
+    assert.match(
+      r.steps[0]?.details?.[0] ?? "",
+      /^obscene {2,}1193 -> 1193 positives, 31\.01% -> 63\.39% \(below the target at the start: none of its positive rows deleted\)$/,
+    );
     // Same seed, same rows.
     const again = balance(ds.records, ds.labels, "target-ratio:0.5", { seed: 1 });
     assert.deepEqual(
       again.records.map((x) => x.id),
       r.records.map((x) => x.id),
     );
+  });
+
+  it("target-ratio above a label's rate deletes its positives only down to the target", () => {
+    // a: 6 of 10 rows positive (above 0.3); b: 1 of 10 (below). Only a-only rows and negatives may go.
+    const recs: DataRecord[] = [
+      [1, 0],
+      [1, 0],
+      [1, 0],
+      [1, 0],
+      [1, 0],
+      [1, 1],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+      [0, 0],
+    ].map((labels, k) => ({ id: String(k), text: "t", labels, raw: {}, line: k + 1 }));
+    const r = balance(recs, ["a", "b"], "target-ratio:0.3");
+    const pos = (j: number) => r.records.filter((x) => x.labels[j] === 1).length;
+    assert.equal(pos(1), 1, "b keeps its positive");
+    assert.ok(pos(0) / r.records.length >= 0.3, "a is not pushed below the target");
+    assert.match(
+      r.steps[0]?.details?.[0] ?? "",
+      /^a {2}6 -> \d positives.*above the target at the start: \d positive rows? deleted\)$/,
+    );
+  });
+});
+
+describe("target-ratio on the inspection-ai posts (all labels rare)", async () => {
+  const ds = await loadDataset(fixture("data/inspection-ai/subset.csv"), inspectionAiSchema());
+  const positives = ds.labels.map((_, j) => ds.records.filter((r) => r.labels[j] === 1).length);
+  const withPositive = ds.records.filter((r) => r.labels.some((v) => v === 1)).length;
+
+  it("never deletes a positive row; a higher target never keeps more rows", () => {
+    let previous = Number.POSITIVE_INFINITY;
+    for (const ratio of [0.1, 0.2, 0.3, 0.5]) {
+      const r = balance(ds.records, ds.labels, `target-ratio:${ratio}`);
+      const kept = ds.labels.map((_, j) => r.records.filter((x) => x.labels[j] === 1).length);
+      assert.deepEqual(kept, positives, `target ${ratio}: positives deleted`);
+      // Deleting only negatives, Σ_j (p_j/n − r)² is least at n = Σp² / (r Σp), or at every
+      // row with a positive when that is fewer.
+      const sum = positives.reduce((s, p) => s + p, 0);
+      const best = Math.max(withPositive, positives.reduce((s, p) => s + p * p, 0) / (ratio * sum));
+      assert.ok(
+        Math.abs(r.records.length - best) <= 1,
+        `target ${ratio}: ${r.records.length} rows, want ~${best}`,
+      );
+      assert.ok(r.records.length <= previous, `target ${ratio} keeps more rows than a lower target`);
+      previous = r.records.length;
+      const never = r.steps[0]?.details?.find((d) => d.startsWith("違法行為"));
+      assert.match(never ?? "", /no positive row: no deletion brings it nearer the target/);
+    }
   });
 });
 
@@ -137,5 +191,33 @@ describe("strategy strings", () => {
     const r = balance(recs, ["a", "b"], "equalize:a");
     assert.equal(r.records.length, 3);
     assert.match(r.steps[0]?.note ?? "", /^a 2\/1 \(only 1 rows were positive for a alone\)$/);
+  });
+
+  it("equalize that deletes nothing says why", () => {
+    const recs = (rows: number[][]): DataRecord[] =>
+      rows.map((labels, k) => ({ id: String(k), text: "t", labels, raw: {}, line: k + 1 }));
+    const balanced = balance(
+      recs([
+        [1, 0],
+        [0, 0],
+        [0, 1],
+      ]),
+      ["a", "b"],
+      "equalize:a",
+    );
+    assert.equal(balanced.records.length, 3);
+    assert.match(balanced.steps[0]?.note ?? "", /nothing deleted, a is already at most 50% positive/);
+    const shared = balance(
+      recs([
+        [1, 1],
+        [1, 1],
+        [1, 1],
+        [0, 0],
+      ]),
+      ["a", "b"],
+      "equalize:a",
+    );
+    assert.equal(shared.records.length, 4);
+    assert.match(shared.steps[0]?.note ?? "", /nothing deleted, no row is positive for a alone/);
   });
 });
