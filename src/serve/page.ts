@@ -1,5 +1,8 @@
 // The page `toxlora serve` shows at `/`: paste a text, press the button, see one bar per category
-// with its probability, highlighted when it reaches the category's threshold. Everything is inline
+// with its probability, highlighted when it reaches the category's threshold. With "why?" on, each
+// category above its threshold also shows the post with the stretches that raised its score marked
+// (tinted and underlined, thicker for more; those that lowered it dashed) and a list of the
+// strongest ones with their signed values, so the meaning never rests on colour alone. Everything is inline
 // (HTML, CSS, a little JavaScript); the only other request is the API call, plus the bundled
 // Japanese font when the machine has none (served by the same server).
 import { escapeHtml } from "../report/html.js";
@@ -65,6 +68,16 @@ button:disabled { background: #8aa4cc; cursor: wait; }
 #summary { margin: 14px 2px 0; font-weight: 600; }
 .legend { color: #666; font-size: 13px; margin-top: 10px; }
 code { background: #eceff3; padding: 1px 5px; border-radius: 4px; }
+.why-toggle { display: flex; align-items: center; gap: 6px; font-size: 15px; }
+.why-toggle input { width: 18px; height: 18px; }
+.why-label { background: #fff; border: 1px solid #ddd; border-radius: 8px; padding: 10px 16px; margin-top: 14px; }
+.why-label h2 { font-size: 16px; margin: 4px 0 8px; }
+.why-label .post { font-size: 17px; line-height: 2; white-space: pre-wrap; word-break: break-word; }
+.why-label mark { background: transparent; color: inherit; padding: 1px 0; text-underline-offset: 4px; }
+.why-label mark.up { background: rgba(217, 72, 15, var(--a)); text-decoration: underline solid #b83b0a var(--w); }
+.why-label mark.down { background: rgba(43, 95, 173, var(--a)); text-decoration: underline dashed #2b5fad var(--w); }
+.why-label ol { margin: 6px 0 4px; padding-left: 22px; font-size: 14px; }
+.why-results .note { color: #666; font-size: 13px; }
 `;
 
 // Runs in the browser. Only textContent and style properties are set: no HTML is built from data.
@@ -76,6 +89,8 @@ function start() {
   const status = document.getElementById("status");
   const summary = document.getElementById("summary");
   const rows = [...document.querySelectorAll(".bar-row")];
+  const why = document.getElementById("why");
+  const whyBox = document.getElementById("why-results");
 
   function setStatus(message, isError) {
     status.textContent = message;
@@ -112,6 +127,16 @@ function start() {
       summary.textContent = above.length
         ? "しきい値を超えたカテゴリ / Above threshold: " + above.join("、")
         : "しきい値を超えたカテゴリはありません / No category above its threshold";
+      whyBox.replaceChildren();
+      if (why.checked) {
+        const flagged = rows.filter((r) => r.dataset.above === "true").map((r) => r.dataset.label);
+        if (flagged.length === 0) {
+          whyBox.append(note("しきい値を超えたカテゴリがないので説明はありません / Nothing above its threshold to explain"));
+        } else {
+          setStatus("理由を計算中… / Explaining…", false);
+          await explainFlagged(value, flagged);
+        }
+      }
       document.body.dataset.state = "done";
       setStatus("完了 / Done (" + Math.round(performance.now() - started) + " ms)", false);
     } catch (err) {
@@ -120,6 +145,65 @@ function start() {
     } finally {
       button.disabled = false;
     }
+  }
+
+  function note(message) {
+    const p = document.createElement("p");
+    p.className = "note";
+    p.textContent = message;
+    return p;
+  }
+
+  function fmt(v) { return (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(2); }
+
+  async function explainFlagged(value, labels) {
+    const response = await fetch("/v1/explain", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ text: value, labels }),
+    });
+    const body = await response.json();
+    if (!response.ok) throw new Error(body.error ? body.error.message : "HTTP " + response.status);
+    for (const e of body.explanations) {
+      const row = rows.find((r) => r.dataset.label === e.label);
+      const section = document.createElement("section");
+      section.className = "why-label";
+      section.dataset.label = e.label;
+      const h = document.createElement("h2");
+      h.textContent = "なぜ / Why: " + (row ? row.dataset.display : e.label) + " " + (e.prob * 100).toFixed(1) + "%";
+      const post = document.createElement("p");
+      post.className = "post";
+      const max = Math.max(1e-9, ...e.tokens.map((t) => Math.abs(t.attribution)));
+      let at = 0;
+      for (const t of e.tokens) {
+        if (t.start > at) post.append(e.text.slice(at, t.start));
+        const share = t.attribution / max;
+        if (Math.abs(share) < 0.15) post.append(t.text);
+        else {
+          const m = document.createElement("mark");
+          m.className = share > 0 ? "up" : "down";
+          m.style.setProperty("--a", (0.12 + 0.5 * Math.abs(share)).toFixed(2));
+          m.style.setProperty("--w", Math.max(1, Math.round(4 * Math.abs(share))) + "px");
+          m.title = (share > 0 ? "スコアを上げた / raised the score " : "スコアを下げた / lowered the score ") + fmt(t.attribution);
+          m.setAttribute("aria-label", t.text + " " + m.title);
+          m.textContent = t.text;
+          post.append(m);
+        }
+        at = t.end;
+      }
+      post.append(e.text.slice(at));
+      const list = document.createElement("ol");
+      const strongest = [...e.tokens].sort((a, b) => Math.abs(b.attribution) - Math.abs(a.attribution)).slice(0, 5);
+      for (const t of strongest) {
+        const li = document.createElement("li");
+        li.textContent = "「" + t.text + "」 " + fmt(t.attribution) + (t.attribution >= 0 ? " ▲" : " ▼");
+        list.append(li);
+      }
+      section.append(h, post, list);
+      if (e.truncated) section.append(note("長い投稿: 先頭 " + e.explainedChars + " 文字だけを説明しています / Long post: only its first " + e.explainedChars + " characters are explained"));
+      whyBox.append(section);
+    }
+    whyBox.append(note("▲ 下線・着色はスコアを上げた部分（太いほど強い）、▼ 破線は下げた部分。値はロジットへの寄与（integrated gradients）。 / ▲ underlined: raised the score (thicker = more); ▼ dashed: lowered it. Values are contributions to the logit."));
   }
 
   form.addEventListener("submit", (event) => { event.preventDefault(); classify(); });
@@ -174,15 +258,17 @@ export function renderPage(options: PageOptions): string {
 <form id="form">
 <label class="prompt" for="text">テキスト <span class="en">Text</span></label>
 <textarea id="text" name="text" placeholder="判定したい文章を貼り付けてください / Paste a text to classify"></textarea>
-<div class="actions"><button id="classify" type="submit">判定する / Classify</button><span id="status"></span></div>
+<div class="actions"><button id="classify" type="submit">判定する / Classify</button>
+<label class="why-toggle"><input type="checkbox" id="why"> なぜ？ <span class="en">why?</span></label><span id="status" role="status"></span></div>
 </form>
 <div class="bars" id="bars">
 ${rows}
 </div>
 <p id="summary"></p>
+<div id="why-results" class="why-results" aria-live="polite"></div>
 <p class="legend">バーは各カテゴリの確率、縦線はそのしきい値です。しきい値以上のカテゴリは赤で表示されます。<br>
 Each bar is a category's probability; the vertical line is its threshold. Categories at or above their threshold are shown in red.
-API: <code>POST /v1/classify {"texts": [...]}</code></p>
+API: <code>POST /v1/classify {"texts": [...]}</code>, <code>POST /v1/explain {"text": "..."}</code></p>
 </main>
 </template>
 <noscript>このページには JavaScript が必要です / This page needs JavaScript. API: POST /v1/classify</noscript>

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -12,6 +13,7 @@ import { ExplainInputError, explain } from "../../src/explain/explain.js";
 import { RunClassifier } from "../../src/predict/classifier.js";
 import { createServer } from "../../src/serve/server.js";
 import { train } from "../../src/train/trainer.js";
+import { launchChromium } from "../report/chromium.js";
 import { tinyModel } from "../train/helpers.js";
 
 const KEY = "犬";
@@ -278,6 +280,52 @@ test("serve: POST /v1/explain answers per label; bad requests get one clear 4xx 
     const many = await Promise.all([1, 2, 3].map(() => post({ text: "犬", steps: 4 })));
     assert.ok(many.every((r) => r.status === 200));
   } finally {
+    await srv.close();
+  }
+});
+
+test("page: the why? toggle marks the spans of each category above its threshold (not by colour alone)", {
+  timeout: 120_000,
+}, async () => {
+  const srv = await createServer(clf, { port: 0, title: "planted-signal run" });
+  const browser = await launchChromium(join(dir, "profile"), {
+    viewport: { width: 900, height: 900 },
+    locale: "ja-JP",
+    reducedMotion: "reduce",
+  });
+  try {
+    const page = browser.page;
+    const problems: string[] = [];
+    page.on("pageerror", (e) => problems.push(e.message));
+    await page.goto(`${srv.url}/`);
+    await page.waitForSelector('body[data-state="ready"]');
+    await page.fill("#text", "あいう犬かきくけ鳥こさ");
+    await page.check("#why");
+    await page.click("#classify");
+    await page.waitForSelector('body[data-state="done"]');
+    const sections = (await page.evaluate(`[...document.querySelectorAll(".why-label")].map((s) => ({
+      label: s.dataset.label,
+      up: [...s.querySelectorAll("mark.up")].map((m) => ({ text: m.textContent, aria: m.getAttribute("aria-label"), deco: getComputedStyle(m).textDecorationLine })),
+      list: [...s.querySelectorAll("li")].map((li) => li.textContent),
+    }))`)) as { label: string; up: { text: string; aria: string; deco: string }[]; list: string[] }[];
+    const dog = sections.find((s) => s.label === "dog");
+    assert.ok(dog, JSON.stringify(sections));
+    const key = dog.up.find((m) => m.text === "犬");
+    assert.ok(key, JSON.stringify(dog));
+    assert.equal(key.deco, "underline");
+    assert.match(key.aria, /raised the score \+\d/);
+    assert.match(dog.list[0], /^「犬」 \+\d+\.\d{2} ▲$/);
+    assert.deepEqual(problems, []);
+    const shot = join(dir, "explain-page.png");
+    await page.screenshot({ path: shot, fullPage: true });
+    if (process.env.TOXLORA_SCREENSHOT) await copyFile(shot, process.env.TOXLORA_SCREENSHOT);
+    // toggle off: no explanation requested
+    await page.uncheck("#why");
+    await page.click("#classify");
+    await page.waitForSelector('body[data-state="done"]');
+    assert.equal(await page.locator(".why-label").count(), 0);
+  } finally {
+    await browser.context.close();
     await srv.close();
   }
 });
