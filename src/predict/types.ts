@@ -49,7 +49,11 @@ export interface TrainedClassifier extends Classifier {
  *                     {"type":"epoch",epoch,rows,ids:[...],labelRates:{...}} for each epoch's (re-sampled) set
  * - eval.json         test split: {split,rows,loss,at05: EvalReport,tuned: EvalReport,thresholds,bestStep,
  *                     steps,trainSeconds} (EvalReport: src/train/metrics.ts)
- * - thresholds.json   {"labels":[...],"thresholds":[...],"tunedOn":"valid"|null}
+ * - thresholds.json   {"labels":[...],"thresholds":[...],"tunedOn":"valid"|null} (tuned on calibrated
+ *                     probabilities when the run is calibrated)
+ * - calibration.json  only with `--calibrate`: per-label scale and bias of the logit, fitted on the
+ *                     validation split (Calibration, src/train/calibration.ts); every consumer of
+ *                     the run's probabilities applies it
  * - manifest.json     data files with sha256, split ids, per-split label rates (src/train/data.ts)
  * - adapter/          PEFT adapter (adapter_config.json + adapter_model.safetensors) of the best step
  * - predictions/eval.jsonl  per test row: {id,text,truth:{..0/1},probs,decisions,flagged} (src/predict/output.ts;
@@ -63,6 +67,7 @@ export const RUN_FILES = {
   metrics: "metrics.jsonl",
   eval: "eval.json",
   thresholds: "thresholds.json",
+  calibration: "calibration.json",
   manifest: "manifest.json",
   adapter: "adapter",
   evalPredictions: "predictions/eval.jsonl",
