@@ -47,6 +47,7 @@ interface TrainFlags extends DatasetFlags, QuantFlags {
   maxLength: number;
   seed: number;
   bootstrap: number;
+  calibrate?: "temperature" | "platt";
   device: "cpu" | "cuda";
   threads?: number;
   balance?: string;
@@ -224,6 +225,7 @@ function fullConfigFromFlags(f: TrainFlags): TrainConfigInput {
     bestMetric: f.bestMetric,
     seed: f.seed,
     bootstrap: f.bootstrap,
+    calibrate: f.calibrate,
     device: f.device,
     threads: f.threads,
     out: f.out,
@@ -282,6 +284,12 @@ export function register(program: Command): void {
     .option("--max-grad-norm <x>", "clip the global gradient norm (0 = off)", number, 1)
     .option("--max-length <n>", "tokens per text (longer texts are truncated)", positiveInt, 512)
     .option("--seed <n>", "random seed", integer, 42)
+    .addOption(
+      new Option(
+        "--calibrate <method>",
+        "calibrate probabilities per label on the validation split (thresholds tuned after it)",
+      ).choices(["temperature", "platt"]),
+    )
     .option(
       "--bootstrap <n>",
       "bootstrap resamples for the test split's 95% intervals (0 = off)",

@@ -22,6 +22,7 @@ import {
   sessionOptionsFor,
 } from "../models/registry.js";
 import { checkpointQuantOptions, type QuantizeOptions, type QuantLoadOptions } from "../quant/weights.js";
+import { applyCalibration, type Calibration, readCalibration } from "../train/calibration.js";
 import { encodeTexts, scoreRows } from "./encode.js";
 import { decide } from "./output.js";
 import {
@@ -115,6 +116,8 @@ export class RunClassifier implements TrainedClassifier {
     /** Things the user should know, e.g. that the run's maxLength was lowered to the model's limit. */
     readonly notices: string[] = [],
     private readonly sessionOptions: SessionOptions = {},
+    /** The run's calibration (calibration.json), applied to every probability; null when none. */
+    readonly calibration: Calibration | null = null,
   ) {}
 
   private attributorLoad?: Promise<Attributor>;
@@ -164,10 +167,11 @@ export class RunClassifier implements TrainedClassifier {
       opts.batchSize ?? 16,
       fitted.notice ? [fitted.notice] : [],
       { threads: opts.threads, device: opts.device },
+      await readCalibration(runDir, run.labels),
     );
   }
 
-  /** Probabilities per text (rows in input order, one column per label). */
+  /** Probabilities per text (rows in input order, one column per label), calibrated when the run is. */
   async probs(texts: readonly string[], batchSize = this.batchSize): Promise<number[][]> {
     const ids = encodeTexts(this.tokenizer, texts, this.maxLength);
     const { probs } = await scoreRows(this.session, ids, {
@@ -175,7 +179,7 @@ export class RunClassifier implements TrainedClassifier {
       withTokenTypes: this.withTokenTypes,
       batchSize,
     });
-    return probs;
+    return this.calibration ? applyCalibration(probs, this.calibration) : probs;
   }
 
   async predict(texts: string[], options: PredictOptions = {}): Promise<Scored[]> {

@@ -1,6 +1,7 @@
 // `toxlora export`: a run as a standalone ONNX classifier that onnxruntime or transformers.js can
 // run without toxlora. LoRA is merged into the weights; inputs are input_ids and attention_mask
-// (int64 [batch, seq]); the output `logits` [batch, labels] gives P(label) = sigmoid(logit). Beside
+// (int64 [batch, seq]); the output `logits` [batch, labels] gives P(label) = sigmoid(logit), with the
+// run's calibration (if any) already applied. Beside
 // the model: config.json (id2label, problem_type multi_label_classification, thresholds) and the
 // tokenizer files.
 import { copyFile, mkdir, readdir } from "node:fs/promises";
@@ -8,13 +9,18 @@ import { basename, dirname, join, resolve } from "node:path";
 import { BASELINE_MODEL_DIR } from "../baseline/classifier.js";
 import { isBaselineModel } from "../baseline/config.js";
 import {
+  add,
+  constant,
   EXTERNAL_DATA_BYTES,
   ExternalWeights,
+  type Graph,
   initializerBytes,
+  mul,
   reshape,
   slice,
   squeeze,
   sub,
+  type Tensor,
   toOnnx,
 } from "../engine/index.js";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
@@ -23,6 +29,7 @@ import { loadTokenizer } from "../io/tokenizer.js";
 import { fitMaxLength, specialTokenCount } from "../models/limits.js";
 import { loadCheckpoint } from "../models/registry.js";
 import { blockSizeOf, parseQuantScheme, type QuantizeOptions, type QuantScheme } from "../quant/weights.js";
+import { type Calibration, readCalibration } from "../train/calibration.js";
 import { VERSION } from "../version.js";
 import { buildRunGraph, readRunConfig, readThresholds, runModelDir } from "./classifier.js";
 import { RUN_FILES } from "./types.js";
@@ -103,7 +110,9 @@ export async function exportOnnx(
           const neg = squeeze(slice(m.logits, [0], [1], [2]), [2]);
           return reshape(sub(pos, neg), ["batch", run.labels.length]);
         })();
-  g.output("logits", logits);
+  // A calibrated run's scaling is folded into the graph: logits' = scale · logits + bias.
+  const calibration = await readCalibration(runDir, run.labels);
+  g.output("logits", calibration ? calibratedLogits(g, logits, calibration) : logits);
 
   await mkdir(dir, { recursive: true });
   // Large weights go to `<model>.data` beside the model (a protobuf cannot exceed 2 GB).
@@ -135,6 +144,10 @@ export async function exportOnnx(
       maxLength: fitted.maxLength,
       onnx: basename(out),
       quantization: quantizeMerged ? { scheme, block_size: blockSizeOf(quantizeMerged) } : null,
+      // Already applied inside the graph's `logits`; kept here so the numbers are on record.
+      calibration: calibration
+        ? { method: calibration.method, scale: calibration.scale, bias: calibration.bias, inGraph: true }
+        : null,
     },
   };
   await writeJsonAtomic(join(dir, "config.json"), config);
@@ -146,6 +159,12 @@ export async function exportOnnx(
     }
   }
   return { model: out, files, notices: fitted.notice ? [fitted.notice] : [] };
+}
+
+/** scale · logits + bias per label (the calibration of src/train/calibration.ts on the logit). */
+function calibratedLogits(g: Graph, logits: Tensor, cal: Calibration): Tensor {
+  const L = cal.labels.length;
+  return add(mul(logits, constant(g, cal.scale, [L])), constant(g, cal.bias, [L]));
 }
 
 /** The files directly inside each of `dirs` (missing folders give none). */

@@ -7,6 +7,7 @@ import { loadDataset } from "../data/load.js";
 import { schemaFromOptions } from "../data/schema.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { RUN_FILES } from "../predict/types.js";
+import { ECE_BINS, expectedCalibrationError, readCalibration } from "../train/calibration.js";
 import { type AverageMetrics, type EvalReport, evaluate, type LabelMetrics } from "../train/metrics.js";
 import { VERSION } from "../version.js";
 import { barChart, type RenderOptions, renderChart, type VegaLiteSpec } from "./charts.js";
@@ -22,6 +23,7 @@ import {
   learningRateChart,
   lossChart,
   precisionRecallChart,
+  reliabilityChart,
   rocChart,
   scoreHistogramChart,
 } from "./run-charts.js";
@@ -301,6 +303,11 @@ function runCharts(
           spec: scoreHistogramChart(s),
           caption: `${s.label}: predicted probabilities of positive vs negative rows.`,
         },
+        {
+          name: `reliability-${slug}`,
+          spec: reliabilityChart(s),
+          caption: `${s.label}: reliability diagram (${ECE_BINS} equal-width bins); points on the diagonal are calibrated.`,
+        },
       );
     });
   }
@@ -338,6 +345,35 @@ function figure(c: ChartEntry, svg: string, imgsHref?: string): Html {
   const links = imgsHref ? html` <a href="${file("png")}">PNG</a> · <a href="${file("svg")}">SVG</a>` : null;
   return html`<figure id="chart-${c.name}" data-chart="${c.name}">${inlineSvg(svg, c.name)}
 <figcaption>${c.caption}${links}</figcaption></figure>`;
+}
+
+/**
+ * Expected calibration error per label on the evaluation rows and, for a calibrated run, what its
+ * calibration.json did on the validation split.
+ */
+async function calibrationSection(run: RunData, scores: readonly LabelScores[]): Promise<Html | null> {
+  if (run.predictions.length === 0) return null;
+  const cal = await readCalibration(run.dir, run.labels);
+  const header = ["label", `ECE (${ECE_BINS} bins)`];
+  if (cal) header.push("scale", "bias", "valid log-loss before → after", "valid ECE before → after");
+  const rows = scores.map((s, j) => {
+    const row: unknown[] = [s.label, num(expectedCalibrationError(s.scores, s.truth, ECE_BINS))];
+    if (cal) {
+      row.push(
+        num(cal.scale[j]),
+        num(cal.bias[j]),
+        `${num(cal.logLoss.before[j])} → ${num(cal.logLoss.after[j])}`,
+        `${num(cal.ece.before[j])} → ${num(cal.ece.after[j])}`,
+      );
+    }
+    return row;
+  });
+  const note = cal
+    ? `Probabilities are calibrated (${cal.method} scaling fitted per label on ${cal.rows} validation rows: p' = σ(scale · logit(p) + bias)); thresholds were tuned after calibration.`
+    : "The run is not calibrated (train --calibrate temperature|platt).";
+  return html`${heading("calibration", "Calibration", "確率の較正", 3)}
+${table(header, rows)}
+<p class="note">Expected calibration error: the rows are put in ${ECE_BINS} equal-width probability bins, and the gap between each bin's mean probability and its share of positive rows is averaged, weighted by rows. ${note}</p>`;
 }
 
 /** A heading (h2 by default) with the English title and its Japanese translation. */
@@ -460,7 +496,7 @@ export async function buildReport(runDir: string, options: ReportOptions = {}): 
   const training = [fig("loss"), fig("learning-rate"), fig("f1-by-epoch")].filter((x) => x !== null);
   const perLabel = run.labels.map((l, j) => {
     const slug = slugs[j] as string;
-    const figs = ["confusion", "pr", "roc", "scores"]
+    const figs = ["confusion", "pr", "roc", "scores", "reliability"]
       .map((k) => fig(`${k}-${slug}`))
       .filter((x) => x !== null);
     return html`${heading(`label-${j}`, `${l}`, "", 3)}
@@ -507,6 +543,7 @@ ${heading("training", "Training curves", "学習曲線")}
 <div class="charts">${training.length ? training : html`<p class="note">No training records (${RUN_FILES.metrics}).</p>`}</div>
 ${heading("labels", "Per label", "ラベルごとの評価")}
 <p class="note">On the evaluation rows (${run.predictions.length}). A row counts as positive when its probability ≥ the threshold.</p>
+${await calibrationSection(run, scores)}
 ${perLabel}
 ${heading("data", "Data", "学習データ")}
 <div class="charts">${fig("label-rates")}</div>

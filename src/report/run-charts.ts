@@ -2,6 +2,7 @@
 // precision–recall and ROC curves, score histograms) and the label rates of the data the run saw.
 // Specs only; rendering goes through the shared chart module (charts.ts).
 
+import { ECE_BINS, expectedCalibrationError, reliabilityBins } from "../train/calibration.js";
 import {
   type Confusion,
   confusionAt,
@@ -392,6 +393,55 @@ export function scoreHistogramChart(s: LabelScores, bins = 20): VegaLiteSpec {
         },
       },
       ...thresholdLayers,
+    ],
+  } as VegaLiteSpec;
+}
+
+/**
+ * Reliability diagram: per equal-width probability bin (ECE_BINS), the share of positive rows
+ * against the mean predicted probability; a calibrated model lies on the diagonal. Point size is
+ * the bin's row count; the subtitle gives the expected calibration error.
+ */
+export function reliabilityChart(s: LabelScores): VegaLiteSpec {
+  const bins = reliabilityBins(s.scores, s.truth, ECE_BINS).filter((b) => b.count > 0);
+  const ece = expectedCalibrationError(s.scores, s.truth, ECE_BINS);
+  const axis = { type: "quantitative", scale: { domain: [0, 1] } };
+  return {
+    $schema: SCHEMA,
+    title: {
+      text: `Reliability / 信頼性図 — ${s.label}`,
+      subtitle: `ECE ${fmt(ece)} (${ECE_BINS} equal-width bins)`,
+    },
+    width: 300,
+    height: 260,
+    layer: [
+      {
+        data: {
+          values: [
+            { x: 0, y: 0 },
+            { x: 1, y: 1 },
+          ],
+        },
+        mark: { type: "line", strokeDash: [4, 4], color: "#888" },
+        encoding: {
+          x: { field: "x", ...axis, title: "mean predicted probability" },
+          y: { field: "y", ...axis, title: "share of positive rows" },
+        },
+      },
+      {
+        data: { values: bins.map((b) => ({ x: b.meanProb, y: b.positiveRate, rows: b.count })) },
+        mark: { type: "line", point: false },
+        encoding: { x: { field: "x", ...axis }, y: { field: "y", ...axis } },
+      },
+      {
+        data: { values: bins.map((b) => ({ x: b.meanProb, y: b.positiveRate, rows: b.count })) },
+        mark: { type: "circle", opacity: 0.8 },
+        encoding: {
+          x: { field: "x", ...axis },
+          y: { field: "y", ...axis },
+          size: { field: "rows", type: "quantitative", title: "rows" },
+        },
+      },
     ],
   } as VegaLiteSpec;
 }

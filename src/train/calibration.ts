@@ -12,6 +12,7 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { writeJsonAtomic } from "../io/atomic.js";
 import { RUN_FILES } from "../predict/types.js";
 
 /** Number of equal-width probability bins for reliability diagrams and ECE. */
@@ -262,5 +263,29 @@ export function fitCalibration(
     logLoss: { before, after },
     ece: { bins: ECE_BINS, before: eceBefore, after: eceAfter },
     notes,
+  };
+}
+
+/**
+ * The trainer's calibration step: with a method, fits the calibration on the validation
+ * probabilities, writes `calibration.json` into the run and returns both splits' probabilities
+ * calibrated (thresholds are then tuned on the calibrated validation probabilities). Without a
+ * method, returns the probabilities unchanged.
+ */
+export async function calibrateRun(
+  runDir: string,
+  method: CalibrationMethod | undefined,
+  labels: readonly string[],
+  valid: { probs: number[][]; truth: readonly (readonly number[])[] } | null,
+  testProbs: number[][],
+): Promise<{ valid: number[][] | null; test: number[][]; calibration: Calibration | null }> {
+  if (!method) return { valid: valid?.probs ?? null, test: testProbs, calibration: null };
+  if (!valid) throw new Error(`--calibrate ${method} needs a validation split (--valid-ratio > 0)`);
+  const calibration = fitCalibration(valid.probs, valid.truth, labels, method);
+  await writeJsonAtomic(join(runDir, RUN_FILES.calibration), calibration);
+  return {
+    valid: applyCalibration(valid.probs, calibration),
+    test: applyCalibration(testProbs, calibration),
+    calibration,
   };
 }

@@ -63,6 +63,8 @@ export const TrainConfigSchema = z.object({
   /** Metric that picks the kept checkpoint. */
   bestMetric: z.enum(["macroF1", "microF1", "loss", "macroPrAuc"]).default("macroF1"),
   seed: z.number().int().default(42),
+  /** Calibrate the probabilities per label on the validation split (thresholds tuned after it). */
+  calibrate: z.enum(["temperature", "platt"]).optional(),
   /** Bootstrap resamples for the test split's 95% intervals (0 = none); seeded by `seed`. */
   bootstrap: z.number().int().min(0).default(1000),
   device: z.enum(["cpu", "cuda"]).default("cpu"),
@@ -91,5 +93,9 @@ export function resolveTrainConfig(input: TrainConfigInput): TrainConfig {
     const msg = r.error.issues.map((i) => `${i.path.join(".") || "config"}: ${i.message}`).join("; ");
     throw new Error(`invalid training config: ${msg}`);
   }
+  if (r.data.calibrate && r.data.validRatio === 0)
+    throw new Error(
+      `invalid training config: calibrate: --calibrate ${r.data.calibrate} needs --valid-ratio > 0`,
+    );
   return r.data;
 }

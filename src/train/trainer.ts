@@ -52,6 +52,7 @@ import { RUN_FILES } from "../predict/types.js";
 import { checkpointQuantOptions } from "../quant/weights.js";
 import { VERSION } from "../version.js";
 import { bucketedBatches, naiveBatches } from "./batching.js";
+import { calibrateRun } from "./calibration.js";
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from "./config.js";
 import { epochRecords, labelRates, prepareData, resolvePosWeight } from "./data.js";
 import { evaluateSplit, writeEvaluationFiles } from "./eval-files.js";
@@ -765,15 +766,23 @@ export async function train(
       true,
     );
     await model.release();
-    const thresholds = final.valid
-      ? tuneThresholds(final.valid.probs, valid.labels, { minPositives: MIN_TUNING_POSITIVES })
+    // With --calibrate, both splits' probabilities are calibrated before thresholds are tuned.
+    const calibrated = await calibrateRun(
+      runDir,
+      cfg.calibrate,
+      labels,
+      final.valid ? { probs: final.valid.probs, truth: valid.labels } : null,
+      final.test.probs,
+    );
+    const thresholds = calibrated.valid
+      ? tuneThresholds(calibrated.valid, valid.labels, { minPositives: MIN_TUNING_POSITIVES })
       : labels.map(() => 0.5);
     await writeJsonAtomic(join(runDir, RUN_FILES.thresholds), {
       labels,
       thresholds,
       tunedOn: valid.ids.length > 0 ? "valid" : null,
     });
-    const t = final.test;
+    const t = { ...final.test, probs: calibrated.test };
     const { at05: evalAt05, tuned: evalTuned } = evaluateSplit(t.probs, test.labels, labels, thresholds, {
       resamples: cfg.bootstrap,
       seed: cfg.seed,

@@ -21,7 +21,7 @@ function expectedCharts(slugs: string[]): string[] {
     "loss",
     "learning-rate",
     "f1-by-epoch",
-    ...slugs.flatMap((s) => [`confusion-${s}`, `pr-${s}`, `roc-${s}`, `scores-${s}`]),
+    ...slugs.flatMap((s) => [`confusion-${s}`, `pr-${s}`, `roc-${s}`, `scores-${s}`, `reliability-${s}`]),
     "label-rates",
   ];
 }
@@ -114,6 +114,9 @@ describe("buildReport on synthetic runs", () => {
     const ci = ev.tuned.perLabel.obscene.ci95.f1;
     assert.ok(html.includes(`${ci[0].toFixed(3)}–${ci[1].toFixed(3)}`), "obscene F1 interval");
     assert.ok(html.includes("200 resamples of the evaluation rows"));
+    // Calibration: ECE per label with the bin count stated; this run is not calibrated.
+    assert.ok(html.includes("<th>ECE (10 bins)</th>"));
+    assert.ok(html.includes("The run is not calibrated"));
     // eval.json's trainSeconds: 36 steps × 2 s.
     assert.ok(html.includes("1 min 12 s"));
     assert.match(html, /trained with toxlora<\/td><td>0\.1\.0</);
