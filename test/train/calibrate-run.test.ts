@@ -10,7 +10,7 @@ import * as ort from "onnxruntime-node";
 import { loadDataset } from "../../src/data/load.js";
 import { llmjpToxicitySchema } from "../../src/data/schema.js";
 import { loadTokenizer } from "../../src/io/tokenizer.js";
-import { loadClassifier } from "../../src/predict/classifier.js";
+import { loadClassifier, RunClassifier } from "../../src/predict/classifier.js";
 import { exportOnnx } from "../../src/predict/export.js";
 import { buildReport } from "../../src/report/report.js";
 import type { Calibration } from "../../src/train/calibration.js";
@@ -63,7 +63,7 @@ test("the run stores a temperature per label; thresholds are tuned on calibrated
     assert.ok(r, `valid id ${id} is in the data`);
     return r;
   });
-  const clf = await loadClassifier(run);
+  const clf = await RunClassifier.load(run);
   assert.deepEqual(clf.calibration?.scale, cal.scale);
   const validProbs = await clf.probs(validRows.map((r) => r.text));
   const thresholds = JSON.parse(readFileSync(join(run, "thresholds.json"), "utf8")).thresholds;
