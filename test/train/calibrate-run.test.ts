@@ -14,7 +14,7 @@ import { loadClassifier, RunClassifier } from "../../src/predict/classifier.js";
 import { exportOnnx } from "../../src/predict/export.js";
 import { buildReport } from "../../src/report/report.js";
 import type { Calibration } from "../../src/train/calibration.js";
-import { tuneThresholds } from "../../src/train/metrics.js";
+import { MIN_TUNING_POSITIVES, tuneThresholds } from "../../src/train/metrics.js";
 import { train } from "../../src/train/trainer.js";
 import { DEMO_DATA, demoTexts, tinyModel } from "./helpers.js";
 
@@ -71,6 +71,7 @@ test("the run stores a temperature per label; thresholds are tuned on calibrated
     tuneThresholds(
       validProbs,
       validRows.map((r) => r.labels),
+      { minPositives: MIN_TUNING_POSITIVES },
     ),
     thresholds,
   );
