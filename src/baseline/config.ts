@@ -16,6 +16,7 @@ export const BaselineConfigSchema = TrainConfigSchema.pick({
   eval: true,
   testRatio: true,
   validRatio: true,
+  valid: true,
   preset: true,
   labels: true,
   textField: true,

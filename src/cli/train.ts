@@ -29,6 +29,7 @@ interface TrainFlags extends DatasetFlags, QuantFlags {
   eval?: string;
   testRatio: number;
   validRatio: number;
+  valid?: string;
   out?: string;
   head: "multilabel" | "per-label-softmax";
   loraR: number;
@@ -125,6 +126,7 @@ export function baselineConfigFromFlags(f: TrainFlags): BaselineConfigInput {
     eval: c.eval,
     testRatio: c.testRatio,
     validRatio: c.validRatio,
+    valid: c.valid,
     preset: c.preset,
     labels: c.labels,
     textField: c.textField,
@@ -186,6 +188,7 @@ function fullConfigFromFlags(f: TrainFlags): TrainConfigInput {
     eval: f.eval,
     testRatio: f.testRatio,
     validRatio: f.validRatio,
+    valid: f.valid,
     preset: f.preset,
     labels: f.labels,
     textField: f.textField,
@@ -251,6 +254,7 @@ export function register(program: Command): void {
     .option("--eval <file>", "separate test file (default: hold out --test-ratio of --data)")
     .option("--test-ratio <r>", "share of --data held out for the final test", fraction, 0.3)
     .option("--valid-ratio <r>", "share held out for validation (thresholds, best checkpoint)", fraction, 0.1)
+    .option("--valid <file>", "separate validation file, e.g. split --valid's valid.jsonl (instead of --valid-ratio)")
     .option("--out <dir>", "run directory (default outputs/<model>/<date>/<time>/)")
     .option(
       "--adapter <dir>",
@@ -342,6 +346,8 @@ export function register(program: Command): void {
     const mode: ProgressMode = flags.quiet ? "quiet" : flags.json ? "json" : "auto";
     const baseline = isBaselineModel(flags.model);
     checkModelFlags(cmd, baseline);
+    if (flags.valid !== undefined && !defaulted("validRatio"))
+      throw new InvalidArgumentError("--valid <file> and --valid-ratio both name the validation split; give one");
     const config = baseline ? baselineConfigFromFlags(flags) : trainConfigFromFlags(flags, defaulted);
     const r = await withInterrupt("stopping after this step; `--resume` continues", (signal) =>
       train(config, { progress: mode, signal }),

@@ -14,6 +14,8 @@ export const TrainConfigSchema = z.object({
   testRatio: z.number().min(0).max(0.9).default(0.3),
   /** Share of the data held out for validation (threshold tuning, early stopping, best checkpoint). */
   validRatio: z.number().min(0).max(0.5).default(0.1),
+  /** Separate validation file (e.g. `split --valid`'s valid.jsonl); replaces `validRatio`. */
+  valid: z.string().optional(),
   /** Label schema: a preset name or explicit fields. */
   preset: z.string().optional(),
   labels: z.array(z.string()).optional(),

@@ -23,7 +23,7 @@ export interface PreparedData {
 }
 
 export interface DataManifest {
-  files: { role: "data" | "eval"; path: string; sha256: string; bytes: number; rows: number }[];
+  files: { role: "data" | "eval" | "valid"; path: string; sha256: string; bytes: number; rows: number }[];
   labels: string[];
   seed: number;
   splits: { train: string[]; valid: string[]; test: string[] };
@@ -46,6 +46,7 @@ export type DataConfig = Pick<
   | "eval"
   | "testRatio"
   | "validRatio"
+  | "valid"
   | "preset"
   | "labels"
   | "textField"
@@ -94,39 +95,45 @@ export async function prepareData(config: DataConfig): Promise<PreparedData> {
     },
   ];
 
-  let train: DataRecord[];
-  let valid: DataRecord[];
-  let test: DataRecord[];
-  if (config.eval) {
-    const ev = await loadDataset(config.eval, schema, loadOpts);
-    if (ev.labels.join() !== labels.join()) {
-      throw new Error(`${config.eval}: labels [${ev.labels}] differ from the training data's [${labels}]`);
+  // A separate file replaces the split it stands for; whatever is not given is held out of --data.
+  const separate = async (role: "eval" | "valid", file: string): Promise<DataRecord[]> => {
+    const ds = await loadDataset(file, schema, loadOpts);
+    if (ds.labels.join() !== labels.join()) {
+      throw new Error(`${file}: labels [${ds.labels}] differ from the training data's [${labels}]`);
     }
     files.push({
-      role: "eval",
-      path: resolve(config.eval),
-      sha256: await sha256File(config.eval),
-      bytes: (await stat(config.eval)).size,
-      rows: ev.records.length,
+      role,
+      path: resolve(file),
+      sha256: await sha256File(file),
+      bytes: (await stat(file)).size,
+      rows: ds.records.length,
     });
-    test = ev.records;
-    if (config.validRatio > 0) {
-      const s = split(data.records, { test: config.validRatio, seed: config.seed });
-      train = s.train;
-      valid = s.test;
-    } else {
-      train = data.records;
-      valid = [];
-    }
-  } else {
-    const s = split(data.records, {
-      test: config.testRatio,
-      valid: config.validRatio || undefined,
-      seed: config.seed,
-    });
-    train = s.train;
-    valid = s.valid;
-    test = s.test;
+    return ds.records;
+  };
+  const givenTest = config.eval ? await separate("eval", config.eval) : undefined;
+  const givenValid = config.valid ? await separate("valid", config.valid) : undefined;
+  const testRatio = givenTest ? 0 : config.testRatio;
+  const validRatio = givenValid ? 0 : config.validRatio;
+  const s =
+    testRatio > 0 || validRatio > 0
+      ? split(data.records, {
+          test: testRatio > 0 ? testRatio : validRatio,
+          valid: testRatio > 0 && validRatio > 0 ? validRatio : undefined,
+          seed: config.seed,
+        })
+      : { train: data.records, valid: [], test: [] };
+  // With only one held-out share, split() calls it "test": it is the validation split when --eval gave the test.
+  let train: DataRecord[] = s.train;
+  const valid: DataRecord[] = givenValid ?? (testRatio > 0 ? s.valid : s.test);
+  const test: DataRecord[] = givenTest ?? (testRatio > 0 ? s.test : []);
+  for (const [role, rows] of [
+    ["--valid", givenValid],
+    ["--eval", givenTest],
+  ] as const) {
+    if (!rows) continue;
+    const seen = new Set(train.map((r) => r.text));
+    const shared = rows.filter((r) => seen.has(r.text)).length;
+    if (shared > 0) warnings.push(`${shared} text(s) of ${role} also appear in the training rows`);
   }
   if (config.balance) {
     train = balance(train, labels, config.balance, { seed: config.seed }).records;
