@@ -254,7 +254,10 @@ export function register(program: Command): void {
     .option("--eval <file>", "separate test file (default: hold out --test-ratio of --data)")
     .option("--test-ratio <r>", "share of --data held out for the final test", fraction, 0.3)
     .option("--valid-ratio <r>", "share held out for validation (thresholds, best checkpoint)", fraction, 0.1)
-    .option("--valid <file>", "separate validation file, e.g. split --valid's valid.jsonl (instead of --valid-ratio)")
+    .option(
+      "--valid <file>",
+      "separate validation file, e.g. split --valid's valid.jsonl (instead of --valid-ratio)",
+    )
     .option("--out <dir>", "run directory (default outputs/<model>/<date>/<time>/)")
     .option(
       "--adapter <dir>",
@@ -347,7 +350,9 @@ export function register(program: Command): void {
     const baseline = isBaselineModel(flags.model);
     checkModelFlags(cmd, baseline);
     if (flags.valid !== undefined && !defaulted("validRatio"))
-      throw new InvalidArgumentError("--valid <file> and --valid-ratio both name the validation split; give one");
+      throw new InvalidArgumentError(
+        "--valid <file> and --valid-ratio both name the validation split; give one",
+      );
     const config = baseline ? baselineConfigFromFlags(flags) : trainConfigFromFlags(flags, defaulted);
     const r = await withInterrupt("stopping after this step; `--resume` continues", (signal) =>
       train(config, { progress: mode, signal }),
