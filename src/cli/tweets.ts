@@ -167,6 +167,12 @@ export function register(program: Command): void {
     .addOption(quantizeOption())
     .addOption(quantBlockSizeOption())
     .addOption(quantCacheOption())
+    .option(
+      "--queue <url>",
+      "score on a cluster of `toxlora worker`s: Redis URL (redis://[:password@]host[:port][/db])",
+    )
+    .option("--chunk-size <n>", "with --queue: tweets per job", positiveInt, 2000)
+    .option("--max-attempts <n>", "with --queue: tries per chunk before the run stops", positiveInt, 3)
     .action(
       async (
         flags: {
@@ -178,9 +184,42 @@ export function register(program: Command): void {
           summary?: string;
           top: number;
           chart: boolean;
+          queue?: string;
+          chunkSize: number;
+          maxAttempts: number;
         } & QuantFlags,
       ) => {
-        const { log } = stderrReporter();
+        const { log, status } = stderrReporter();
+        if (flags.queue !== undefined) {
+          if (flags.quantize !== "none")
+            throw new Error("--quantize with --queue: workers load runs unquantized (not supported yet)");
+          const { parseRedisUrl, redactedMessage } = await import("../cluster/redis.js");
+          const { scoreTweetsOnQueue } = await import("../cluster/tweets.js");
+          const { clusterStatus } = await import("./predict.js");
+          const redis = parseRedisUrl(flags.queue);
+          const summary = await withInterrupt("stopping", (signal) =>
+            scoreTweetsOnQueue(flags.input, flags.out, {
+              redis,
+              run: flags.run,
+              chunkSize: flags.chunkSize,
+              maxAttempts: flags.maxAttempts,
+              batchSize: flags.batchSize,
+              normalize: flags.normalize,
+              topK: flags.top,
+              summaryFile: flags.summary,
+              chartBase: flags.chart ? undefined : null,
+              signal,
+              log,
+              onProgress: (p) => status(clusterStatus(p)),
+            }),
+          ).catch((err: unknown) => {
+            throw new Error(redactedMessage(err, redis.secrets));
+          });
+          process.stdout.write(formatScoreSummary(summary));
+          const files = [flags.out, flags.summary ?? defaultSummaryFile(flags.out), summary.chart?.png];
+          process.stdout.write(`wrote ${files.filter(Boolean).join(", ")}\n`);
+          return;
+        }
         // Loaded on demand: fetch/import should not pay for onnxruntime and the model code.
         const { loadClassifier } = await import("../predict/classifier.js");
         const classifier = await loadClassifier(flags.run, {

@@ -4,7 +4,7 @@
 import { readFile, rm, stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { writeJsonAtomic } from "../io/atomic.js";
-import { readRunConfig } from "../predict/classifier.js";
+import { DEFAULT_BATCH_SIZE, readRunConfig } from "../predict/classifier.js";
 import { type InputFormat, type InputRecord, openResumableJsonlWriter, readInputs } from "../predict/io.js";
 import { PREDICT_BLOCK, type PredictFileResult, predictionRows } from "../predict/predict.js";
 import { type ClusterProgress, scoreOnQueue } from "./coordinator.js";
@@ -64,7 +64,7 @@ export async function predictFileOnQueue(opts: QueuePredictOptions): Promise<Pre
   const run = await readRunConfig(opts.run);
   const fingerprint = await runFingerprint(opts.run);
   const chunkSize = opts.chunkSize ?? 2000;
-  const batchSize = opts.batchSize ?? 16;
+  const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
   const input = opts.input === "-" ? "-" : resolve(opts.input);
   const source = input === "-" ? undefined : await stat(input);
   const ns = jobNamespace({

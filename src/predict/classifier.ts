@@ -47,6 +47,9 @@ export interface RunConfig {
   train: Record<string, unknown>;
 }
 
+/** Rows per forward pass unless told otherwise. */
+export const DEFAULT_BATCH_SIZE = 16;
+
 export interface LoadClassifierOptions extends SessionOptions, QuantLoadOptions {
   /** Rows per forward pass (default 16). */
   batchSize?: number;
@@ -164,7 +167,7 @@ export class RunClassifier implements TrainedClassifier {
       session,
       ckpt.config.family === "bert",
       fitted.maxLength,
-      opts.batchSize ?? 16,
+      opts.batchSize ?? DEFAULT_BATCH_SIZE,
       fitted.notice ? [fitted.notice] : [],
       { threads: opts.threads, device: opts.device },
       await readCalibration(runDir, run.labels),

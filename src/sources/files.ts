@@ -62,25 +62,35 @@ export function truncatePartialLine(file: string): number {
   }
 }
 
+/** The parsed values of a JSONL file with their 1-based line numbers, lazily. Blank lines are skipped. */
+export async function* jsonLines(file: string): AsyncGenerator<{ value: unknown; line: number }> {
+  const rl = createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
+  let line = 0;
+  try {
+    for await (const raw of rl) {
+      line++;
+      const text = line === 1 ? raw.replace(/^\uFEFF/, "") : raw;
+      if (text.trim() === "") continue;
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (err) {
+        throw new Error(`${file}:${line}: invalid JSON (${(err as Error).message})`);
+      }
+      yield { value, line };
+    }
+  } finally {
+    rl.close();
+  }
+}
+
 /** Read a JSONL file line by line; `onRow` gets the parsed value and its 1-based line number. Blank lines are skipped. */
 export async function forEachJsonLine(
   file: string,
   onRow: (value: unknown, line: number) => void | Promise<void>,
 ): Promise<number> {
-  const rl = createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
-  let line = 0;
   let rows = 0;
-  for await (const raw of rl) {
-    line++;
-    const text = line === 1 ? raw.replace(/^\uFEFF/, "") : raw;
-    if (text.trim() === "") continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(text);
-    } catch (err) {
-      rl.close();
-      throw new Error(`${file}:${line}: invalid JSON (${(err as Error).message})`);
-    }
+  for await (const { value, line } of jsonLines(file)) {
     await onRow(value, line);
     rows++;
   }

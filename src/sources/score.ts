@@ -4,9 +4,9 @@ import { dirname, join } from "node:path";
 import { writeJsonAtomicSync } from "../io/atomic.js";
 import { refuseOutputOverInput } from "../io/same-file.js";
 import { type ScoredFields, scoredFields } from "../predict/output.js";
-import type { Classifier } from "../predict/types.js";
+import type { Classifier, Scored } from "../predict/types.js";
 import { barChart, type RenderOptions, writeChart } from "../report/charts.js";
-import { AtomicLineWriter, forEachJsonLine } from "./files.js";
+import { AtomicLineWriter, jsonLines } from "./files.js";
 import { normalizeTweetText } from "./normalize.js";
 
 export interface ScoreOptions {
@@ -65,18 +65,76 @@ export interface ScoreSummary {
   chart?: { svg: string; png: string };
 }
 
-interface Pending {
+/** A tweet read for scoring: its position among the input's tweets, its line, and the text to score. */
+export interface TweetToScore {
+  index: number;
+  line: number;
   id: string;
   created_at: string | null;
   author_id: string | null;
   text: string;
+  /** What the classifier sees: text_normalized, or the text (normalised with `normalize`). */
   input: string;
 }
+
+/**
+ * How tweets get their scores: `scoreTweets` calls the classifier here in batches; `tweets score
+ * --queue` sends them to the cluster's workers (src/cluster/tweets.ts). `write` must be called with
+ * every tweet, in input order.
+ */
+export type TweetScorer = (
+  tweets: AsyncIterable<TweetToScore>,
+  write: (tweets: TweetToScore[], scored: Scored[]) => Promise<void>,
+) => Promise<void>;
 
 function optString(v: unknown, where: string, field: string): string | null {
   if (v === undefined || v === null) return null;
   if (typeof v !== "string") throw new Error(`${where}: field "${field}": expected a string`);
   return v;
+}
+
+/** The tweets of a JSONL file, checked, with the text the classifier will see. */
+export async function* readTweetsToScore(inputFile: string, normalize = false): AsyncGenerator<TweetToScore> {
+  let index = 0;
+  for await (const { value, line } of jsonLines(inputFile)) {
+    const where = `${inputFile}:${line}`;
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new Error(`${where}: expected a JSON object`);
+    }
+    const v = value as Record<string, unknown>;
+    const id = v.id;
+    if (typeof id !== "string" || id === "") throw new Error(`${where}: field "id": missing or not a string`);
+    const text = v.text;
+    if (typeof text !== "string") throw new Error(`${where}: field "text": missing or not a string`);
+    const normalized = optString(v.text_normalized, where, "text_normalized");
+    yield {
+      index: index++,
+      line,
+      id,
+      created_at: optString(v.created_at, where, "created_at"),
+      author_id: optString(v.author_id, where, "author_id"),
+      text,
+      input: normalized ?? (normalize ? normalizeTweetText(text) : text),
+    };
+  }
+}
+
+/** The classifier itself, called on consecutive batches of `batchSize` tweets. */
+function classifierScorer(classifier: Classifier, batchSize: number, signal?: AbortSignal): TweetScorer {
+  return async (tweets, write) => {
+    let batch: TweetToScore[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      if (signal?.aborted) throw new Error("scoring interrupted");
+      await write(batch, await classifier.predict(batch.map((b) => b.input)));
+      batch = [];
+    };
+    for await (const t of tweets) {
+      batch.push(t);
+      if (batch.length >= batchSize) await flush();
+    }
+    await flush();
+  };
 }
 
 /** Score every tweet of `inputFile` into `outFile` (atomic) and return (and by default write) the summary. */
@@ -87,9 +145,22 @@ export async function scoreTweets(
   opts: ScoreOptions = {},
 ): Promise<ScoreSummary> {
   const batchSize = Math.max(1, opts.batchSize ?? 32);
+  const scorer = classifierScorer(classifier, batchSize, opts.signal);
+  return scoreTweetsWith(scorer, classifier.labels, classifier.thresholds, inputFile, outFile, opts);
+}
+
+/** {@link scoreTweets} with the scores coming from `scorer` (the same rows, summary and chart). */
+export async function scoreTweetsWith(
+  scorer: TweetScorer,
+  classifierLabels: readonly string[],
+  classifierThresholds: readonly number[],
+  inputFile: string,
+  outFile: string,
+  opts: ScoreOptions = {},
+): Promise<ScoreSummary> {
   const topK = Math.max(0, opts.topK ?? 5);
-  const labels = [...classifier.labels];
-  const thresholds = [...classifier.thresholds];
+  const labels = [...classifierLabels];
+  const thresholds = [...classifierThresholds];
   if (thresholds.length !== labels.length) {
     throw new Error(`classifier has ${labels.length} labels but ${thresholds.length} thresholds`);
   }
@@ -115,12 +186,8 @@ export async function scoreTweets(
   const started = Date.now();
 
   const writer = new AtomicLineWriter(outFile);
-  let batch: Pending[] = [];
 
-  const flush = async () => {
-    if (batch.length === 0) return;
-    if (opts.signal?.aborted) throw new Error("scoring interrupted");
-    const scored = await classifier.predict(batch.map((b) => b.input));
+  const write = async (batch: TweetToScore[], scored: Scored[]) => {
     if (scored.length !== batch.length) {
       throw new Error(`classifier returned ${scored.length} results for ${batch.length} texts`);
     }
@@ -155,34 +222,12 @@ export async function scoreTweets(
     }
     writer.write(lines);
     total += batch.length;
-    batch = [];
     const perS = total / Math.max(0.001, (Date.now() - started) / 1000);
     opts.log?.(`scored ${total} tweets (${perS.toFixed(1)}/s)`);
   };
 
   try {
-    await forEachJsonLine(inputFile, async (value, line) => {
-      const where = `${inputFile}:${line}`;
-      if (typeof value !== "object" || value === null || Array.isArray(value)) {
-        throw new Error(`${where}: expected a JSON object`);
-      }
-      const v = value as Record<string, unknown>;
-      const id = v.id;
-      if (typeof id !== "string" || id === "")
-        throw new Error(`${where}: field "id": missing or not a string`);
-      const text = v.text;
-      if (typeof text !== "string") throw new Error(`${where}: field "text": missing or not a string`);
-      const normalized = optString(v.text_normalized, where, "text_normalized");
-      batch.push({
-        id,
-        created_at: optString(v.created_at, where, "created_at"),
-        author_id: optString(v.author_id, where, "author_id"),
-        text,
-        input: normalized ?? (opts.normalize ? normalizeTweetText(text) : text),
-      });
-      if (batch.length >= batchSize) await flush();
-    });
-    await flush();
+    await scorer(readTweetsToScore(inputFile, opts.normalize), write);
     writer.commit();
   } catch (err) {
     writer.abort();

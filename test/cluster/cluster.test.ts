@@ -175,6 +175,48 @@ test("coordinator + 2 workers on 3,000 rows: byte-identical to predict; no text 
   assert.deepEqual(leftover, [], "texts left in Redis after the run");
 });
 
+test("tweets score --queue writes the same scored file and summary as tweets score", async () => {
+  const texts = demoTexts();
+  const tweets = join(dir, "tweets.jsonl");
+  writeFileSync(
+    tweets,
+    Array.from({ length: 700 }, (_, i) =>
+      JSON.stringify({
+        id: String(9000 + i),
+        text: texts[(i * 7) % texts.length],
+        created_at: null,
+        author_id: "1",
+      }),
+    ).join("\n"),
+  );
+  const local = cli([
+    "tweets",
+    "score",
+    "--run",
+    run,
+    "--input",
+    tweets,
+    "--out",
+    join(dir, "tw-local", "scored.jsonl"),
+    "--no-chart",
+  ]);
+  assert.equal(await local.exit, 0, local.output());
+  const w = worker();
+  const q = cli([
+    ...["tweets", "score", "--run", run, "--input", tweets, "--out", join(dir, "tw-queue", "scored.jsonl")],
+    ...["--no-chart", "--queue", redis.url, "--chunk-size", "150"],
+  ]);
+  assert.equal(await q.exit, 0, q.output());
+  await stop(w);
+  const read = (d: string, f: string) => readFileSync(join(dir, d, f));
+  assert.ok(
+    read("tw-queue", "scored.jsonl").equals(read("tw-local", "scored.jsonl")),
+    "scored tweets differ",
+  );
+  const summary = (d: string) => ({ ...JSON.parse(read(d, "summary.json").toString()), output: undefined });
+  assert.deepEqual(summary("tw-queue"), summary("tw-local"));
+});
+
 test("a worker SIGKILLed mid-chunk: its chunk is taken again and every row is written once", async () => {
   const a = worker();
   await until("worker a", () => a.output().includes("ready"));

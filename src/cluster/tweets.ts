@@ -1,0 +1,100 @@
+// `toxlora tweets score --queue`: the rows, summary and chart of `tweets score`, with the scores
+// coming from the cluster's workers. Workers cut classifier calls exactly where `tweets score`
+// does (every `batchSize` tweets, with the classifier's default forward batch), so the scored file
+// is byte-identical.
+
+import { stat } from "node:fs/promises";
+import { resolve } from "node:path";
+import { DEFAULT_BATCH_SIZE, readRunConfig, readThresholds } from "../predict/classifier.js";
+import {
+  type ScoreOptions,
+  type ScoreSummary,
+  scoreTweetsWith,
+  type TweetToScore,
+} from "../sources/score.js";
+import { type ClusterProgress, scoreOnQueue } from "./coordinator.js";
+import { runFingerprint } from "./fingerprint.js";
+import { jobNamespace } from "./jobs.js";
+import { checkRedis, type RedisTarget } from "./redis.js";
+
+export interface QueueTweetsOptions extends ScoreOptions {
+  redis: RedisTarget;
+  run: string;
+  /** Rows per job (default 2000). */
+  chunkSize?: number;
+  /** Tries per chunk before the run stops (default 3). */
+  maxAttempts?: number;
+  /** Chunks in Redis at once (default 16). */
+  inFlight?: number;
+  onProgress?: (p: ClusterProgress) => void;
+}
+
+/** Scores a tweets JSONL on the queue; same output files as {@link scoreTweets}. */
+export async function scoreTweetsOnQueue(
+  inputFile: string,
+  outFile: string,
+  opts: QueueTweetsOptions,
+): Promise<ScoreSummary> {
+  await checkRedis(opts.redis);
+  const run = await readRunConfig(opts.run);
+  const thresholds = await readThresholds(opts.run, run.labels);
+  const fingerprint = await runFingerprint(opts.run);
+  const chunkSize = opts.chunkSize ?? 2000;
+  const block = Math.max(1, opts.batchSize ?? 32);
+  const source = await stat(inputFile);
+  const ns = jobNamespace({
+    kind: "tweets",
+    run: fingerprint,
+    input: resolve(inputFile),
+    inputBytes: source.size,
+    inputModified: source.mtimeMs,
+    out: resolve(outFile),
+    normalize: opts.normalize === true,
+    chunkSize,
+    block,
+  });
+  return scoreTweetsWith(
+    async (tweets, write) => {
+      const lines = new Map<number, number>();
+      async function* records(): AsyncGenerator<{ index: number; text: string; tweet: TweetToScore }> {
+        for await (const tweet of tweets) {
+          lines.set(tweet.index, tweet.line);
+          yield { index: tweet.index, text: tweet.input, tweet };
+        }
+      }
+      const r = await scoreOnQueue(
+        records(),
+        async (recs, scored) => {
+          await write(
+            recs.map((x) => x.tweet),
+            scored,
+          );
+          for (const x of recs) lines.delete(x.index);
+        },
+        {
+          redis: opts.redis,
+          fingerprint,
+          ns,
+          chunkSize,
+          block,
+          batchSize: DEFAULT_BATCH_SIZE,
+          maxAttempts: opts.maxAttempts,
+          inFlight: opts.inFlight,
+          signal: opts.signal,
+          onProgress: opts.onProgress,
+          log: opts.log,
+          describe: (i) => {
+            const line = lines.get(i);
+            return line === undefined ? undefined : `${inputFile}:${line}`;
+          },
+        },
+      );
+      if (r.interrupted) throw new Error("scoring interrupted");
+    },
+    run.labels,
+    thresholds,
+    inputFile,
+    outFile,
+    opts,
+  );
+}
