@@ -19,9 +19,25 @@ export function register(program: Command): void {
         .default("none"),
     )
     .option("--quant-block-size <n>", "values per quantization block", positiveInt, 32)
+    .option(
+      "--triton",
+      "also write Triton's config.pbtxt (onnxruntime backend, dynamic batching); --out must be <repository>/<name>/<version>/model.onnx",
+    )
+    .option("--max-batch <n>", "with --triton: largest batch Triton forms", positiveInt, 32)
     .action(
-      async (f: { run: string; out: string; quantize: "none" | "int8" | "int4"; quantBlockSize: number }) => {
-        const r = await exportOnnx(f.run, f.out, { quantize: f.quantize, quantBlockSize: f.quantBlockSize });
+      async (f: {
+        run: string;
+        out: string;
+        quantize: "none" | "int8" | "int4";
+        quantBlockSize: number;
+        triton?: boolean;
+        maxBatch: number;
+      }) => {
+        const r = await exportOnnx(f.run, f.out, {
+          quantize: f.quantize,
+          quantBlockSize: f.quantBlockSize,
+          triton: f.triton ? { maxBatchSize: f.maxBatch } : undefined,
+        });
         for (const n of r.notices) process.stderr.write(`note: ${n}\n`);
         process.stdout.write(`wrote ${r.files.join("\n      ")}\n`);
       },

@@ -32,6 +32,7 @@ import { blockSizeOf, parseQuantScheme, type QuantizeOptions, type QuantScheme }
 import { type Calibration, readCalibration } from "../train/calibration.js";
 import { VERSION } from "../version.js";
 import { buildRunGraph, readRunConfig, readThresholds, runModelDir } from "./classifier.js";
+import { type TritonOptions, tritonConfig, tritonModelPath } from "./triton.js";
 import { RUN_FILES } from "./types.js";
 
 /** MatMulNBits accuracy_level of exported models; see bench/results/quantize.json. */
@@ -50,6 +51,8 @@ export interface ExportOptions {
   quantBlockSize?: number;
   /** MatMulNBits accuracy_level: 0 keeps float32 activations, 4 (default) quantizes them to int8 per block. */
   accuracyLevel?: 0 | 4;
+  /** Also write Triton's config.pbtxt (the output must sit in a Triton model repository). */
+  triton?: TritonOptions;
 }
 
 export interface ExportResult {
@@ -88,6 +91,7 @@ export async function exportOnnx(
   const modelDir = await runModelDir(run);
   const out = resolve(outFile);
   const dir = dirname(out);
+  const triton = opts.triton ? tritonModelPath(out) : undefined; // checks the layout before any work
   // config.json goes beside the model: into the run or the base model folder it would replace theirs.
   const written = [out, `${out}.data`, join(dir, "config.json")];
   refuseOutputOverInput(written, await filesIn(runDir, join(runDir, RUN_FILES.adapter), modelDir));
@@ -157,6 +161,10 @@ export async function exportOnnx(
       await copyFile(join(modelDir, f), join(dir, f));
       files.push(join(dir, f));
     }
+  }
+  if (triton) {
+    await writeFileAtomic(triton.configFile, tritonConfig(triton.name, run.labels, opts.triton));
+    files.push(triton.configFile);
   }
   return { model: out, files, notices: fitted.notice ? [fitted.notice] : [] };
 }
