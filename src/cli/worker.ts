@@ -32,7 +32,7 @@ export function register(program: Command): void {
     .option("--concurrency <n>", "chunks scored at once", positiveInt, 1)
     .option(
       "--lock-seconds <s>",
-      "a chunk whose worker stops renewing its lock this long is given to another worker",
+      "a chunk whose worker stops renewing its lock this long is given to another worker (keep it well above one batch's time: the lock is renewed between forward passes)",
       positiveNumber,
       30,
     )
