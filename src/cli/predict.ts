@@ -111,6 +111,8 @@ export function register(program: Command): void {
     .addOption(quantCacheOption())
     .action(async (f: PredictFlags & QuantFlags) => {
       if (f.queue !== undefined) {
+        if (f.quantize !== "none")
+          throw new Error("--quantize with --queue: workers load runs unquantized (not supported yet)");
         const r = await withInterrupt(
           "stopping: writing the chunks already scored; rerun the same command to continue",
           (signal) => predictOnQueue(f, signal),
