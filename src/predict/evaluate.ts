@@ -3,7 +3,9 @@
 // PR-AUC, micro/macro averages and per-row predictions.
 import { mkdir } from "node:fs/promises";
 import { basename, extname, join } from "node:path";
-import { loadDataset } from "../data/load.js";
+import { type DataRecord, type Dataset, loadDataset } from "../data/load.js";
+import type { DataFormat } from "../data/readers.js";
+import { type SchemaOptions, schemaFromOptions } from "../data/schema.js";
 import { writeJsonAtomic } from "../io/atomic.js";
 import { refuseOutputOverInput } from "../io/same-file.js";
 import { resolveTrainConfig, type TrainConfig } from "../train/config.js";
@@ -21,8 +23,10 @@ export interface EvaluateRunResult {
 }
 
 /**
- * Evaluates the run on `dataFile` (read with the run's label schema). Results go to `outDir`
- * (default `<run>/evals/<file name>/`).
+ * Evaluates the run's labels on `dataFile`, read with the run's label schema or with `schema` when
+ * given (e.g. the original file of a run trained on a `keep-labels` subset). The file may hold more
+ * labels than the run; it must hold all of the run's. Results go to `outDir` (default
+ * `<run>/evals/<file name>/`).
  */
 export async function evaluateRun(
   runDir: string,
@@ -33,14 +37,21 @@ export async function evaluateRun(
     bootstrap?: number;
     /** Seed of the bootstrap (default 42). */
     seed?: number;
+    /** How to read `dataFile` (default: the schema the run was trained with). */
+    schema?: SchemaOptions;
+    inputFormat?: DataFormat;
+    lenient?: boolean;
   } = {},
 ): Promise<EvaluateRunResult> {
   const run = await readRunConfig(runDir);
   const cfg = resolveTrainConfig(run.train as TrainConfig);
-  const data = await loadDataset(dataFile, schemaForConfig(cfg), { lenient: cfg.lenient });
-  if (data.labels.join() !== run.labels.join()) {
-    throw new Error(`${dataFile}: labels [${data.labels}] differ from the run's [${run.labels}]`);
-  }
+  const schema = opts.schema ? schemaFromOptions(opts.schema) : schemaForConfig(cfg);
+  const loaded = await loadDataset(dataFile, schema, {
+    lenient: opts.lenient ?? cfg.lenient,
+    format: opts.inputFormat ?? cfg.inputFormat,
+  });
+  for (const w of loaded.warnings) opts.onNotice?.(w);
+  const data = { ...loaded, records: runLabelsOf(loaded, run.labels, dataFile, opts.onNotice) };
   const outDir = opts.outDir ?? join(runDir, "evals", basename(dataFile, extname(dataFile)));
   refuseOutputOverInput(
     ["eval.json", "predictions.jsonl", "log.csv", "log_tuned.csv"].map((f) => join(outDir, f)),
@@ -73,4 +84,29 @@ export async function evaluateRun(
   } finally {
     await clf.close();
   }
+}
+
+/**
+ * The records with their truth reduced to the run's labels, in the run's order. A label the run
+ * has and the file lacks is an error; labels only the file has are left out (and said).
+ */
+function runLabelsOf(
+  data: Dataset,
+  runLabels: readonly string[],
+  file: string,
+  onNotice?: (line: string) => void,
+): DataRecord[] {
+  const columns = runLabels.map((l) => data.labels.indexOf(l));
+  const missing = runLabels.filter((_, j) => columns[j] === -1);
+  if (missing.length > 0)
+    throw new Error(
+      `${file}: no label ${missing.join(", ")} (the file has ${data.labels.join(", ")}; the run predicts ` +
+        `${runLabels.join(", ")}); read it with the right --preset or --labels`,
+    );
+  const extra = data.labels.filter((l) => !runLabels.includes(l));
+  if (extra.length > 0)
+    onNotice?.(
+      `evaluating the run's labels (${runLabels.join(", ")}); the file's ${extra.join(", ")} are left out`,
+    );
+  return data.records.map((r) => ({ ...r, labels: columns.map((c) => r.labels[c] as number) }));
 }
