@@ -5,7 +5,12 @@ import { predictFileOnQueue } from "../cluster/predict.js";
 import { parseRedisUrl, redactedMessage } from "../cluster/redis.js";
 import { loadClassifier } from "../predict/classifier.js";
 import type { InputFormat } from "../predict/io.js";
-import { type PredictFileResult, predictFile } from "../predict/predict.js";
+import {
+  DEFAULT_MAX_TEXT_BYTES,
+  inputWarnings,
+  type PredictFileResult,
+  predictFile,
+} from "../predict/predict.js";
 import { positiveInt } from "./analyze.js";
 import { withInterrupt } from "./interrupt.js";
 import {
@@ -18,6 +23,8 @@ import {
 
 interface PredictFlags {
   run: string;
+  maxTextBytes: number;
+  strictUtf8?: boolean;
   input: string;
   out: string;
   resume?: boolean;
@@ -101,6 +108,16 @@ export function register(program: Command): void {
     .option("--device <d>", "cpu or cuda", "cpu")
     .option("--quiet", "no progress output")
     .option(
+      "--max-text-bytes <n>",
+      "largest text accepted, in bytes: a longer one stops the run, naming its line",
+      positiveInt,
+      DEFAULT_MAX_TEXT_BYTES,
+    )
+    .option(
+      "--strict-utf8",
+      "stop at the first line that is not valid UTF-8 (default: read as U+FFFD and count)",
+    )
+    .option(
       "--queue <url>",
       "score on a cluster: Redis URL (redis://[:password@]host[:port][/db], rediss:// for TLS) served by `toxlora worker`s",
     )
@@ -144,6 +161,8 @@ export function register(program: Command): void {
               format: f.format,
               textField: f.textField,
               idField: f.idField,
+              maxTextBytes: f.maxTextBytes,
+              strictUtf8: f.strictUtf8,
               signal,
               onProgress: (rows, s) => {
                 if (!f.quiet)
@@ -157,6 +176,7 @@ export function register(program: Command): void {
               `${r.resumedRows ? ` (${r.resumedRows} kept from before)` : ""}, ${r.rowsPerSecond.toFixed(1)} texts/s\n`,
           );
         }
+        for (const w of inputWarnings(r, f.input)) process.stderr.write(`warning: ${w}\n`);
         if (r.interrupted) process.exitCode = 130;
       } finally {
         await clf.close();

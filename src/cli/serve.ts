@@ -26,6 +26,7 @@ interface ServeFlags {
   maxQueueBytes: number;
   allowedHost: string[];
   showPaths?: boolean;
+  strictUtf8?: boolean;
   threads?: number;
   device: "cpu" | "cuda";
   quiet?: boolean;
@@ -80,6 +81,10 @@ export function register(program: Command): void {
       (v: string, all: string[]) => [...all, v],
       [] as string[],
     )
+    .option(
+      "--strict-utf8",
+      "answer 400 to a body that is not valid UTF-8 (default: read it with U+FFFD, counted in /healthz)",
+    )
     .option("--show-paths", "show absolute local paths in /report (default: relative to the run)")
     .option("--report <file>", "HTML report to serve at /report (default <run>/report.html when present)")
     .option("--threads <n>", "CPU threads", positiveInt)
@@ -115,6 +120,7 @@ export function register(program: Command): void {
         maxQueueBytes: f.maxQueueBytes,
         allowedHosts: f.allowedHost,
         showPaths: f.showPaths,
+        strictUtf8: f.strictUtf8,
         runDir: f.run,
         reportPath: existsSync(reportPath) ? reportPath : undefined,
         title: basename(resolve(f.run)),

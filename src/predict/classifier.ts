@@ -23,7 +23,7 @@ import {
 } from "../models/registry.js";
 import { checkpointQuantOptions, type QuantizeOptions, type QuantLoadOptions } from "../quant/weights.js";
 import { applyCalibration, type Calibration, readCalibration } from "../train/calibration.js";
-import { encodeTexts, scoreRows } from "./encode.js";
+import { encodeTextsCapped, scoreRows } from "./encode.js";
 import { decide } from "./output.js";
 import {
   type Classifier,
@@ -176,20 +176,29 @@ export class RunClassifier implements TrainedClassifier {
 
   /** Probabilities per text (rows in input order, one column per label), calibrated when the run is. */
   async probs(texts: readonly string[], batchSize = this.batchSize): Promise<number[][]> {
-    const ids = encodeTexts(this.tokenizer, texts, this.maxLength);
+    return (await this.score(texts, batchSize)).probs;
+  }
+
+  async predict(texts: string[], options: PredictOptions = {}): Promise<Scored[]> {
+    const { probs, truncated } = await this.score(texts, options.batchSize ?? this.batchSize);
+    return probs.map((p, i) => ({
+      probs: p,
+      decisions: decide(p, this.thresholds),
+      ...(truncated[i] ? { truncated: true } : {}),
+    }));
+  }
+
+  private async score(
+    texts: readonly string[],
+    batchSize: number,
+  ): Promise<{ probs: number[][]; truncated: boolean[] }> {
+    const { ids, truncated } = encodeTextsCapped(this.tokenizer, texts, this.maxLength);
     const { probs } = await scoreRows(this.session, ids, {
       padId: this.tokenizer.padId,
       withTokenTypes: this.withTokenTypes,
       batchSize,
     });
-    return this.calibration ? applyCalibration(probs, this.calibration) : probs;
-  }
-
-  async predict(texts: string[], options: PredictOptions = {}): Promise<Scored[]> {
-    return (await this.probs(texts, options.batchSize)).map((probs) => ({
-      probs,
-      decisions: decide(probs, this.thresholds),
-    }));
+    return { probs: this.calibration ? applyCalibration(probs, this.calibration) : probs, truncated };
   }
 
   async close(): Promise<void> {
@@ -197,10 +206,15 @@ export class RunClassifier implements TrainedClassifier {
     if (this.attributorLoad) await (await this.attributorLoad.catch(() => null))?.close();
   }
 
-  /** The run (its folder, config and adapter weights, hashed) and the max length in use. */
+  /** The run (its folder, config, calibration and adapter weights, hashed) and the max length in use. */
   async identity(): Promise<Record<string, unknown>> {
     const hash = createHash("sha256");
-    for (const f of [RUN_FILES.config, join(RUN_FILES.adapter, "adapter_model.safetensors")]) {
+    const files = [
+      RUN_FILES.config,
+      RUN_FILES.calibration,
+      join(RUN_FILES.adapter, "adapter_model.safetensors"),
+    ];
+    for (const f of files) {
       const file = join(this.runDir, f);
       if (existsSync(file)) hash.update(await readFile(file));
     }

@@ -6,11 +6,56 @@ import { bucketedBatches } from "../train/batching.js";
 
 /** Token ids of each text, truncated to `maxLength` (special tokens included and kept). */
 export function encodeTexts(tok: Tokenizer, texts: readonly string[], maxLength: number): number[][] {
-  return texts.map((t) => {
-    const ids = tok.encode(t, { maxLength });
+  return encodeTextsCapped(tok, texts, maxLength).ids;
+}
+
+/** {@link encodeTexts}, also saying which texts were longer than `maxLength` tokens (and cut). */
+export function encodeTextsCapped(
+  tok: Tokenizer,
+  texts: readonly string[],
+  maxLength: number,
+): { ids: number[][]; truncated: boolean[] } {
+  const ids: number[][] = [];
+  const truncated: boolean[] = [];
+  for (const t of texts) {
+    const e = encodeCapped(tok, t, maxLength);
     // An empty text still needs one position so that pooling and attention have something to read.
-    return ids.length > 0 ? ids : [tok.padId];
-  });
+    ids.push(e.ids.length > 0 ? e.ids : [tok.padId]);
+    truncated.push(e.truncated);
+  }
+  return { ids, truncated };
+}
+
+/** Characters tokenized at first per token kept: generous, and grown when too few tokens come out. */
+const CHARS_PER_TOKEN = 8;
+/** Tokens beyond the kept ones that must come out of a cut text, so the cut cannot change the kept ones. */
+const CUT_MARGIN = 16;
+
+/**
+ * `tok.encode(text, { maxLength })` without tokenizing all of a long text: only a prefix that
+ * yields more tokens than are kept (by a margin, so where it is cut does not matter) is tokenized.
+ * A 50 MB line therefore costs what its first few thousand characters cost.
+ */
+export function encodeCapped(
+  tok: Tokenizer,
+  text: string,
+  maxLength: number,
+): { ids: number[]; truncated: boolean } {
+  const prefix = tok.specialPrefix;
+  const suffix = tok.specialSuffix;
+  const room = maxLength - prefix.length - suffix.length;
+  if (room < 1) return { ids: tok.encode(text, { maxLength }), truncated: false }; // the tokenizer's error
+  let cut = (maxLength + CUT_MARGIN) * CHARS_PER_TOKEN;
+  for (;;) {
+    const whole = cut >= text.length;
+    // Never between the two halves of a surrogate pair.
+    const end = whole ? text.length : /[\uD800-\uDBFF]/.test(text[cut - 1] ?? "") ? cut - 1 : cut;
+    const body = tok.encode(whole ? text : text.slice(0, end), { addSpecialTokens: false });
+    if (whole || body.length >= room + CUT_MARGIN) {
+      return { ids: [...prefix, ...body.slice(0, room), ...suffix], truncated: !whole || body.length > room };
+    }
+    cut *= 4;
+  }
 }
 
 export interface BatchFeeds {

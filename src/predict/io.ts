@@ -10,6 +10,8 @@
 // The writer appends rows to `<out>.partial`, one `write` per batch, and renames it to `<out>` on
 // close, so `<out>` only ever appears complete. After a crash, reopening with `resume: true` keeps the
 // complete rows, cuts a torn last line, and appends after them.
+
+import { isUtf8 } from "node:buffer";
 import { createHash, type Hash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { type FileHandle, mkdir, open, readFile, rename, stat, truncate } from "node:fs/promises";
@@ -51,6 +53,12 @@ export interface ReadInputOptions {
   idField?: string;
   /** Source for `-` (default `process.stdin`); lets tests and callers pipe any stream. */
   stdin?: Readable;
+  /** Largest text accepted, in UTF-8 bytes: a longer one is a DataError naming its line. Default: no limit. */
+  maxTextBytes?: number;
+  /** Bytes that are not UTF-8 are an error (naming the line) instead of becoming U+FFFD. */
+  strictUtf8?: boolean;
+  /** Called once per line holding bytes that are not UTF-8 (decoded as U+FFFD). */
+  onInvalidUtf8?: (line: number) => void;
 }
 
 /** Display name of stdin in error messages. */
@@ -74,18 +82,74 @@ function formatFromExtension(path: string): InputFormat | undefined {
   }
 }
 
-/** Decoded text chunks of a file or stream (UTF-8, BOM removed). */
-async function* textChunks(source: Readable): AsyncGenerator<string> {
-  source.setEncoding("utf8"); // the stream's decoder keeps multi-byte characters split across chunks whole
+/** Length of `buf` without a trailing incomplete UTF-8 sequence (kept for the next chunk). */
+function completeLength(buf: Buffer): number {
+  for (let k = 1; k <= Math.min(3, buf.length); k++) {
+    const b = buf[buf.length - k] as number;
+    if ((b & 0xc0) === 0x80) continue; // a continuation byte: look further back for the lead byte
+    const need = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return need > k ? buf.length - k : buf.length;
+  }
+  return buf.length;
+}
+
+/** 1-based numbers of the lines of `buf` (whose first line is `firstLine`) holding invalid UTF-8. */
+function invalidLines(buf: Buffer, firstLine: number): number[] {
+  const bad: number[] = [];
+  let start = 0;
+  for (let line = firstLine; start <= buf.length; line++) {
+    const nl = buf.indexOf(10, start);
+    const end = nl === -1 ? buf.length : nl;
+    if (!isUtf8(buf.subarray(start, end))) bad.push(line);
+    if (nl === -1) break;
+    start = nl + 1;
+  }
+  return bad;
+}
+
+/**
+ * Decoded text chunks of a file or stream (UTF-8, BOM removed). Multi-byte characters split across
+ * reads are kept whole; bytes that are not UTF-8 become U+FFFD and their lines are reported to
+ * `onInvalid` (or, with `strict`, are an error).
+ */
+async function* textChunks(
+  source: Readable,
+  file: string,
+  opts: { strict?: boolean; onInvalid?: (line: number) => void } = {},
+): AsyncGenerator<string> {
   let first = true;
-  for await (const chunk of source as AsyncIterable<string>) {
-    let text = chunk;
+  let carry: Buffer = Buffer.alloc(0);
+  let line = 1; // line at the start of the next bytes
+  const decode = (bytes: Buffer): string => {
+    if (!isUtf8(bytes)) {
+      for (const bad of invalidLines(bytes, line)) {
+        if (opts.strict) {
+          throw new DataError({
+            file,
+            line: bad,
+            reason: "invalid UTF-8 (bytes that are not text in UTF-8)",
+          });
+        }
+        opts.onInvalid?.(bad);
+      }
+    }
+    for (let k = bytes.indexOf(10); k !== -1; k = bytes.indexOf(10, k + 1)) line++;
+    let text = bytes.toString("utf8");
     if (first && text.length > 0) {
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
       first = false;
     }
+    return text;
+  };
+  for await (const chunk of source as AsyncIterable<Buffer | string>) {
+    const bytes = typeof chunk === "string" ? Buffer.from(chunk, "utf8") : chunk;
+    const all = carry.length > 0 ? Buffer.concat([carry, bytes]) : bytes;
+    const n = completeLength(all);
+    carry = all.subarray(n);
+    const text = decode(all.subarray(0, n));
     if (text.length > 0) yield text;
   }
+  if (carry.length > 0) yield decode(carry); // a truncated last character: invalid, reported as such
 }
 
 /** One line of text (without `\n` or a trailing `\r`) and its 1-based number. */
@@ -98,10 +162,16 @@ interface Line {
  * The lines of a chunk stream, yielded in arrays (one per chunk): one async step per chunk instead
  * of one per line keeps reading fast.
  */
-async function* lines(chunks: AsyncIterable<string>): AsyncGenerator<Line[]> {
+async function* lines(
+  chunks: AsyncIterable<string>,
+  maxChars = Number.POSITIVE_INFINITY,
+  tooLong: (line: number) => Error = (line) => new Error(`line ${line} is too long`),
+): AsyncGenerator<Line[]> {
   let rest = "";
   let line = 0;
   for await (const chunk of chunks) {
+    // A line longer than any acceptable record is refused before it is held whole.
+    if (rest.length + chunk.length > maxChars && !chunk.includes("\n")) throw tooLong(line + 1);
     const buf = rest + chunk;
     const out: Line[] = [];
     let start = 0;
@@ -325,7 +395,20 @@ export async function* readInputs(path: string, options: ReadInputOptions = {}):
   const source: Readable = isStdin
     ? (options.stdin ?? process.stdin)
     : createReadStream(path, { highWaterMark: 1 << 20 });
-  let chunks = textChunks(source);
+  let chunks = textChunks(source, file, { strict: options.strictUtf8, onInvalid: options.onInvalidUtf8 });
+  const maxTextBytes = options.maxTextBytes ?? Number.POSITIVE_INFINITY;
+  // Cheap first: a text has at most 3 bytes per UTF-16 unit, so most need no byte count.
+  const checkSize = (text: string, line: number, field?: string): void => {
+    if (text.length * 3 <= maxTextBytes) return;
+    const bytes = Buffer.byteLength(text, "utf8");
+    if (bytes <= maxTextBytes) return;
+    throw new DataError({
+      file,
+      line,
+      field,
+      reason: `the text is ${bytes} bytes, more than --max-text-bytes ${maxTextBytes}; split it, or raise the limit`,
+    });
+  };
   let format = options.format ?? (isStdin ? undefined : formatFromExtension(path));
   if (format === undefined) {
     const peeked = await peek(chunks);
@@ -335,10 +418,18 @@ export async function* readInputs(path: string, options: ReadInputOptions = {}):
 
   let index = 0;
   try {
+    // The longest line that can hold an acceptable text (JSON escapes take up to 6 characters a byte).
+    const lineTooLong = (line: number) =>
+      new DataError({
+        file,
+        line,
+        reason: `the line is longer than any text --max-text-bytes ${maxTextBytes} allows; split it, or raise the limit`,
+      });
     if (format === "txt") {
-      for await (const batch of lines(chunks)) {
+      for await (const batch of lines(chunks, maxTextBytes, lineTooLong)) {
         for (const { text, line } of batch) {
           if (text.trim() === "") continue;
+          checkSize(text, line);
           yield { index: index++, text, fields: { text }, line };
         }
       }
@@ -346,7 +437,7 @@ export async function* readInputs(path: string, options: ReadInputOptions = {}):
     }
 
     if (format === "jsonl") {
-      for await (const batch of lines(chunks)) {
+      for await (const batch of lines(chunks, 6 * maxTextBytes + 65_536, lineTooLong)) {
         for (const { text: lineText, line } of batch) {
           if (lineText.trim() === "") continue;
           let value: unknown;
@@ -366,6 +457,7 @@ export async function* readInputs(path: string, options: ReadInputOptions = {}):
               text === undefined ? "missing text" : `text must be a string, got ${JSON.stringify(text)}`;
             throw new DataError({ file, line, field: textField, reason });
           }
+          checkSize(text, line, textField);
           const id = readId(fields[idField], idField, idRequired, file, line);
           yield { index: index++, ...(id === undefined ? {} : { id }), text, fields, line };
         }
@@ -426,6 +518,7 @@ export async function* readInputs(path: string, options: ReadInputOptions = {}):
           fields[c] = rec.fields[i];
         });
         const text = rec.fields[textCol] as string;
+        checkSize(text, rec.line, textField);
         const id = idCol === -1 ? undefined : (rec.fields[idCol] as string);
         yield { index: index++, ...(id === undefined ? {} : { id }), text, fields, line: rec.line };
       }

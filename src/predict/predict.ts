@@ -77,7 +77,14 @@ export interface PredictFileOptions {
   onProgress?: (rows: number, seconds: number) => void;
   /** Stop after the current chunk; the output stays resumable. */
   signal?: AbortSignal;
+  /** Largest text accepted, in UTF-8 bytes (default 1 MiB): a longer one stops the run, naming its line. */
+  maxTextBytes?: number;
+  /** Bytes that are not UTF-8 stop the run (naming the line) instead of becoming U+FFFD. */
+  strictUtf8?: boolean;
 }
+
+/** Default of {@link PredictFileOptions.maxTextBytes}: 1 MiB, far beyond what a model reads. */
+export const DEFAULT_MAX_TEXT_BYTES = 1024 * 1024;
 
 export interface PredictFileResult {
   rows: number;
@@ -87,6 +94,11 @@ export interface PredictFileResult {
   rowsPerSecond: number;
   /** True when stopped by `signal` (the output is `<out>.partial`). */
   interrupted: boolean;
+  /** Texts scored by this run that were longer than the classifier reads, so only their start counted. */
+  truncatedRows?: number;
+  /** Input lines holding bytes that are not UTF-8 (read as U+FFFD), and the first of them. */
+  invalidUtf8Lines?: number;
+  firstInvalidUtf8Line?: number;
 }
 
 /** Scores every text of `input` and writes one JSON line per input row to `out`. */
@@ -101,11 +113,15 @@ export async function predictFile(clf: Classifier, opts: PredictFileOptions): Pr
   const start = Date.now();
   let chunk: PredictInput[] = [];
   let scored = 0;
+  let truncatedRows = 0;
+  let invalidUtf8Lines = 0;
+  let firstInvalidUtf8Line: number | undefined;
   const flush = async () => {
     if (chunk.length === 0) return;
     const texts = chunk.map((c) => c.text);
     const results = await scoreAligned(clf, chunk[0].index, texts, { batchSize: opts.batchSize });
     await writer.append(predictionRows(clf.labels, chunk, results), digest.value());
+    truncatedRows += results.filter((r) => r.truncated).length;
     scored += chunk.length;
     chunk = [];
     opts.onProgress?.(scored, (Date.now() - start) / 1000);
@@ -116,6 +132,12 @@ export async function predictFile(clf: Classifier, opts: PredictFileOptions): Pr
       format: opts.format,
       textField: opts.textField,
       idField: opts.idField,
+      maxTextBytes: opts.maxTextBytes ?? DEFAULT_MAX_TEXT_BYTES,
+      strictUtf8: opts.strictUtf8,
+      onInvalidUtf8: (line) => {
+        invalidUtf8Lines++;
+        firstInvalidUtf8Line ??= line;
+      },
     })) {
       digest.add(rec.id, rec.text);
       consumed++;
@@ -152,7 +174,26 @@ export async function predictFile(clf: Classifier, opts: PredictFileOptions): Pr
     seconds,
     rowsPerSecond: seconds > 0 ? scored / seconds : 0,
     interrupted,
+    truncatedRows,
+    invalidUtf8Lines,
+    ...(firstInvalidUtf8Line === undefined ? {} : { firstInvalidUtf8Line }),
   };
+}
+
+/** Summary lines about the input's quality (cut texts, invalid UTF-8) for the end of a run; none when clean. */
+export function inputWarnings(r: PredictFileResult, input: string): string[] {
+  const out: string[] = [];
+  if (r.truncatedRows) {
+    out.push(
+      `${r.truncatedRows} texts were longer than the model reads (max length): only their start was scored`,
+    );
+  }
+  if (r.invalidUtf8Lines) {
+    out.push(
+      `${r.invalidUtf8Lines} lines of ${input} hold bytes that are not UTF-8, read as U+FFFD (first: line ${r.firstInvalidUtf8Line}); --strict-utf8 refuses such input`,
+    );
+  }
+  return out;
 }
 
 /** Six significant decimals keep files small without changing any decision. */

@@ -5,6 +5,8 @@
 export interface Scored {
   probs: number[];
   decisions: boolean[];
+  /** True when the text was longer than the classifier reads (max length) and was cut. */
+  truncated?: boolean;
 }
 
 /** Per-call options of {@link Classifier.predict}. */

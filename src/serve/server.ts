@@ -10,6 +10,7 @@
 // Every bad request gets a 4xx JSON body `{"error": {"code", "message"}}`; nothing a client sends
 // can crash the process. Concurrent requests are scored together (see batcher.ts). The server
 // listens on 127.0.0.1 unless another host is given.
+import { isUtf8 } from "node:buffer";
 import { createReadStream, existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
@@ -61,6 +62,8 @@ export interface ServeOptions {
   showPaths?: boolean;
   /** The run directory, to make report paths relative. */
   runDir?: string;
+  /** Refuse (400 invalid_utf8) a body that is not valid UTF-8, instead of reading it with U+FFFD. */
+  strictUtf8?: boolean;
 }
 
 export interface RunningServer {
@@ -341,6 +344,7 @@ export async function createServer(
 
   // Request bytes received and not yet answered, across all requests: the memory a flood can pin.
   let queuedBytes = 0;
+  let invalidUtf8Bodies = 0;
   const readTexts = async (req: IncomingMessage, res: ServerResponse): Promise<string[]> => {
     const declared = Number(req.headers["content-length"]);
     if (Number.isFinite(declared) && declared <= maxBodyBytes && queuedBytes + declared > maxQueueBytes) {
@@ -356,6 +360,10 @@ export async function createServer(
       held += n;
       return true;
     });
+    if (!isUtf8(body)) {
+      if (options.strictUtf8) throw new HttpError(400, "invalid_utf8", "the request body is not valid UTF-8");
+      invalidUtf8Bodies++; // read with U+FFFD in place of the bad bytes; counted in /healthz
+    }
     return parseClassifyBody(body, { maxBatch, maxTextLength });
   };
   const page = renderPage({
@@ -429,6 +437,7 @@ export async function createServer(
           uptimeS: Math.round((Date.now() - started) / 1000),
           batches: batcher.stats.batches,
           texts: batcher.stats.texts,
+          invalidUtf8Bodies,
         }),
     },
     "/": {

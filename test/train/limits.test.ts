@@ -10,6 +10,7 @@ import { fitMaxLength } from "../../src/models/limits.js";
 import { RunClassifier } from "../../src/predict/classifier.js";
 import { evaluateRun } from "../../src/predict/evaluate.js";
 import { exportOnnx } from "../../src/predict/export.js";
+import { predictFile } from "../../src/predict/predict.js";
 import { train } from "../../src/train/trainer.js";
 import { DEMO_DATA, demoTexts, tinyModel } from "./helpers.js";
 
@@ -85,8 +86,14 @@ test("a run whose maxLength exceeds the model is fitted at predict, eval and exp
     assert.deepEqual(clf.notices, notices);
     assert.match(notices[0] ?? "", /the run's maxLength 100000 is more than .* using 24/);
     const long = "ネコ耳族はみんな不潔で気持ち悪い".repeat(20);
-    const [scored] = await clf.predict([long, "短い"]);
+    const [scored, short] = await clf.predict([long, "短い"]);
     assert.equal(scored?.probs.length, clf.labels.length);
+    assert.equal(scored?.truncated, true);
+    assert.equal(short?.truncated, undefined);
+    const input = join(dir, "long.txt");
+    writeFileSync(input, `${long}\n短い\n${long}\n`);
+    const r = await predictFile(clf, { input, out: join(dir, "long.out.jsonl") });
+    assert.equal(r.truncatedRows, 2);
   } finally {
     await clf.close();
   }
