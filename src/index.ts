@@ -275,6 +275,7 @@ export {
   formatComparison,
   type RunComparison,
 } from "./report/compare-runs.js";
+export { buildCvReport } from "./report/cv-report.js";
 export { CHART_FONT_FAMILY, japaneseFontFiles, measureText } from "./report/fonts.js";
 export {
   buildComparison,
@@ -332,6 +333,7 @@ export {
   type TrainConfigInput,
   TrainConfigSchema,
 } from "./train/config.js";
+export * from "./train/cv.js";
 export { type DataManifest, type PreparedData, prepareData } from "./train/data.js";
 export { evaluateSplit } from "./train/eval-files.js";
 export * from "./train/metrics.js";

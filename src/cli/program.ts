@@ -5,6 +5,7 @@ import { VERSION } from "../version.js";
 import { register as registerAnalyze } from "./analyze.js";
 import { register as registerBalance } from "./balance.js";
 import { register as registerCompare } from "./compare.js";
+import { register as registerCv } from "./cv.js";
 import { register as registerDemo } from "./demo.js";
 import { register as registerEval } from "./eval.js";
 import { register as registerExplain } from "./explain.js";
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerAnalyze(program);
   registerBalance(program);
   registerCompare(program);
+  registerCv(program);
   registerDemo(program);
   registerEval(program);
   registerExplain(program);

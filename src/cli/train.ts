@@ -23,7 +23,7 @@ const number = (v: string): number => {
   return n;
 };
 
-interface TrainFlags extends DatasetFlags, QuantFlags {
+export interface TrainFlags extends DatasetFlags, QuantFlags {
   model: string;
   data: string;
   eval?: string;
@@ -240,12 +240,9 @@ function fullConfigFromFlags(f: TrainFlags): TrainConfigInput {
   };
 }
 
-export function register(program: Command): void {
-  const cmd = program
-    .command("train")
-    .description(
-      `fine-tune a model with LoRA into a multi-label classifier (or fit the ${BASELINE_MODEL} baseline) and write a run directory`,
-    )
+/** The training flags (shared by `train` and `cv`). */
+export function addTrainOptions(command: Command): Command {
+  const cmd = command
     .requiredOption(
       "--model <dir|hub id|tfidf-lr>",
       `base model: a local Hugging Face folder or a Hub id; "${BASELINE_MODEL}" for the character n-gram TF-IDF + logistic regression baseline`,
@@ -344,16 +341,35 @@ export function register(program: Command): void {
     .option("--resume", "continue the interrupted run in --out")
     .option("--quiet", "no progress output")
     .option("--json", "progress as JSON lines on stdout");
-  addQuantOptions(addDatasetOptions(cmd)).action(async (flags: TrainFlags, command: Command) => {
-    const defaulted = (flag: string) => command.getOptionValueSource(flag) !== "cli";
+  return addQuantOptions(addDatasetOptions(cmd));
+}
+
+/** The parsed training flags as the config `train()` takes (a LoRA or a baseline config). */
+export function configFromTrainFlags(
+  cmd: Command,
+  flags: TrainFlags,
+): TrainConfigInput | BaselineConfigInput {
+  const defaulted = (flag: string) => cmd.getOptionValueSource(flag) !== "cli";
+  const baseline = isBaselineModel(flags.model);
+  checkModelFlags(cmd, baseline);
+  if (flags.valid !== undefined && !defaulted("validRatio"))
+    throw new InvalidArgumentError(
+      "--valid <file> and --valid-ratio both name the validation split; give one",
+    );
+  return baseline ? baselineConfigFromFlags(flags) : trainConfigFromFlags(flags, defaulted);
+}
+
+export function register(program: Command): void {
+  const cmd = addTrainOptions(
+    program
+      .command("train")
+      .description(
+        `fine-tune a model with LoRA into a multi-label classifier (or fit the ${BASELINE_MODEL} baseline) and write a run directory`,
+      ),
+  );
+  cmd.action(async (flags: TrainFlags) => {
     const mode: ProgressMode = flags.quiet ? "quiet" : flags.json ? "json" : "auto";
-    const baseline = isBaselineModel(flags.model);
-    checkModelFlags(cmd, baseline);
-    if (flags.valid !== undefined && !defaulted("validRatio"))
-      throw new InvalidArgumentError(
-        "--valid <file> and --valid-ratio both name the validation split; give one",
-      );
-    const config = baseline ? baselineConfigFromFlags(flags) : trainConfigFromFlags(flags, defaulted);
+    const config = configFromTrainFlags(cmd, flags);
     const r = await withInterrupt("stopping after this step; `--resume` continues", (signal) =>
       train(config, { progress: mode, signal }),
     );
