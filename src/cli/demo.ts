@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { runDemo } from "../demo/run.js";
 import { positiveInt } from "./analyze.js";
+import { addComputeOptions, type ComputeFlags } from "./compute.js";
 import { addQuantOptions, type QuantFlags, quantFromFlags } from "./quant.js";
 
 export function register(program: Command): void {
@@ -14,10 +15,14 @@ export function register(program: Command): void {
     .option("--model <dir|hub id>", "use a real pretrained model instead of a tiny random one")
     .option("--epochs <n>", "training epochs", positiveInt, 2)
     .option("--quiet", "no progress output");
-  addQuantOptions(cmd).action(
-    async (f: { out?: string; model?: string; epochs: number; quiet?: boolean } & QuantFlags) => {
+  addComputeOptions(addQuantOptions(cmd)).action(
+    async (
+      f: { out?: string; model?: string; epochs: number; quiet?: boolean } & QuantFlags & ComputeFlags,
+    ) => {
       const r = await runDemo({
         ...quantFromFlags(f),
+        device: f.device,
+        threads: f.threads,
         out: f.out,
         model: f.model,
         epochs: f.epochs,

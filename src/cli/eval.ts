@@ -3,7 +3,8 @@ import type { Command } from "commander";
 import type { SchemaOptions } from "../data/schema.js";
 import { evaluateRun } from "../predict/evaluate.js";
 import { formatPrototypeTable } from "../train/metrics.js";
-import { addDatasetOptions, type DatasetFlags, integer, nonNegativeInt, positiveInt } from "./analyze.js";
+import { addDatasetOptions, type DatasetFlags, integer, nonNegativeInt } from "./analyze.js";
+import { addComputeOptions, type ComputeFlags } from "./compute.js";
 import {
   type QuantFlags,
   quantBlockSizeOption,
@@ -12,12 +13,10 @@ import {
   quantizeOption,
 } from "./quant.js";
 
-interface EvalFlags extends DatasetFlags {
+interface EvalFlags extends DatasetFlags, ComputeFlags {
   run: string;
   data: string;
   out?: string;
-  threads?: number;
-  device: "cpu" | "cuda";
   bootstrap: number;
   seed: number;
   json?: boolean;
@@ -54,15 +53,13 @@ export function register(program: Command): void {
       "--out <dir>",
       "where eval.json, log.csv, log_tuned.csv, predictions.jsonl go (default <run>/evals/<file>/)",
     )
-    .option("--threads <n>", "CPU threads", positiveInt)
-    .option("--device <d>", "cpu or cuda", "cpu")
     .option("--bootstrap <n>", "bootstrap resamples for 95% intervals (0 = off)", nonNegativeInt, 1000)
     .option("--seed <n>", "seed of the bootstrap resampling", integer, 42)
     .option("--json", "print the evaluation as JSON")
     .addOption(quantizeOption())
     .addOption(quantBlockSizeOption())
     .addOption(quantCacheOption());
-  addDatasetOptions(cmd).action(async (f: EvalFlags & QuantFlags) => {
+  addComputeOptions(addDatasetOptions(cmd)).action(async (f: EvalFlags & QuantFlags) => {
     const r = await evaluateRun(f.run, f.data, {
       ...quantFromFlags(f),
       schema: schemaFlags(f),

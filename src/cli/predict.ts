@@ -12,6 +12,7 @@ import {
   predictFile,
 } from "../predict/predict.js";
 import { positiveInt } from "./analyze.js";
+import { addComputeOptions, type ComputeFlags } from "./compute.js";
 import { withInterrupt } from "./interrupt.js";
 import {
   type QuantFlags,
@@ -20,8 +21,9 @@ import {
   quantFromFlags,
   quantizeOption,
 } from "./quant.js";
+import { afterProgress, progressLine } from "./status.js";
 
-interface PredictFlags {
+interface PredictFlags extends ComputeFlags {
   run: string;
   maxTextBytes: number;
   strictUtf8?: boolean;
@@ -32,8 +34,6 @@ interface PredictFlags {
   textField?: string;
   idField?: string;
   batchSize: number;
-  threads?: number;
-  device: "cpu" | "cuda";
   quiet?: boolean;
   queue?: string;
   chunkSize: number;
@@ -56,11 +56,20 @@ export function clusterStatus(p: ClusterProgress): string {
   return parts.join(", ");
 }
 
+/** The last line of a prediction (after the progress line). */
+function finished(r: PredictFileResult, out: string): string {
+  const where = out === "-" ? "to stdout" : `in ${out}${r.interrupted ? ".partial" : ""}`;
+  return (
+    `${afterProgress()}${r.interrupted ? "interrupted" : "done"}: ${r.rows} rows ${where}` +
+    `${r.resumedRows ? ` (${r.resumedRows} kept from before)` : ""}, ${r.rowsPerSecond.toFixed(1)} texts/s\n`
+  );
+}
+
 /** Scores on the queue; errors come back with the password masked. */
 async function predictOnQueue(f: PredictFlags, signal: AbortSignal): Promise<PredictFileResult> {
   const redis = parseRedisUrl(f.queue as string);
   const status = (line: string) => {
-    if (!f.quiet) process.stderr.write(process.stderr.isTTY ? `\r\x1b[K${line}` : `${line}\n`);
+    if (!f.quiet) progressLine(line);
   };
   try {
     return await predictFileOnQueue({
@@ -84,14 +93,17 @@ async function predictOnQueue(f: PredictFlags, signal: AbortSignal): Promise<Pre
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("predict")
     .description(
       "score texts with a trained run: per-label probabilities, true/false decisions at the run's thresholds and the flagged labels",
     )
     .requiredOption("--run <dir>", "run directory written by `toxlora train`")
     .requiredOption("--input <file|->", "texts: .jsonl, .csv, .tsv, .txt (one per line) or - for stdin")
-    .requiredOption("--out <file>", "output JSON lines (written to <out>.partial until complete)")
+    .requiredOption(
+      "--out <file|->",
+      "output JSON lines (written to <out>.partial until complete), or - for stdout",
+    )
     .option("--resume", "continue an interrupted prediction into the same --out")
     .addOption(
       new Option("--format <f>", "input format (default: from the extension)").choices([
@@ -104,8 +116,6 @@ export function register(program: Command): void {
     .option("--text-field <name>", "field holding the text (default text)")
     .option("--id-field <name>", "field holding the id (default id, when present)")
     .option("--batch-size <n>", "texts per forward pass", positiveInt, 16)
-    .option("--threads <n>", "CPU threads", positiveInt)
-    .option("--device <d>", "cpu or cuda", "cpu")
     .option("--quiet", "no progress output")
     .option(
       "--max-text-bytes <n>",
@@ -125,61 +135,49 @@ export function register(program: Command): void {
     .option("--max-attempts <n>", "with --queue: tries per chunk before the run stops", positiveInt, 3)
     .addOption(quantizeOption())
     .addOption(quantBlockSizeOption())
-    .addOption(quantCacheOption())
-    .action(async (f: PredictFlags & QuantFlags) => {
-      if (f.queue !== undefined) {
-        if (f.quantize !== "none")
-          throw new Error("--quantize with --queue: workers load runs unquantized (not supported yet)");
-        const r = await withInterrupt(
-          "stopping: writing the chunks already scored; rerun the same command to continue",
-          (signal) => predictOnQueue(f, signal),
-        );
-        if (!f.quiet) {
-          process.stderr.write(
-            `\n${r.interrupted ? "interrupted" : "done"}: ${r.rows} rows in ${f.out}${r.interrupted ? ".partial" : ""}` +
-              `${r.resumedRows ? ` (${r.resumedRows} kept from before)` : ""}, ${r.rowsPerSecond.toFixed(1)} texts/s\n`,
-          );
-        }
-        if (r.interrupted) process.exitCode = 130;
-        return;
-      }
-      const clf = await loadClassifier(f.run, {
-        ...quantFromFlags(f),
-        batchSize: f.batchSize,
-        threads: f.threads,
-        device: f.device,
-        onNotice: (line) => process.stderr.write(`note: ${line}\n`),
-      });
-      try {
-        const r = await withInterrupt(
-          "stopping after this chunk; rerun with --resume to continue",
-          (signal) =>
-            predictFile(clf, {
-              input: f.input,
-              out: f.out,
-              resume: f.resume,
-              format: f.format,
-              textField: f.textField,
-              idField: f.idField,
-              maxTextBytes: f.maxTextBytes,
-              strictUtf8: f.strictUtf8,
-              signal,
-              onProgress: (rows, s) => {
-                if (!f.quiet)
-                  process.stderr.write(`\rscored ${rows} texts (${(rows / Math.max(s, 1e-9)).toFixed(1)}/s)`);
-              },
-            }),
-        );
-        if (!f.quiet) {
-          process.stderr.write(
-            `\n${r.interrupted ? "interrupted" : "done"}: ${r.rows} rows in ${f.out}${r.interrupted ? ".partial" : ""}` +
-              `${r.resumedRows ? ` (${r.resumedRows} kept from before)` : ""}, ${r.rowsPerSecond.toFixed(1)} texts/s\n`,
-          );
-        }
-        for (const w of inputWarnings(r, f.input)) process.stderr.write(`warning: ${w}\n`);
-        if (r.interrupted) process.exitCode = 130;
-      } finally {
-        await clf.close();
-      }
+    .addOption(quantCacheOption());
+  addComputeOptions(cmd).action(async (f: PredictFlags & QuantFlags) => {
+    if (f.queue !== undefined) {
+      if (f.out === "-") throw new Error("--queue writes its rows to a file: give --out <file>, not -");
+      if (f.quantize !== "none")
+        throw new Error("--quantize with --queue: workers load runs unquantized (not supported yet)");
+      const r = await withInterrupt(
+        "stopping: writing the chunks already scored; rerun the same command to continue",
+        (signal) => predictOnQueue(f, signal),
+      );
+      if (!f.quiet) process.stderr.write(finished(r, f.out));
+      if (r.interrupted) process.exitCode = 130;
+      return;
+    }
+    const clf = await loadClassifier(f.run, {
+      ...quantFromFlags(f),
+      batchSize: f.batchSize,
+      threads: f.threads,
+      device: f.device,
+      onNotice: (line) => process.stderr.write(`note: ${line}\n`),
     });
+    try {
+      const r = await withInterrupt("stopping after this chunk; rerun with --resume to continue", (signal) =>
+        predictFile(clf, {
+          input: f.input,
+          out: f.out,
+          resume: f.resume,
+          format: f.format,
+          textField: f.textField,
+          idField: f.idField,
+          maxTextBytes: f.maxTextBytes,
+          strictUtf8: f.strictUtf8,
+          signal,
+          onProgress: (rows, s) => {
+            if (!f.quiet) progressLine(`scored ${rows} texts (${(rows / Math.max(s, 1e-9)).toFixed(1)}/s)`);
+          },
+        }),
+      );
+      if (!f.quiet) process.stderr.write(finished(r, f.out));
+      for (const w of inputWarnings(r, f.input)) process.stderr.write(`warning: ${w}\n`);
+      if (r.interrupted) process.exitCode = 130;
+    } finally {
+      await clf.close();
+    }
+  });
 }

@@ -1,10 +1,11 @@
 // `toxlora serve --run <dir>`: the run's classifier over HTTP (JSON API + a page to try it).
 import { existsSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import { loadClassifier } from "../predict/classifier.js";
 import { createServer } from "../serve/server.js";
 import { positiveInt } from "./analyze.js";
+import { addComputeOptions, type ComputeFlags } from "./compute.js";
 import {
   type QuantFlags,
   quantBlockSizeOption,
@@ -13,7 +14,7 @@ import {
   quantizeOption,
 } from "./quant.js";
 
-interface ServeFlags {
+interface ServeFlags extends ComputeFlags {
   run: string;
   port: number;
   host: string;
@@ -27,8 +28,6 @@ interface ServeFlags {
   allowedHost: string[];
   showPaths?: boolean;
   strictUtf8?: boolean;
-  threads?: number;
-  device: "cpu" | "cuda";
   quiet?: boolean;
 }
 
@@ -47,7 +46,7 @@ function wholeNumber(value: string): number {
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("serve")
     .description(
       "serve a trained run over HTTP: POST /v1/classify, GET /v1/labels, /healthz, and a page at /",
@@ -87,8 +86,6 @@ export function register(program: Command): void {
     )
     .option("--show-paths", "show absolute local paths in /report (default: relative to the run)")
     .option("--report <file>", "HTML report to serve at /report (default <run>/report.html when present)")
-    .option("--threads <n>", "CPU threads", positiveInt)
-    .addOption(new Option("--device <d>", "cpu or cuda").choices(["cpu", "cuda"]).default("cpu"))
     .option("--quiet", "do not log requests")
     .addHelpText(
       "after",
@@ -97,56 +94,54 @@ export function register(program: Command): void {
     )
     .addOption(quantizeOption())
     .addOption(quantBlockSizeOption())
-    .addOption(quantCacheOption())
-    .action(async (f: ServeFlags & QuantFlags) => {
-      const reportPath = f.report ?? join(f.run, "report.html");
-      if (f.report && !existsSync(f.report)) throw new Error(`--report: ${f.report} does not exist`);
-      process.stderr.write(`serve: loading ${f.run}\n`);
-      const classifier = await loadClassifier(f.run, {
-        ...quantFromFlags(f),
-        batchSize: f.maxBatch,
-        threads: f.threads,
-        device: f.device,
-        onNotice: (line) => process.stderr.write(`serve: note: ${line}\n`),
-      });
-      const server = await createServer(classifier, {
-        port: f.port,
-        host: f.host,
-        maxBatch: f.maxBatch,
-        maxTextLength: f.maxTextLength,
-        maxBodyBytes: f.maxBodyBytes,
-        batchWaitMs: f.batchWaitMs,
-        maxQueue: f.maxQueue,
-        maxQueueBytes: f.maxQueueBytes,
-        allowedHosts: f.allowedHost,
-        showPaths: f.showPaths,
-        strictUtf8: f.strictUtf8,
-        runDir: f.run,
-        reportPath: existsSync(reportPath) ? reportPath : undefined,
-        title: basename(resolve(f.run)),
-        log: f.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
-      });
-      if (!LOOPBACK.has(f.host)) {
-        process.stderr.write(
-          `serve: warning: listening on ${f.host}: other machines can reach this server\n`,
-        );
-      }
-      process.stderr.write(
-        `serve: ${classifier.labels.length} labels (${classifier.labels.join(", ")}); ` +
-          `${existsSync(reportPath) ? "report at /report" : "no report (make one with `toxlora report`)"}\n`,
-      );
-      process.stdout.write(`${server.url}\n`);
-      // Ctrl-C / SIGTERM: finish the requests in progress, release the model, exit.
-      let stopping = false;
-      const stop = async () => {
-        if (stopping) process.exit(130);
-        stopping = true;
-        process.stderr.write("serve: stopping\n");
-        await server.close();
-        await classifier.close();
-        process.exit(0);
-      };
-      process.on("SIGINT", stop);
-      process.on("SIGTERM", stop);
+    .addOption(quantCacheOption());
+  addComputeOptions(cmd).action(async (f: ServeFlags & QuantFlags) => {
+    const reportPath = f.report ?? join(f.run, "report.html");
+    if (f.report && !existsSync(f.report)) throw new Error(`--report: ${f.report} does not exist`);
+    process.stderr.write(`serve: loading ${f.run}\n`);
+    const classifier = await loadClassifier(f.run, {
+      ...quantFromFlags(f),
+      batchSize: f.maxBatch,
+      threads: f.threads,
+      device: f.device,
+      onNotice: (line) => process.stderr.write(`serve: note: ${line}\n`),
     });
+    const server = await createServer(classifier, {
+      port: f.port,
+      host: f.host,
+      maxBatch: f.maxBatch,
+      maxTextLength: f.maxTextLength,
+      maxBodyBytes: f.maxBodyBytes,
+      batchWaitMs: f.batchWaitMs,
+      maxQueue: f.maxQueue,
+      maxQueueBytes: f.maxQueueBytes,
+      allowedHosts: f.allowedHost,
+      showPaths: f.showPaths,
+      strictUtf8: f.strictUtf8,
+      runDir: f.run,
+      reportPath: existsSync(reportPath) ? reportPath : undefined,
+      title: basename(resolve(f.run)),
+      log: f.quiet ? undefined : (line) => process.stderr.write(`${line}\n`),
+    });
+    if (!LOOPBACK.has(f.host)) {
+      process.stderr.write(`serve: warning: listening on ${f.host}: other machines can reach this server\n`);
+    }
+    process.stderr.write(
+      `serve: ${classifier.labels.length} labels (${classifier.labels.join(", ")}); ` +
+        `${existsSync(reportPath) ? "report at /report" : "no report (make one with `toxlora report`)"}\n`,
+    );
+    process.stdout.write(`${server.url}\n`);
+    // Ctrl-C / SIGTERM: finish the requests in progress, release the model, exit.
+    let stopping = false;
+    const stop = async () => {
+      if (stopping) process.exit(130);
+      stopping = true;
+      process.stderr.write("serve: stopping\n");
+      await server.close();
+      await classifier.close();
+      process.exit(0);
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
 }

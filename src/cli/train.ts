@@ -14,6 +14,7 @@ import {
   nonNegativeInt,
   positiveInt,
 } from "./analyze.js";
+import { addComputeOptions } from "./compute.js";
 import { withInterrupt } from "./interrupt.js";
 import { addQuantOptions, type QuantFlags, quantFromFlags } from "./quant.js";
 
@@ -300,8 +301,6 @@ export function addTrainOptions(command: Command): Command {
       nonNegativeInt,
       1000,
     )
-    .addOption(new Option("--device <d>", "execution device").choices(["cpu", "cuda"]).default("cpu"))
-    .option("--threads <n>", "CPU threads (default: all cores)", positiveInt)
     .option("--balance <strategy>", "balance the training split once (a `toxlora balance` strategy)")
     .option("--resample-each-epoch <strategy>", "draw a fresh balanced training set every epoch")
     .option("--pos-weight <spec>", "class weights for BCE: auto | none | a=2,b=3", "none")
@@ -341,7 +340,7 @@ export function addTrainOptions(command: Command): Command {
     .option("--resume", "continue the interrupted run in --out")
     .option("--quiet", "no progress output")
     .option("--json", "progress as JSON lines on stdout");
-  return addQuantOptions(addDatasetOptions(cmd));
+  return addComputeOptions(addQuantOptions(addDatasetOptions(cmd)));
 }
 
 /** The parsed training flags as the config `train()` takes (a LoRA or a baseline config). */

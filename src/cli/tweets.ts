@@ -5,6 +5,7 @@ import { type ImportFormat, importTweets } from "../sources/import.js";
 import { buildSearchQuery, QUERY_PRESETS } from "../sources/query.js";
 import { defaultSummaryFile, formatScoreSummary, scoreTweets } from "../sources/score.js";
 import { DEFAULT_BASE_URL, fetchTweets } from "../sources/x-api.js";
+import { addComputeOptions, type ComputeFlags } from "./compute.js";
 import { withInterrupt } from "./interrupt.js";
 import {
   type QuantFlags,
@@ -151,7 +152,7 @@ export function register(program: Command): void {
       process.stdout.write(`${flags.out}: ${res.written} tweets${dup}\n`);
     });
 
-  tweets
+  const score = tweets
     .command("score")
     .description(
       "Score a tweets JSONL with a trained run: per-label probabilities and decisions, plus a summary",
@@ -172,79 +173,80 @@ export function register(program: Command): void {
       "score on a cluster of `toxlora worker`s: Redis URL (redis://[:password@]host[:port][/db])",
     )
     .option("--chunk-size <n>", "with --queue: tweets per job", positiveInt, 2000)
-    .option("--max-attempts <n>", "with --queue: tries per chunk before the run stops", positiveInt, 3)
-    .action(
-      async (
-        flags: {
-          run: string;
-          input: string;
-          out: string;
-          batchSize: number;
-          normalize?: boolean;
-          summary?: string;
-          top: number;
-          chart: boolean;
-          queue?: string;
-          chunkSize: number;
-          maxAttempts: number;
-        } & QuantFlags,
-      ) => {
-        const { log, status } = stderrReporter();
-        if (flags.queue !== undefined) {
-          if (flags.quantize !== "none")
-            throw new Error("--quantize with --queue: workers load runs unquantized (not supported yet)");
-          const { parseRedisUrl, redactedMessage } = await import("../cluster/redis.js");
-          const { scoreTweetsOnQueue } = await import("../cluster/tweets.js");
-          const { clusterStatus } = await import("./predict.js");
-          const redis = parseRedisUrl(flags.queue);
-          const summary = await withInterrupt("stopping", (signal) =>
-            scoreTweetsOnQueue(flags.input, flags.out, {
-              redis,
-              run: flags.run,
-              chunkSize: flags.chunkSize,
-              maxAttempts: flags.maxAttempts,
-              batchSize: flags.batchSize,
-              normalize: flags.normalize,
-              topK: flags.top,
-              summaryFile: flags.summary,
-              chartBase: flags.chart ? undefined : null,
-              signal,
-              log,
-              onProgress: (p) => status(clusterStatus(p)),
-            }),
-          ).catch((err: unknown) => {
-            throw new Error(redactedMessage(err, redis.secrets));
-          });
-          process.stdout.write(formatScoreSummary(summary));
-          const files = [flags.out, flags.summary ?? defaultSummaryFile(flags.out), summary.chart?.png];
-          process.stdout.write(`wrote ${files.filter(Boolean).join(", ")}\n`);
-          return;
-        }
-        // Loaded on demand: fetch/import should not pay for onnxruntime and the model code.
-        const { loadClassifier } = await import("../predict/classifier.js");
-        const classifier = await loadClassifier(flags.run, {
-          ...quantFromFlags(flags),
-          onNotice: (line) => log(`note: ${line}`),
-        });
-        try {
-          const summary = await scoreTweets(classifier, flags.input, flags.out, {
+    .option("--max-attempts <n>", "with --queue: tries per chunk before the run stops", positiveInt, 3);
+  addComputeOptions(score).action(
+    async (
+      flags: {
+        run: string;
+        input: string;
+        out: string;
+        batchSize: number;
+        normalize?: boolean;
+        summary?: string;
+        top: number;
+        chart: boolean;
+        queue?: string;
+        chunkSize: number;
+        maxAttempts: number;
+      } & QuantFlags &
+        ComputeFlags,
+    ) => {
+      const { log, status } = stderrReporter();
+      if (flags.queue !== undefined) {
+        if (flags.quantize !== "none")
+          throw new Error("--quantize with --queue: workers load runs unquantized (not supported yet)");
+        const { parseRedisUrl, redactedMessage } = await import("../cluster/redis.js");
+        const { scoreTweetsOnQueue } = await import("../cluster/tweets.js");
+        const { clusterStatus } = await import("./predict.js");
+        const redis = parseRedisUrl(flags.queue);
+        const summary = await withInterrupt("stopping", (signal) =>
+          scoreTweetsOnQueue(flags.input, flags.out, {
+            redis,
+            run: flags.run,
+            chunkSize: flags.chunkSize,
+            maxAttempts: flags.maxAttempts,
             batchSize: flags.batchSize,
             normalize: flags.normalize,
             topK: flags.top,
             summaryFile: flags.summary,
             chartBase: flags.chart ? undefined : null,
+            signal,
             log,
-          });
-          process.stdout.write(formatScoreSummary(summary));
-          const files = [
-            flags.out,
-            flags.summary ?? defaultSummaryFile(flags.out),
-            summary.chart?.png,
-          ].filter(Boolean);
-          process.stdout.write(`wrote ${files.join(", ")}\n`);
-        } finally {
-          await classifier.close();
-        }
-      },
-    );
+            onProgress: (p) => status(clusterStatus(p)),
+          }),
+        ).catch((err: unknown) => {
+          throw new Error(redactedMessage(err, redis.secrets));
+        });
+        process.stdout.write(formatScoreSummary(summary));
+        const files = [flags.out, flags.summary ?? defaultSummaryFile(flags.out), summary.chart?.png];
+        process.stdout.write(`wrote ${files.filter(Boolean).join(", ")}\n`);
+        return;
+      }
+      // Loaded on demand: fetch/import should not pay for onnxruntime and the model code.
+      const { loadClassifier } = await import("../predict/classifier.js");
+      const classifier = await loadClassifier(flags.run, {
+        ...quantFromFlags(flags),
+        device: flags.device,
+        threads: flags.threads,
+        onNotice: (line) => log(`note: ${line}`),
+      });
+      try {
+        const summary = await scoreTweets(classifier, flags.input, flags.out, {
+          batchSize: flags.batchSize,
+          normalize: flags.normalize,
+          topK: flags.top,
+          summaryFile: flags.summary,
+          chartBase: flags.chart ? undefined : null,
+          log,
+        });
+        process.stdout.write(formatScoreSummary(summary));
+        const files = [flags.out, flags.summary ?? defaultSummaryFile(flags.out), summary.chart?.png].filter(
+          Boolean,
+        );
+        process.stdout.write(`wrote ${files.join(", ")}\n`);
+      } finally {
+        await classifier.close();
+      }
+    },
+  );
 }

@@ -30,6 +30,9 @@ export interface DemoOptions extends QuantLoadOptions {
   /** A real pretrained model (folder or Hub id) instead of the random tiny one. */
   model?: string;
   epochs?: number;
+  device?: "cpu" | "cuda";
+  /** CPU threads (default: all cores). */
+  threads?: number;
   progress?: ProgressMode;
   log?: (line: string) => void;
 }
@@ -123,13 +126,16 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       warmupRatio: 0.1,
       scheduler: "linear",
       out: files.run,
+      device: opts.device,
+      threads: opts.threads,
       ...quant,
     },
     { progress: opts.progress ?? "auto" },
   );
 
   // 5. eval (the same command a user runs on any labelled file)
-  const ev = await evaluateRun(files.run, files.test, { outDir: join(out, "eval"), ...quant });
+  const compute = { device: opts.device, threads: opts.threads };
+  const ev = await evaluateRun(files.run, files.test, { outDir: join(out, "eval"), ...quant, ...compute });
   files.eval = ev.outDir;
   log(`[5/8] eval on ${ev.rows} test rows: macro-F1 ${ev.tuned.macroF1.toFixed(3)} at tuned thresholds`);
 
@@ -137,7 +143,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   files.newPosts = join(out, "data", "new-posts.txt");
   await writeFile(files.newPosts, `${NEW_POSTS.join("\n")}\n`);
   files.predictions = join(out, "predictions.jsonl");
-  const clf = await loadClassifier(files.run, quant);
+  const clf = await loadClassifier(files.run, { ...quant, ...compute });
   try {
     await predictFile(clf, { input: files.newPosts, out: files.predictions });
   } finally {

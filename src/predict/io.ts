@@ -580,6 +580,45 @@ export interface ResumableJsonlWriter {
   suspend(): Promise<void>;
 }
 
+/**
+ * A writer of JSON lines to a stream (`--out -`: stdout), with the interface of the resumable file
+ * writer. Nothing to resume or rename: rows are written as they come, and a broken pipe (e.g. `| head`)
+ * ends the output quietly.
+ */
+export function streamJsonlWriter(stream: NodeJS.WritableStream = process.stdout): ResumableJsonlWriter {
+  let rows = 0;
+  let closed = false;
+  // Other errors reach the write callback below.
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") closed = true;
+  });
+  const write = (text: string) =>
+    new Promise<void>((done, fail) => {
+      if (closed) return done();
+      stream.write(text, (err) =>
+        err && (err as NodeJS.ErrnoException).code !== "EPIPE" ? fail(err) : done(),
+      );
+    });
+  return {
+    path: "-",
+    partialPath: "-",
+    resumedRows: 0,
+    lastIndex: undefined,
+    resumedDigest: undefined,
+    statePath: undefined,
+    get rowCount() {
+      return rows;
+    },
+    async append(batch) {
+      if (batch.length === 0) return;
+      rows += batch.length;
+      await write(batch.map((r) => `${JSON.stringify(r)}\n`).join(""));
+    },
+    async close() {},
+    async suspend() {},
+  };
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await stat(path);

@@ -12,6 +12,7 @@ import {
   type ResumableJsonlWriter,
   RowDigest,
   readInputs,
+  streamJsonlWriter,
 } from "./io.js";
 import { scoredFields } from "./output.js";
 import type { Classifier, Scored } from "./types.js";
@@ -101,13 +102,18 @@ export interface PredictFileResult {
   firstInvalidUtf8Line?: number;
 }
 
-/** Scores every text of `input` and writes one JSON line per input row to `out`. */
+/** Scores every text of `input` and writes one JSON line per input row to `out` (`-`: stdout). */
 export async function predictFile(clf: Classifier, opts: PredictFileOptions): Promise<PredictFileResult> {
-  refuseOutputOverInput([opts.out, `${opts.out}.partial`], [opts.input]);
-  const writer = await openResumableJsonlWriter(opts.out, {
-    resume: opts.resume,
-    identity: await predictIdentity(clf, opts),
-  });
+  const toStdout = opts.out === "-";
+  if (toStdout && opts.resume)
+    throw new Error("--resume needs an output file: stdout (--out -) cannot be resumed");
+  if (!toStdout) refuseOutputOverInput([opts.out, `${opts.out}.partial`], [opts.input]);
+  const writer = toStdout
+    ? streamJsonlWriter()
+    : await openResumableJsonlWriter(opts.out, {
+        resume: opts.resume,
+        identity: await predictIdentity(clf, opts),
+      });
   const digest = new RowDigest();
   let consumed = 0;
   const start = Date.now();
