@@ -9,7 +9,7 @@ export function register(program: Command): void {
   const cmd = program
     .command("demo")
     .description(
-      "run analyze → balance → split → train → eval → predict → export → report on the bundled demo data (offline)",
+      "run analyze → balance → split → train → eval → predict → export → report, then the tfidf-lr baseline and a comparison, on the bundled demo data (offline)",
     )
     .option("--out <dir>", "put everything under this folder (default outputs/demo-<time>)")
     .option("--model <dir|hub id>", "use a real pretrained model instead of a tiny random one")

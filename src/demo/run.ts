@@ -1,9 +1,11 @@
 // `toxlora demo`: the whole workflow offline on the project's own small dataset —
-// analyze → balance → split → train (2 epochs) → eval → predict → export → report — into one folder.
+// analyze → balance → split → train (2 epochs) → eval → predict → export → report, then the
+// tfidf-lr baseline on the same split and a report comparing the two runs — into one folder.
 // Without --model it trains a tiny randomly initialised BERT-shaped model with a character
 // tokenizer built from the demo texts: a pipeline proof, its scores mean nothing.
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { BASELINE_MODEL } from "../baseline/config.js";
 import { writeAnalysisOutputs } from "../data/analysis-output.js";
 import { analyze } from "../data/analyze.js";
 import { balance } from "../data/balance.js";
@@ -18,7 +20,7 @@ import { evaluateRun } from "../predict/evaluate.js";
 import { exportOnnx } from "../predict/export.js";
 import { predictFile } from "../predict/predict.js";
 import type { QuantLoadOptions } from "../quant/weights.js";
-import { buildReport } from "../report/report.js";
+import { buildComparison, buildReport } from "../report/report.js";
 import type { ProgressMode } from "../train/progress.js";
 import { train } from "../train/trainer.js";
 import { DEMO_DATASET_PATH } from "./data.js";
@@ -41,6 +43,8 @@ export interface DemoResult {
   out: string;
   files: Record<string, string>;
   macroF1: number;
+  /** The tfidf-lr baseline's test macro-F1 at its tuned thresholds. */
+  baselineMacroF1: number;
   randomModel: boolean;
 }
 
@@ -66,7 +70,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   // 1. analyze
   const schema = llmjpToxicitySchema();
   const data = await loadDataset(DEMO_DATASET_PATH, schema);
-  log(`[1/8] analyze: ${data.records.length} demo posts`);
+  log(`[1/10] analyze: ${data.records.length} demo posts`);
   files.analysis = join(out, "analysis");
   await writeAnalysisOutputs(DEMO_DATASET_PATH, data, analyze(data.records, data.labels), files.analysis);
 
@@ -74,7 +78,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const balanced = balance(data.records, data.labels, BALANCE, { seed: 42 });
   files.balanced = join(out, "data", "balanced.jsonl");
   await writeRecordsJsonl(files.balanced, balanced.records, schema);
-  log(`[2/8] balance --strategy ${BALANCE}: ${balanced.records.length} rows`);
+  log(`[2/10] balance --strategy ${BALANCE}: ${balanced.records.length} rows`);
 
   // 3. split
   const s = split(balanced.records, { test: 0.3, seed: 42 });
@@ -82,7 +86,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   files.test = join(out, "data", "test.jsonl");
   await writeRecordsJsonl(files.train, s.train, schema);
   await writeRecordsJsonl(files.test, s.test, schema);
-  log(`[3/8] split: ${s.train.length} train / ${s.test.length} test`);
+  log(`[3/10] split: ${s.train.length} train / ${s.test.length} test`);
 
   // 4. train
   let model = opts.model;
@@ -105,10 +109,10 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
       seed: 7,
     });
     log(
-      `[4/8] model: a tiny RANDOMLY INITIALISED BERT (hidden 64, 2 layers) in ${model} — quality is meaningless`,
+      `[4/10] model: a tiny RANDOMLY INITIALISED BERT (hidden 64, 2 layers) in ${model} — quality is meaningless`,
     );
   } else {
-    log(`[4/8] model: ${model}`);
+    log(`[4/10] model: ${model}`);
   }
   files.run = join(out, "run");
   const r = await train(
@@ -137,7 +141,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const compute = { device: opts.device, threads: opts.threads };
   const ev = await evaluateRun(files.run, files.test, { outDir: join(out, "eval"), ...quant, ...compute });
   files.eval = ev.outDir;
-  log(`[5/8] eval on ${ev.rows} test rows: macro-F1 ${ev.tuned.macroF1.toFixed(3)} at tuned thresholds`);
+  log(`[5/10] eval on ${ev.rows} test rows: macro-F1 ${ev.tuned.macroF1.toFixed(3)} at tuned thresholds`);
 
   // 6. predict new posts
   files.newPosts = join(out, "data", "new-posts.txt");
@@ -149,7 +153,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   } finally {
     await clf.close();
   }
-  log(`[6/8] predict: ${NEW_POSTS.length} new posts scored`);
+  log(`[6/10] predict: ${NEW_POSTS.length} new posts scored`);
 
   // 7. export
   files.onnx = join(out, "export", "model.onnx");
@@ -157,10 +161,23 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
     quantize: quant.quantize === "int8" || quant.quantize === "int4" ? quant.quantize : "none",
     quantBlockSize: quant.quantBlockSize,
   });
-  log(`[7/8] export: standalone ONNX classifier written`);
+  log(`[7/10] export: standalone ONNX classifier written`);
 
   // 8. report
   files.report = await buildReport(files.run);
-  log(`[8/8] report: ${files.report}`);
-  return { out, files, macroF1: r.eval.macroF1, randomModel };
+  log(`[8/10] report: ${files.report}`);
+
+  // 9. the baseline a LoRA result is judged against: character n-gram TF-IDF + logistic regression
+  files.baseline = join(out, "baseline");
+  const b = await train(
+    { model: BASELINE_MODEL, data: files.train, eval: files.test, validRatio: 0.15, out: files.baseline },
+    { progress: opts.progress ?? "auto" },
+  );
+  files.baselineReport = await buildReport(files.baseline);
+  log(`[9/10] baseline ${BASELINE_MODEL}: macro-F1 ${b.eval.macroF1.toFixed(3)} at tuned thresholds`);
+
+  // 10. both runs side by side
+  files.compare = await buildComparison([files.run, files.baseline], join(out, "compare.html"));
+  log(`[10/10] report --compare: ${files.compare}`);
+  return { out, files, macroF1: r.eval.macroF1, baselineMacroF1: b.eval.macroF1, randomModel };
 }

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { test } from "node:test";
 
-test("toxlora demo --out DIR: analyze → balance → split → train → eval → predict → export → report", () => {
+test("toxlora demo --out DIR: analyze → balance → split → train → eval → predict → export → report → baseline → compare", () => {
   const dir = mkdtempSync(join(tmpdir(), "toxlora-demo-"));
   try {
     const out = join(dir, "demo");
@@ -34,10 +34,16 @@ test("toxlora demo --out DIR: analyze → balance → split → train → eval �
       "export/model.onnx",
       "export/config.json",
       "run/report.html",
+      "baseline/model/weights.safetensors",
+      "baseline/eval.json",
+      "baseline/report.html",
+      "compare.html",
     ]) {
       assert.ok(existsSync(join(out, f)), `missing ${f}`);
       assert.ok(r.stdout.includes(out), "prints where everything is");
     }
+    const compare = readFileSync(join(out, "compare.html"), "utf8");
+    assert.ok(compare.includes(">run<") && compare.includes(">baseline<"), "the comparison names both runs");
     const preds = readFileSync(join(out, "predictions.jsonl"), "utf8").trim().split("\n");
     assert.equal(preds.length, 5);
     const cfg = JSON.parse(readFileSync(join(out, "model/config.json"), "utf8"));
