@@ -101,24 +101,41 @@ function cubicStep(lo: Point, hi: Point): number {
   return a;
 }
 
+/** What the solver asks for: f and ∇f at a point. */
+export interface Evaluation {
+  f: number;
+  g: Float64Array;
+}
+
+/**
+ * The solver as a generator: it yields each point it needs evaluated and receives f and ∇f there.
+ * This lets a caller evaluate several independent problems together (e.g. one pass over a sparse
+ * matrix for every label) while each problem follows exactly its own iterates.
+ */
+export type LbfgsSteps = Generator<Float64Array, LbfgsResult, Evaluation>;
+
 /** A step along d satisfying the strong Wolfe conditions, or null when none is found. */
-function lineSearch(fg: Objective, start: Point, d: Float64Array, a0: number, opts: LbfgsOptions) {
+function* lineSearch(
+  start: Point,
+  d: Float64Array,
+  a0: number,
+  opts: LbfgsOptions,
+): Generator<Float64Array, { point: Point | null; evaluations: number }, Evaluation> {
   const c1 = 1e-3; // scipy's dcsrch ftol
   const c2 = 0.9; // scipy's dcsrch gtol
   let evaluations = 0;
-  const at = (a: number): Point => {
+  function* at(a: number): Generator<Float64Array, Point, Evaluation> {
     const x = new Float64Array(start.x.length);
     for (let i = 0; i < x.length; i++) x[i] = start.x[i] + a * d[i];
-    const g = new Float64Array(x.length);
-    const f = fg(x, g);
+    const { f, g } = yield x;
     evaluations++;
     return { a, f, dg: dot(g, d), x, g };
-  };
+  }
   const armijo = (p: Point) => p.f <= start.f + c1 * p.a * start.dg;
   const curvature = (p: Point) => Math.abs(p.dg) <= -c2 * start.dg;
-  const zoom = (lo: Point, hi: Point): Point | null => {
+  function* zoom(lo: Point, hi: Point): Generator<Float64Array, Point | null, Evaluation> {
     while (evaluations < opts.maxLineSearch) {
-      const p = at(cubicStep(lo, hi));
+      const p = yield* at(cubicStep(lo, hi));
       if (!armijo(p) || p.f >= lo.f) hi = p;
       else {
         if (curvature(p)) return p;
@@ -127,14 +144,14 @@ function lineSearch(fg: Objective, start: Point, d: Float64Array, a0: number, op
       }
     }
     return lo.a > 0 && lo.f < start.f ? lo : null;
-  };
+  }
   let prev = start;
   let a = a0;
   let found: Point | null = null;
   while (evaluations < opts.maxLineSearch) {
-    const p = at(a);
+    const p = yield* at(a);
     if (!Number.isFinite(p.f) || !armijo(p) || (prev !== start && p.f >= prev.f)) {
-      found = zoom(prev, p);
+      found = yield* zoom(prev, p);
       break;
     }
     if (curvature(p)) {
@@ -142,7 +159,7 @@ function lineSearch(fg: Objective, start: Point, d: Float64Array, a0: number, op
       break;
     }
     if (p.dg >= 0) {
-      found = zoom(p, prev);
+      found = yield* zoom(p, prev);
       break;
     }
     prev = p;
@@ -151,18 +168,15 @@ function lineSearch(fg: Objective, start: Point, d: Float64Array, a0: number, op
   return { point: found, evaluations };
 }
 
-/** Minimises f from x0 with L-BFGS; see the stopping rule at the top of this file. */
-export function minimizeLbfgs(
-  fg: Objective,
-  x0: Float64Array,
-  options: Partial<LbfgsOptions> = {},
-): LbfgsResult {
+/** L-BFGS from x0 as a generator of evaluation requests (see {@link LbfgsSteps}). */
+export function* lbfgsSteps(x0: Float64Array, options: Partial<LbfgsOptions> = {}): LbfgsSteps {
   const opts = { ...DEFAULT_LBFGS, ...options };
   const s: Float64Array[] = [];
   const y: Float64Array[] = [];
   const rho: number[] = [];
-  const g0 = new Float64Array(x0.length);
-  let cur: Point = { a: 0, f: fg(Float64Array.from(x0), g0), dg: 0, x: Float64Array.from(x0), g: g0 };
+  const first = Float64Array.from(x0);
+  const e0 = yield first;
+  let cur: Point = { a: 0, f: e0.f, dg: 0, x: first, g: e0.g };
   let evaluations = 1;
   const done = (iterations: number, reason: StopReason): LbfgsResult => ({
     x: cur.x,
@@ -185,7 +199,7 @@ export function minimizeLbfgs(
       dg = dot(cur.g, d);
     }
     const a0 = s.length === 0 ? Math.min(1, 1 / Math.sqrt(dot(cur.g, cur.g))) : 1;
-    const ls = lineSearch(fg, { ...cur, a: 0, dg }, d, a0, opts);
+    const ls = yield* lineSearch({ ...cur, a: 0, dg }, d, a0, opts);
     evaluations += ls.evaluations;
     if (!ls.point) return done(it, "lineSearch");
     const next = ls.point;
@@ -212,4 +226,20 @@ export function minimizeLbfgs(
     if (decrease <= opts.ftol) return done(it + 1, "ftol");
   }
   return done(opts.maxIter, "maxIter");
+}
+
+/** Minimises f from x0 with L-BFGS; see the stopping rule at the top of this file. */
+export function minimizeLbfgs(
+  fg: Objective,
+  x0: Float64Array,
+  options: Partial<LbfgsOptions> = {},
+): LbfgsResult {
+  const steps = lbfgsSteps(x0, options);
+  let req = steps.next();
+  while (!req.done) {
+    const g = new Float64Array(x0.length);
+    const f = fg(req.value, g);
+    req = steps.next({ f, g });
+  }
+  return req.value;
 }

@@ -6,8 +6,26 @@
 //
 // sᵢ is the sample weight (class_weight="balanced": n / (2 · count of yᵢ's class)); the intercept
 // is not penalised. Solved with L-BFGS (./lbfgs.ts) from zero, as sklearn starts.
-import { DEFAULT_LBFGS, type LbfgsOptions, minimizeLbfgs, type StopReason } from "./lbfgs.js";
-import { addTransposedMatvec, type CsrMatrix, matvec } from "./sparse.js";
+import {
+  DEFAULT_LBFGS,
+  type LbfgsOptions,
+  type LbfgsResult,
+  minimizeLbfgs,
+  type StopReason,
+} from "./lbfgs.js";
+import { type CsrMatrix, matvec, transpose } from "./sparse.js";
+
+// Xᵀ of each design matrix, built once and kept while X lives (every gradient needs Xᵀ·r).
+const transposes = new WeakMap<CsrMatrix, CsrMatrix>();
+
+function transposeOf(X: CsrMatrix): CsrMatrix {
+  let t = transposes.get(X);
+  if (!t) {
+    t = transpose(X);
+    transposes.set(X, t);
+  }
+  return t;
+}
 
 export interface LogisticOptions {
   /** Inverse regularisation strength (sklearn's C). */
@@ -75,14 +93,26 @@ export function logisticLossGrad(
     r[i] = s * (sigmoid(z[i]) - y[i]);
     gb += r[i];
   }
+  matvec(transposeOf(X), r, 0, grad);
   let wsq = 0;
   for (let k = 0; k < V; k++) {
     wsq += w[k] * w[k];
-    grad[k] = w[k] / C;
+    grad[k] += w[k] / C;
   }
-  addTransposedMatvec(X, r, grad.subarray(0, V));
   grad[V] = gb;
   return loss + wsq / (2 * C);
+}
+
+function asFit(r: LbfgsResult, V: number): LogisticFit {
+  return {
+    coef: r.x.slice(0, V),
+    intercept: r.x[V],
+    iterations: r.iterations,
+    converged: r.converged,
+    reason: r.reason,
+    loss: r.f,
+    gradInf: r.gradInf,
+  };
 }
 
 /** Fits one binary logistic regression; y holds 0/1 per row of X. */
@@ -104,19 +134,11 @@ export function fitLogistic(
       gtol: options.tol ?? DEFAULT_LBFGS.gtol,
     },
   );
-  return {
-    coef: r.x.slice(0, X.cols),
-    intercept: r.x[X.cols],
-    iterations: r.iterations,
-    converged: r.converged,
-    reason: r.reason,
-    loss: r.f,
-    gradInf: r.gradInf,
-  };
+  return asFit(r, X.cols);
 }
 
 /** P(y = 1) for each row of X. */
-export function predictLogistic(X: CsrMatrix, coef: ArrayLike<number>, intercept: number): Float64Array {
+export function predictLogistic(X: CsrMatrix, coef: Float64Array, intercept: number): Float64Array {
   const z = matvec(X, coef, intercept);
   for (let i = 0; i < z.length; i++) z[i] = sigmoid(z[i]);
   return z;

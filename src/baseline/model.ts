@@ -9,6 +9,7 @@ import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
 import { openSafetensors, writeSafetensors } from "../io/safetensors.js";
 import type { StopReason } from "./lbfgs.js";
 import { balancedClassWeights, fitLogistic, predictLogistic } from "./logistic.js";
+import { nnz } from "./sparse.js";
 import { DEFAULT_TFIDF, type TfidfOptions, TfidfVectorizer } from "./tfidf.js";
 
 export interface TfidfLrOptions {
@@ -81,7 +82,7 @@ export function fitTfidfLr(
   labels: readonly string[],
   options: TfidfLrOptions = DEFAULT_TFIDF_LR,
   onFit: (fit: LabelFit) => void = () => {},
-): { model: TfidfLrModel; fits: LabelFit[] } {
+): { model: TfidfLrModel; fits: LabelFit[]; nnz: number } {
   const ys = labels.map((_, j) => truth.map((t) => (t[j] ? 1 : 0)));
   checkBothClasses(truth, labels);
   const { vectorizer, X } = TfidfVectorizer.fit(texts, options.tfidf);
@@ -112,7 +113,7 @@ export function fitTfidfLr(
     fits.push(fit);
     onFit(fit);
   });
-  return { model: new TfidfLrModel([...labels], vectorizer, coef, intercept), fits };
+  return { model: new TfidfLrModel([...labels], vectorizer, coef, intercept), fits, nnz: nnz(X) };
 }
 
 /**

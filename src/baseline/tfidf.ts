@@ -93,40 +93,74 @@ function checkText(text: unknown, i: number): string {
   return text;
 }
 
-/** Term ids of one text and how often each occurs (parallel arrays, ids in first-seen order). */
-function countTerms(
-  grams: readonly string[],
-  idOf: (term: string) => number,
-): { ids: Int32Array; counts: Int32Array } {
-  const counts = new Map<number, number>();
-  for (const g of grams) {
-    const id = idOf(g);
-    if (id >= 0) counts.set(id, (counts.get(id) ?? 0) + 1);
+/**
+ * Counts term ids within one text at a time: a stamp per id says whether it was seen in the current
+ * text, so no map is built per text (that, and sorting through closures, was most of the time).
+ */
+class TermCounter {
+  private stamp = new Int32Array(1024);
+  private counts = new Int32Array(1024);
+  private text = 0;
+  private ids: number[] = [];
+
+  start(): void {
+    this.text++;
+    this.ids.length = 0;
   }
-  return { ids: Int32Array.from(counts.keys()), counts: Int32Array.from(counts.values()) };
+
+  add(id: number): void {
+    if (id >= this.stamp.length) this.grow(id);
+    if (this.stamp[id] === this.text) this.counts[id]++;
+    else {
+      this.stamp[id] = this.text;
+      this.counts[id] = 1;
+      this.ids.push(id);
+    }
+  }
+
+  /** The current text's distinct ids (first-seen order). */
+  distinct(): Int32Array {
+    return Int32Array.from(this.ids);
+  }
+
+  /** How often `id` occurs in the current text (valid for its distinct ids). */
+  count(id: number): number {
+    return this.counts[id];
+  }
+
+  private grow(id: number): void {
+    const size = Math.max(id + 1, this.stamp.length * 2);
+    const stamp = new Int32Array(size);
+    stamp.set(this.stamp);
+    const counts = new Int32Array(size);
+    counts.set(this.counts);
+    this.stamp = stamp;
+    this.counts = counts;
+  }
 }
 
-/** Appends one TF-IDF row (columns `cols` with raw counts `counts`) to `out`. */
+/** Appends one TF-IDF row to `out`: columns `cols` (sorted here, in place), raw counts by column. */
 function pushRow(
   out: CsrBuilder,
-  cols: ArrayLike<number>,
-  counts: ArrayLike<number>,
+  cols: Int32Array,
+  countOf: (col: number) => number,
   idf: Float64Array,
   sublinear: boolean,
 ): void {
-  const order = Array.from({ length: cols.length }, (_, k) => k).sort((a, b) => cols[a] - cols[b]);
-  const sorted = Int32Array.from(order, (k) => cols[k]);
-  const values = Float64Array.from(
-    order,
-    (k) => (sublinear ? 1 + Math.log(counts[k]) : counts[k]) * idf[cols[k]],
-  );
+  cols.sort();
+  const values = new Float64Array(cols.length);
   let sq = 0;
-  for (const v of values) sq += v * v;
+  for (let k = 0; k < cols.length; k++) {
+    const tf = countOf(cols[k]);
+    const v = (sublinear ? 1 + Math.log(tf) : tf) * idf[cols[k]];
+    values[k] = v;
+    sq += v * v;
+  }
   if (sq > 0) {
     const norm = Math.sqrt(sq);
     for (let k = 0; k < values.length; k++) values[k] /= norm;
   }
-  out.push(sorted, values);
+  out.push(cols, values);
 }
 
 /** A fitted TF-IDF vectorizer: {@link TfidfVectorizer.fit} on training texts, then `transform`. */
@@ -151,9 +185,14 @@ export class TfidfVectorizer {
   /** TF-IDF rows of `texts` over the fitted vocabulary (unknown n-grams are ignored). */
   transform(texts: readonly string[]): CsrMatrix {
     const out = new CsrBuilder(this.model.vocabulary.length);
+    const counter = new TermCounter();
     texts.forEach((t, i) => {
-      const { ids, counts } = countTerms(this.grams(checkText(t, i)), (g) => this.index.get(g) ?? -1);
-      pushRow(out, ids, counts, this.model.idf, this.options.sublinearTf);
+      counter.start();
+      for (const g of this.grams(checkText(t, i))) {
+        const col = this.index.get(g);
+        if (col !== undefined) counter.add(col);
+      }
+      pushRow(out, counter.distinct(), (c) => counter.count(c), this.model.idf, this.options.sublinearTf);
     });
     return out.finish();
   }
@@ -171,9 +210,10 @@ export class TfidfVectorizer {
     const termId = new Map<string, number>();
     const terms: string[] = [];
     const df: number[] = [];
+    const counter = new TermCounter();
     const docs = texts.map((t, i) => {
-      const grams = charNgrams(analyzeText(checkText(t, i), options), min, max);
-      const doc = countTerms(grams, (g) => {
+      counter.start();
+      for (const g of charNgrams(analyzeText(checkText(t, i), options), min, max)) {
         let id = termId.get(g);
         if (id === undefined) {
           id = terms.length;
@@ -181,10 +221,11 @@ export class TfidfVectorizer {
           terms.push(g);
           df.push(0);
         }
-        return id;
-      });
-      for (const id of doc.ids) df[id]++;
-      return doc;
+        counter.add(id);
+      }
+      const ids = counter.distinct();
+      for (const id of ids) df[id]++;
+      return { ids, counts: ids.map((id) => counter.count(id)) };
     });
     if (terms.length === 0)
       throw new Error("tf-idf: empty vocabulary: the training texts have no characters");
@@ -203,15 +244,18 @@ export class TfidfVectorizer {
     const idf = Float64Array.from(kept, (id) => Math.log((1 + n) / (1 + df[id])) + 1);
     const vectorizer = new TfidfVectorizer({ options, vocabulary: kept.map((id) => terms[id]), idf });
     const out = new CsrBuilder(kept.length);
+    const countByCol = new Int32Array(kept.length);
     for (const doc of docs) {
-      const cols: number[] = [];
-      const counts: number[] = [];
+      let n = 0;
+      for (const id of doc.ids) if (column[id] >= 0) n++;
+      const cols = new Int32Array(n);
+      n = 0;
       doc.ids.forEach((id, k) => {
         if (column[id] < 0) return;
-        cols.push(column[id]);
-        counts.push(doc.counts[k]);
+        cols[n++] = column[id];
+        countByCol[column[id]] = doc.counts[k];
       });
-      pushRow(out, cols, counts, idf, options.sublinearTf);
+      pushRow(out, cols, (c) => countByCol[c], idf, options.sublinearTf);
     }
     return { vectorizer, X: out.finish() };
   }

@@ -141,7 +141,9 @@ export async function trainBaseline(
   const trainSeconds = (performance.now() - t0) / 1000;
   const { model, fits } = fitted;
   const vocab = model.vectorizer.model.vocabulary.length;
-  progress.log(`vocabulary: ${vocab} character n-grams; fitted in ${trainSeconds.toFixed(2)} s`);
+  progress.log(
+    `vocabulary: ${vocab} character n-grams, ${fitted.nnz} non-zeros; fitted in ${trainSeconds.toFixed(2)} s`,
+  );
   for (const fit of fits) await logMetric({ type: "fit", ...fit, terms: vocab });
   await saveTfidfLr(join(runDir, BASELINE_MODEL_DIR), model);
   const steps = fits.reduce((s, f) => s + f.iterations, 0);
