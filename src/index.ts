@@ -166,6 +166,14 @@ export {
   type TokenGroup,
   type TokenSurface,
 } from "./io/tokenizer-offsets.js";
+export * from "./label/alpha.js";
+export { MIGRATIONS, openDb } from "./label/db.js";
+export * from "./label/export.js";
+export * from "./label/plan.js";
+export { planCandidates, runKey, scorePool } from "./label/score.js";
+export { createLabelServer, type LabelServerOptions, type RunningLabelServer } from "./label/server.js";
+export * from "./label/stats.js";
+export * from "./label/store.js";
 export type { HeadKind, HeadSpec } from "./models/heads.js";
 export {
   type ForwardInput,

@@ -10,6 +10,7 @@ import { register as registerDemo } from "./demo.js";
 import { register as registerEval } from "./eval.js";
 import { register as registerExplain } from "./explain.js";
 import { register as registerExport } from "./export.js";
+import { register as registerLabel } from "./label.js";
 import { register as registerPredict } from "./predict.js";
 import { register as registerReport } from "./report.js";
 import { register as registerServe } from "./serve.js";
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerEval(program);
   registerExplain(program);
   registerExport(program);
+  registerLabel(program);
   registerPredict(program);
   registerReport(program);
   registerServe(program);

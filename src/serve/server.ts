@@ -95,14 +95,14 @@ const JSON_TYPE = "application/json; charset=utf-8";
  * Sent with every response: no MIME sniffing, no framing (clickjacking), no referrer, and a CSP that
  * allows nothing (the page and the report set their own, also without framing).
  */
-const SECURITY_HEADERS: Record<string, string> = {
+export const SECURITY_HEADERS: Record<string, string> = {
   "x-content-type-options": "nosniff",
   "referrer-policy": "no-referrer",
   "x-frame-options": "DENY",
   "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
 };
 
-function isJson(contentType: string | undefined): boolean {
+export function isJson(contentType: string | undefined): boolean {
   return (contentType ?? "").split(";")[0]?.trim().toLowerCase() === "application/json";
 }
 
@@ -136,7 +136,7 @@ export function hostChecker(
   };
 }
 
-function sendJson(
+export function sendJson(
   res: ServerResponse,
   status: number,
   body: unknown,
@@ -152,7 +152,7 @@ function sendJson(
   res.end(data);
 }
 
-function sendError(res: ServerResponse, err: HttpError): void {
+export function sendError(res: ServerResponse, err: HttpError): void {
   sendJson(res, err.status, { error: { code: err.code, message: err.message } }, err.headers);
 }
 
@@ -168,7 +168,7 @@ function busy(what: string): HttpError {
  * Reads the body up to `limit` bytes; larger bodies are refused without reading them all. Each
  * chunk is first offered to `admit` (the server-wide byte budget), which refuses with a 503.
  */
-function readBody(
+export function readBody(
   req: IncomingMessage,
   limit: number,
   admit: (bytes: number) => boolean = () => true,
@@ -595,7 +595,12 @@ export async function createServer(
   };
 }
 
-async function sendFile(res: ServerResponse, file: string, type: string, cache: string): Promise<void> {
+export async function sendFile(
+  res: ServerResponse,
+  file: string,
+  type: string,
+  cache: string,
+): Promise<void> {
   const { size } = await stat(file);
   res.writeHead(200, { "content-type": type, "content-length": size, "cache-control": cache });
   if (res.req.method === "HEAD") {
