@@ -1,6 +1,7 @@
 // loadDataset: read a file, decode every row with a label schema, and validate it. Strict by
 // default (the first bad row is an error naming file, line and field); `lenient` skips bad rows
 // and reports them instead.
+import { invalidUtf8Warning } from "../io/utf8.js";
 import { DataError } from "./errors.js";
 import { type DataFormat, type RawRow, readRows } from "./readers.js";
 import { isMultiHot, type LabelSchema, normaliseValue } from "./schema.js";
@@ -50,6 +51,8 @@ export async function loadDataset(
 ): Promise<Dataset> {
   const read = await readRows(file, { format: options.format });
   const warnings: string[] = [];
+  const utf8 = invalidUtf8Warning(file, read.invalidUtf8Lines ?? []);
+  if (utf8) warnings.push(utf8);
   // A file written by `balance --strategy keep-labels:...` lacks the dropped label columns
   // altogether; read it with the remaining labels rather than failing on every row.
   if (schema.values.kind !== "list" && read.rows.length > 0 && options.dropAbsentLabels !== false) {

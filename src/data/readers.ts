@@ -8,6 +8,7 @@
 // either stop at the first one or, in lenient mode, skip bad rows and report them.
 import { readFile } from "node:fs/promises";
 import { extname } from "node:path";
+import { invalidUtf8Lines } from "../io/utf8.js";
 import { DataError } from "./errors.js";
 
 export type DataFormat = "jsonl" | "json" | "csv" | "tsv";
@@ -25,6 +26,8 @@ export interface ReadResult {
   errors: DataError[];
   /** Column names, for CSV/TSV. */
   columns?: string[];
+  /** Lines holding bytes that are not UTF-8 (read as U+FFFD). */
+  invalidUtf8Lines?: number[];
 }
 
 /** Picks the format from the extension, else from the first character of the content. */
@@ -41,9 +44,12 @@ export function detectDataFormat(file: string, text: string): DataFormat {
 }
 
 export async function readRows(file: string, options: { format?: DataFormat } = {}): Promise<ReadResult> {
-  let text = await readFile(file, "utf8");
+  const bytes = await readFile(file);
+  let text = bytes.toString("utf8");
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  return parseRows(text, file, options.format ?? detectDataFormat(file, text));
+  const read = parseRows(text, file, options.format ?? detectDataFormat(file, text));
+  const bad = invalidUtf8Lines(bytes);
+  return bad.length > 0 ? { ...read, invalidUtf8Lines: bad } : read;
 }
 
 export function parseRows(text: string, file: string, format: DataFormat): ReadResult {

@@ -19,6 +19,7 @@ import { dirname, extname } from "node:path";
 import type { Readable } from "node:stream";
 import { DataError } from "../data/errors.js";
 import { writeJsonAtomic } from "../io/atomic.js";
+import { invalidUtf8Lines } from "../io/utf8.js";
 
 /** Input formats accepted by {@link readInputs}. */
 export type InputFormat = "jsonl" | "csv" | "tsv" | "txt";
@@ -93,20 +94,6 @@ function completeLength(buf: Buffer): number {
   return buf.length;
 }
 
-/** 1-based numbers of the lines of `buf` (whose first line is `firstLine`) holding invalid UTF-8. */
-function invalidLines(buf: Buffer, firstLine: number): number[] {
-  const bad: number[] = [];
-  let start = 0;
-  for (let line = firstLine; start <= buf.length; line++) {
-    const nl = buf.indexOf(10, start);
-    const end = nl === -1 ? buf.length : nl;
-    if (!isUtf8(buf.subarray(start, end))) bad.push(line);
-    if (nl === -1) break;
-    start = nl + 1;
-  }
-  return bad;
-}
-
 /**
  * Decoded text chunks of a file or stream (UTF-8, BOM removed). Multi-byte characters split across
  * reads are kept whole; bytes that are not UTF-8 become U+FFFD and their lines are reported to
@@ -122,7 +109,7 @@ async function* textChunks(
   let line = 1; // line at the start of the next bytes
   const decode = (bytes: Buffer): string => {
     if (!isUtf8(bytes)) {
-      for (const bad of invalidLines(bytes, line)) {
+      for (const bad of invalidUtf8Lines(bytes, line)) {
         if (opts.strict) {
           throw new DataError({
             file,

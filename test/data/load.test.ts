@@ -91,6 +91,28 @@ describe("CSV reader (RFC 4180)", () => {
     assert.deepEqual(ds.records[0]?.labels, [1, 0]);
   });
 
+  it("counts lines with bytes that are not UTF-8 in the warnings (file and first line)", async () => {
+    const path = join(dir, "latin1.csv");
+    await writeFile(
+      path,
+      Buffer.concat([
+        Buffer.from("id,text,a,b\n1,ok,yes,no\n2,caf"),
+        Buffer.from([0xe9]),
+        Buffer.from(",no,no\n"),
+      ]),
+    );
+    const ds = await loadDataset(path, ab);
+    assert.equal(ds.records[1]?.text, "caf\uFFFD");
+    assert.ok(
+      ds.warnings.includes(`${path}: 1 lines hold bytes that are not UTF-8, read as U+FFFD (first: line 3)`),
+      ds.warnings.join("\n"),
+    );
+    assert.equal(
+      (await loadDataset(await file("clean.csv", "id,text,a,b\n1,ok,yes,no\n"), ab)).warnings.length,
+      0,
+    );
+  });
+
   it("reports an unclosed quote at the line where it opened, naming the field", () => {
     const text = 'id,text,a\n1,ok,yes\n2,"broken,no\n3,fine,no\n';
     const r = parseDelimited(text, "bad.csv", ",");
