@@ -2,12 +2,16 @@
 // `toxlora report --compare <run> <run> ...`: several runs side by side.
 import { type Command, InvalidArgumentError } from "commander";
 import { buildComparison, buildReport } from "../report/report.js";
+import { positiveInt } from "./analyze.js";
 
 interface ReportFlags {
   run?: string;
   compare?: string[];
   out?: string;
   worst: number;
+  explainErrors: number;
+  explainSteps: number;
+  threads?: number;
 }
 
 function count(value: string): number {
@@ -29,6 +33,14 @@ export function register(program: Command): void {
     .option("--compare <dirs...>", "two or more run directories to put side by side")
     .option("--out <file>", "HTML file to write (default <run>/report.html, or compare.html with --compare)")
     .option("--worst <n>", "misclassified rows listed per label", count, 10)
+    .option(
+      "--explain-errors <n>",
+      "worst false positives and false negatives per label shown with their token attributions (0: none)",
+      count,
+      3,
+    )
+    .option("--explain-steps <n>", "integrated-gradients steps of those attributions", positiveInt, 32)
+    .option("--threads <n>", "CPU threads of the model when explaining", positiveInt)
     .addHelpText(
       "after",
       "\nExamples:\n  toxlora report --run outputs/bert/2026-01-01/120000\n" +
@@ -47,6 +59,9 @@ export function register(program: Command): void {
       const out = await buildReport(flags.run, {
         out: flags.out,
         worstErrors: flags.worst,
+        explainErrors: flags.explainErrors,
+        explainSteps: flags.explainSteps,
+        threads: flags.threads,
         onProgress: progress,
       });
       process.stdout.write(`${out}\n`);

@@ -12,6 +12,12 @@ import { type AverageMetrics, type EvalReport, evaluate, type LabelMetrics } fro
 import { VERSION } from "../version.js";
 import { barChart, type RenderOptions, renderChart, type VegaLiteSpec } from "./charts.js";
 import { COMPARISON_HEADER, compareRuns, comparisonRows } from "./compare-runs.js";
+import {
+  EXPLAINED_ERRORS_CSS,
+  type ExplainedErrors,
+  explainErrors,
+  explainedErrorsHtml,
+} from "./explain-errors.js";
 import { type Html, html, inlineSvg, num, page, pct, raw, table } from "./html.js";
 import { type EvalPrediction, type RunData, readRun } from "./run.js";
 import {
@@ -33,6 +39,15 @@ export interface ReportOptions extends RenderOptions {
   out?: string;
   /** Rows per label in the worst-errors table (default 10). */
   worstErrors?: number;
+  /**
+   * Worst false positives and false negatives per label shown with their token attributions, each
+   * (default 3; 0 turns them off). Needs the run's model, loaded only then.
+   */
+  explainErrors?: number;
+  /** Integrated-gradients steps of those attributions (default 32). */
+  explainSteps?: number;
+  /** CPU threads for the model when explaining. */
+  threads?: number;
   /** Called with a short message before each slow step (the CLI prints them on stderr). */
   onProgress?: (message: string) => void;
 }
@@ -514,6 +529,16 @@ export async function buildReport(runDir: string, options: ReportOptions = {}): 
       )
     : html`<p class="note">No label rates recorded.</p>`;
 
+  const perKind = options.explainErrors ?? 3;
+  const explained: ExplainedErrors | null =
+    perKind > 0 && run.predictions.length > 0
+      ? await explainErrors(run, {
+          perKind,
+          steps: options.explainSteps,
+          threads: options.threads,
+          onProgress: options.onProgress,
+        })
+      : null;
   const errors = run.labels.map((l, j) => {
     const rows = worstErrors(run.predictions, l, run.thresholds[j] as number, limit);
     const body = rows.length
@@ -529,7 +554,8 @@ export async function buildReport(runDir: string, options: ReportOptions = {}): 
           "errors",
         )
       : html`<p class="note">No misclassified rows at the tuned threshold.</p>`;
-    return html`${heading(`errors-${j}`, l, "", 3)}${body}`;
+    const why = explained ? explainedErrorsHtml(l, explained.cases[j] ?? []) : null;
+    return html`${heading(`errors-${j}`, l, "", 3)}${body}${why}`;
   });
 
   const body = html`<header><h1>toxlora report — ${runName(runDir)}</h1>
@@ -550,7 +576,8 @@ ${heading("data", "Data", "学習データ")}
 ${dataTable}
 ${rates.notes.map((n) => html`<p class="note">${n}</p>`)}
 ${heading("errors", "Worst errors", "誤分類の例")}
-<p class="note">Per label, the evaluation rows misclassified at the tuned threshold, the most confident first (up to ${limit}).</p>
+<p class="note">Per label, the evaluation rows misclassified at the tuned threshold, the most confident first (up to ${limit}).${explained ? ` Under each table, "Why" shows the ${perKind} highest-scored false positives and the ${perKind} lowest-scored false negatives with the stretches of the post that raised or lowered the label's logit (integrated gradients, ${options.explainSteps ?? 32} steps, baseline: the pad token's embedding).` : ""}</p>
+${explained?.note ? html`<p class="note warn">${explained.note}</p>` : null}
 ${errors}
 ${heading("config", "Run", "設定とデータ")}
 ${table(
@@ -568,7 +595,8 @@ ${table(
 ${run.manifest ? html`<p class="note">Long id lists are shortened here; the full file is in the run directory.</p><pre>${JSON.stringify(summarizeJson(run.manifest), null, 2)}</pre>` : html`<p class="note">No manifest.</p>`}
 </main>`;
   options.onProgress?.(`writing ${out}`);
-  await writeFileAtomic(out, await page(`toxlora report — ${runName(runDir)}`, body));
+  const css = explained ? EXPLAINED_ERRORS_CSS : "";
+  await writeFileAtomic(out, await page(`toxlora report — ${runName(runDir)}`, body, css));
   return out;
 }
 

@@ -5,6 +5,7 @@
 // strongest ones with their signed values, so the meaning never rests on colour alone. Everything is inline
 // (HTML, CSS, a little JavaScript); the only other request is the API call, plus the bundled
 // Japanese font when the machine has none (served by the same server).
+import { HIGHLIGHT_CSS, HIGHLIGHT_LEGEND, highlightParts } from "../explain/highlight.js";
 import { escapeHtml } from "../report/html.js";
 
 /** Japanese names of the LLM-jp Toxicity Dataset categories, shown next to the label names. */
@@ -72,15 +73,10 @@ code { background: #eceff3; padding: 1px 5px; border-radius: 4px; }
 .why-toggle input { width: 18px; height: 18px; }
 .why-label { background: #fff; border: 1px solid #ddd; border-radius: 8px; padding: 10px 16px; margin-top: 14px; }
 .why-label h2 { font-size: 16px; margin: 4px 0 8px; }
-.why-label .post { font-size: 17px; line-height: 2; white-space: pre-wrap; word-break: break-word; }
-.why-label mark { background: transparent; color: inherit; padding: 1px 0; text-underline-offset: 4px; }
-.why-label mark.up { background: rgba(217, 72, 15, var(--a)); text-decoration: underline solid #b83b0a var(--w); }
-.why-label mark.down { background: rgba(43, 95, 173, var(--a)); text-decoration: underline dashed #2b5fad var(--w); }
-.why-label ol { margin: 6px 0 4px; padding-left: 22px; font-size: 14px; }
 .why-results .note { color: #666; font-size: 13px; }
-`;
+${HIGHLIGHT_CSS}`;
 
-// Runs in the browser. Only textContent and style properties are set: no HTML is built from data.
+// Runs in the browser. Only textContent and class names are set: no HTML is built from data.
 const SCRIPT = `
 function start() {
   const form = document.getElementById("form");
@@ -154,7 +150,7 @@ function start() {
     return p;
   }
 
-  function fmt(v) { return (v >= 0 ? "+" : "−") + Math.abs(v).toFixed(2); }
+  ${highlightParts.toString()}
 
   async function explainFlagged(value, labels) {
     const response = await fetch("/v1/explain", {
@@ -171,39 +167,29 @@ function start() {
       section.dataset.label = e.label;
       const h = document.createElement("h2");
       h.textContent = "なぜ / Why: " + (row ? row.dataset.display : e.label) + " " + (e.prob * 100).toFixed(1) + "%";
+      const shown = highlightParts(e.text, e.tokens);
       const post = document.createElement("p");
       post.className = "post";
-      const max = Math.max(1e-9, ...e.tokens.map((t) => Math.abs(t.attribution)));
-      let at = 0;
-      for (const t of e.tokens) {
-        if (t.start > at) post.append(e.text.slice(at, t.start));
-        const share = t.attribution / max;
-        if (Math.abs(share) < 0.15) post.append(t.text);
-        else {
-          const m = document.createElement("mark");
-          m.className = share > 0 ? "up" : "down";
-          m.style.setProperty("--a", (0.12 + 0.5 * Math.abs(share)).toFixed(2));
-          m.style.setProperty("--w", Math.max(1, Math.round(4 * Math.abs(share))) + "px");
-          m.title = (share > 0 ? "スコアを上げた / raised the score " : "スコアを下げた / lowered the score ") + fmt(t.attribution);
-          m.setAttribute("aria-label", t.text + " " + m.title);
-          m.textContent = t.text;
-          post.append(m);
-        }
-        at = t.end;
+      for (const part of shown.parts) {
+        if (!part.mark) { post.append(part.text); continue; }
+        const m = document.createElement("mark");
+        m.className = part.mark.sign + " l" + part.mark.level;
+        m.title = part.mark.title;
+        m.setAttribute("aria-label", part.text + " " + part.mark.title);
+        m.textContent = part.text;
+        post.append(m);
       }
-      post.append(e.text.slice(at));
       const list = document.createElement("ol");
-      const strongest = [...e.tokens].sort((a, b) => Math.abs(b.attribution) - Math.abs(a.attribution)).slice(0, 5);
-      for (const t of strongest) {
+      for (const line of shown.strongest) {
         const li = document.createElement("li");
-        li.textContent = "「" + t.text + "」 " + fmt(t.attribution) + (t.attribution >= 0 ? " ▲" : " ▼");
+        li.textContent = line;
         list.append(li);
       }
       section.append(h, post, list);
       if (e.truncated) section.append(note("長い投稿: 先頭 " + e.explainedChars + " 文字だけを説明しています / Long post: only its first " + e.explainedChars + " characters are explained"));
       whyBox.append(section);
     }
-    whyBox.append(note("▲ 下線・着色はスコアを上げた部分（太いほど強い）、▼ 破線は下げた部分。値はロジットへの寄与（integrated gradients）。 / ▲ underlined: raised the score (thicker = more); ▼ dashed: lowered it. Values are contributions to the logit."));
+    whyBox.append(note(${JSON.stringify(HIGHLIGHT_LEGEND)}));
   }
 
   form.addEventListener("submit", (event) => { event.preventDefault(); classify(); });
