@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
 import { openSafetensors, writeSafetensors } from "../io/safetensors.js";
 import type { StopReason } from "./lbfgs.js";
-import { balancedClassWeights, fitLogistic, predictLogistic } from "./logistic.js";
+import { balancedClassWeights, fitLogisticMany, predictLogistic } from "./logistic.js";
 import { nnz } from "./sparse.js";
 import { DEFAULT_TFIDF, type TfidfOptions, TfidfVectorizer } from "./tfidf.js";
 
@@ -41,6 +41,7 @@ export interface LabelFit {
   reason: StopReason;
   loss: number;
   gradInf: number;
+  /** Seconds from the start of the fits to this label's end (labels are fitted together). */
   seconds: number;
 }
 
@@ -86,33 +87,33 @@ export function fitTfidfLr(
   const ys = labels.map((_, j) => truth.map((t) => (t[j] ? 1 : 0)));
   checkBothClasses(truth, labels);
   const { vectorizer, X } = TfidfVectorizer.fit(texts, options.tfidf);
-  const fits: LabelFit[] = [];
-  const coef: Float64Array[] = [];
-  const intercept: number[] = [];
-  ys.forEach((y, j) => {
-    const t0 = performance.now();
+  const t0 = performance.now();
+  const sampleWeights = ys.map((y, j) => {
     const [w0, w1] = options.classWeight === "balanced" ? balancedClassWeights(y) : [1, 1];
     const pw = options.posWeight?.[j] ?? 1;
-    const r = fitLogistic(X, y, {
-      C: options.C,
-      sampleWeight: y.map((v) => (v ? w1 * pw : w0)),
-      maxIter: options.maxIter,
-      tol: options.tol,
-    });
-    coef.push(r.coef);
-    intercept.push(r.intercept);
-    const fit: LabelFit = {
-      label: labels[j],
-      iterations: r.iterations,
-      converged: r.converged,
-      reason: r.reason,
-      loss: r.loss,
-      gradInf: r.gradInf,
-      seconds: (performance.now() - t0) / 1000,
-    };
-    fits.push(fit);
-    onFit(fit);
+    return y.map((v) => (v ? w1 * pw : w0));
   });
+  const fits: LabelFit[] = [];
+  const results = fitLogisticMany(
+    X,
+    ys,
+    { C: options.C, sampleWeights, maxIter: options.maxIter, tol: options.tol },
+    {},
+    (j, r) => {
+      fits[j] = {
+        label: labels[j],
+        iterations: r.iterations,
+        converged: r.converged,
+        reason: r.reason,
+        loss: r.loss,
+        gradInf: r.gradInf,
+        seconds: (performance.now() - t0) / 1000,
+      };
+      onFit(fits[j]);
+    },
+  );
+  const coef = results.map((r) => r.coef);
+  const intercept = results.map((r) => r.intercept);
   return { model: new TfidfLrModel([...labels], vectorizer, coef, intercept), fits, nnz: nnz(X) };
 }
 

@@ -4,6 +4,7 @@ import { minimizeLbfgs } from "../../src/baseline/lbfgs.js";
 import {
   balancedClassWeights,
   fitLogistic,
+  fitLogisticMany,
   logisticLossGrad,
   predictLogistic,
 } from "../../src/baseline/logistic.js";
@@ -90,4 +91,17 @@ test("a separable problem is fitted and predicted; selectRows keeps rows in the 
   const sub = selectRows(X, [3, 1, 3]);
   const ps = predictLogistic(sub, fit.coef, fit.intercept);
   assert.deepEqual([...ps], [p[3], p[1], p[3]]);
+});
+
+test("labels fitted together (four per pass over X) give exactly their fits alone", () => {
+  const { X, rand } = randomCsr(60, 9, 5);
+  const ys = [0.2, 0.3, 0.5, 0.6, 0.7].map((q) => Array.from({ length: 60 }, () => (rand() < q ? 1 : 0)));
+  const sws = ys.map((y) => {
+    const [w0, w1] = balancedClassWeights(y);
+    return y.map((v) => (v ? w1 : w0));
+  });
+  const together = fitLogisticMany(X, ys, { C: 2, sampleWeights: sws });
+  ys.forEach((y, j) => {
+    assert.deepEqual(together[j], fitLogistic(X, y, { C: 2, sampleWeight: sws[j] }));
+  });
 });
