@@ -209,7 +209,6 @@ async function finish(
   ctx.progress.log(
     `test (${data.test.length} rows) at tuned thresholds:\n${formatPrototypeTable(evalTuned).text}`,
   );
-  ctx.progress.log(`run directory: ${runDir}`);
   return {
     runDir,
     labels,

@@ -5,6 +5,19 @@ import { positiveInt } from "./analyze.js";
 import { addComputeOptions, type ComputeFlags } from "./compute.js";
 import { addQuantOptions, type QuantFlags, quantFromFlags } from "./quant.js";
 
+/** The commands a user runs next on what the demo made (paths quoted when they need it). */
+export function nextCommands(files: Record<string, string>): string[] {
+  const q = (p: string | undefined) =>
+    p === undefined ? "" : /^[\w./@:+-]+$/.test(p) ? p : `'${p.replace(/'/g, "'\\''")}'`;
+  return [
+    `  toxlora serve --run ${q(files.run)}                # the model behind a web page and an HTTP API`,
+    `  toxlora predict --run ${q(files.run)} --input posts.txt --out scored.jsonl`,
+    `  toxlora eval --run ${q(files.run)} --data ${q(files.test)}`,
+    `  toxlora train --model ${q(files.model)} --data ${q(files.train)} --epochs 4   # train again`,
+    `  toxlora report --run ${q(files.run)}               # the run's report again (open ${q(files.report)} in a browser)`,
+  ];
+}
+
 export function register(program: Command): void {
   const cmd = program
     .command("demo")
@@ -32,6 +45,7 @@ export function register(program: Command): void {
       const w = Math.max(...Object.keys(r.files).map((k) => k.length));
       process.stdout.write(`\ntoxlora demo finished: everything is under ${r.out}\n`);
       for (const [k, v] of Object.entries(r.files)) process.stdout.write(`  ${k.padEnd(w)}  ${v}\n`);
+      process.stdout.write(`\nNext, try:\n${nextCommands(r.files).join("\n")}\n`);
       if (r.randomModel) {
         process.stdout.write(
           "\nThe model was RANDOMLY INITIALISED (no pretrained weights offline): its scores prove the pipeline, not quality.\n" +

@@ -1,4 +1,5 @@
 // `toxlora predict --run <dir> --input <file|-> --out <file>`: batch scoring, streamed and resumable.
+import { existsSync } from "node:fs";
 import { type Command, Option } from "commander";
 import type { ClusterProgress } from "../cluster/coordinator.js";
 import { predictFileOnQueue } from "../cluster/predict.js";
@@ -30,6 +31,7 @@ interface PredictFlags extends ComputeFlags {
   input: string;
   out: string;
   resume?: boolean;
+  force?: boolean;
   format?: InputFormat;
   textField?: string;
   idField?: string;
@@ -105,6 +107,7 @@ export function register(program: Command): void {
       "output JSON lines (written to <out>.partial until complete), or - for stdout",
     )
     .option("--resume", "continue an interrupted prediction into the same --out")
+    .option("--force", "overwrite an existing --out (without it, an existing --out is refused)")
     .addOption(
       new Option("--format <f>", "input format (default: from the extension)").choices([
         "jsonl",
@@ -149,6 +152,8 @@ export function register(program: Command): void {
       if (r.interrupted) process.exitCode = 130;
       return;
     }
+    if (f.out !== "-" && !f.resume && !f.force && existsSync(f.out))
+      throw new Error(`${f.out} already exists: pass --force to overwrite it (or --resume to continue it)`);
     const clf = await loadClassifier(f.run, {
       ...quantFromFlags(f),
       batchSize: f.batchSize,

@@ -43,7 +43,7 @@ export function register(program: Command): void {
     .option("--threads <n>", "CPU threads of the model when explaining", positiveInt)
     .addHelpText(
       "after",
-      "\nExamples:\n  toxlora report --run outputs/bert/2026-01-01/120000\n" +
+      "\nExamples:\n  toxlora report --run outputs/bert/2026-01-01/12-00-00\n" +
         "  toxlora report --compare runs/prototype runs/resample --out compare.html\n",
     )
     .action(async (flags: ReportFlags) => {

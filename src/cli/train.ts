@@ -248,7 +248,7 @@ export function addTrainOptions(command: Command): Command {
       "--model <dir|hub id|tfidf-lr>",
       `base model: a local Hugging Face folder or a Hub id; "${BASELINE_MODEL}" for the character n-gram TF-IDF + logistic regression baseline`,
     )
-    .requiredOption("--data <file>", "training data (.jsonl, .csv, .tsv)")
+    .requiredOption("--data <file>", "training data (.jsonl, .json, .csv, .tsv)")
     .option("--eval <file>", "separate test file (default: hold out --test-ratio of --data)")
     .option("--test-ratio <r>", "share of --data held out for the final test", fraction, 0.3)
     .option("--valid-ratio <r>", "share held out for validation (thresholds, best checkpoint)", fraction, 0.1)
@@ -376,7 +376,8 @@ export function register(program: Command): void {
       process.stdout.write(
         `${JSON.stringify({ event: "done", runDir: r.runDir, macroF1: r.eval.macroF1, interrupted: r.interrupted })}\n`,
       );
-    else if (!flags.quiet) process.stderr.write(`run directory: ${r.runDir}\n`);
+    // The path alone on stdout, also with --quiet: `run=$(toxlora train … --quiet)` works.
+    else process.stdout.write(`${r.runDir}\n`);
     if (r.interrupted) process.exitCode = 130;
   });
 }

@@ -4,7 +4,7 @@
 import { invalidUtf8Warning } from "../io/utf8.js";
 import { DataError } from "./errors.js";
 import { type DataFormat, type RawRow, readRows } from "./readers.js";
-import { isMultiHot, type LabelSchema, normaliseValue } from "./schema.js";
+import { isMultiHot, type LabelSchema, normaliseValue, PRESET_NAMES } from "./schema.js";
 
 /** One labelled text. `labels[j]` is 0/1 for the dataset's j-th label. */
 export interface DataRecord {
@@ -57,7 +57,8 @@ export async function loadDataset(
   // altogether; read it with the remaining labels rather than failing on every row.
   if (schema.values.kind !== "list" && read.rows.length > 0 && options.dropAbsentLabels !== false) {
     const present = schema.labels.filter((l) => read.rows.some((r) => l.field in r.value));
-    if (present.length > 0 && present.length < schema.labels.length) {
+    if (present.length === 0) throw noLabelField(file, schema, read.rows);
+    if (present.length < schema.labels.length) {
       const absent = schema.labels.filter((l) => !present.includes(l)).map((l) => l.name);
       warnings.push(
         `${file}: label field(s) ${absent.join(", ")} appear in no row; using ${present.map((l) => l.name).join(", ")}`,
@@ -100,6 +101,18 @@ export function decodeRows(
     else records.push(r);
   }
   return { records, errors };
+}
+
+/** The schema names label fields the file never has: most likely the wrong (or a forgotten) --preset. */
+function noLabelField(file: string, schema: LabelSchema, rows: readonly RawRow[]): DataError {
+  const fields = [...new Set(rows.slice(0, 100).flatMap((r) => Object.keys(r.value)))];
+  return new DataError({
+    file,
+    reason:
+      `no row has any label field of the ${schema.name} schema (${schema.labels.map((l) => l.field).join(", ")}); ` +
+      `the file's fields are ${fields.join(", ")}. Choose the schema with --preset (${PRESET_NAMES.join(", ")}) ` +
+      "or name the label fields with --labels a,b,c",
+  });
 }
 
 function isMissing(v: unknown): boolean {

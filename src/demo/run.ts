@@ -114,6 +114,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   } else {
     log(`[4/10] model: ${model}`);
   }
+  files.model = model;
   files.run = join(out, "run");
   const r = await train(
     {

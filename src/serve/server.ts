@@ -316,6 +316,22 @@ export function classifyResponse(classifier: Classifier, scored: Scored[]): unkn
   };
 }
 
+/** A listen failure in words: which address, and what to do about it. */
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `${host.includes(":") ? `[${host}]` : host}:${port}`;
+  if (err.code === "EADDRINUSE")
+    return new Error(
+      `port ${port} is already in use on ${host} (another server?); choose another with --port <n>`,
+    );
+  if (err.code === "EACCES")
+    return new Error(
+      `not allowed to listen on ${where} (ports below 1024 need privileges); choose another with --port <n>`,
+    );
+  if (err.code === "EADDRNOTAVAIL")
+    return new Error(`cannot listen on ${where}: ${host} is not an address of this machine (--host)`);
+  return err;
+}
+
 /** Starts the server; resolves once it is listening. */
 export async function createServer(
   classifier: Classifier,
@@ -570,10 +586,12 @@ export async function createServer(
     }
   });
 
+  const wanted = options.port ?? 8080;
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 8080, host, () => {
-      server.off("error", reject);
+    const failed = (err: NodeJS.ErrnoException) => reject(listenError(err, host, wanted));
+    server.once("error", failed);
+    server.listen(wanted, host, () => {
+      server.off("error", failed);
       resolve();
     });
   });

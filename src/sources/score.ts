@@ -1,6 +1,7 @@
 // `tweets score`: run a Classifier over a tweets JSONL in batches, write one scored row per tweet, and
 // summarise how many tweets each label flags with the most confident examples.
 import { dirname, join } from "node:path";
+import { displayWidth } from "../data/format.js";
 import { writeJsonAtomicSync } from "../io/atomic.js";
 import { refuseOutputOverInput } from "../io/same-file.js";
 import { type ScoredFields, scoredFields } from "../predict/output.js";
@@ -286,12 +287,13 @@ function keepTop(list: TopExample[], k: number, ex: TopExample): void {
 
 /** The summary as a few lines of text for the terminal. */
 export function formatScoreSummary(s: ScoreSummary, examplesPerLabel = 3): string {
-  const width = Math.max(5, ...s.labels.map((l) => l.length));
+  // Display columns, not code units: a Japanese label is twice as wide as its length.
+  const width = Math.max(5, ...s.labels.map(displayWidth));
   const lines = [`${s.total} tweets scored, ${s.anyFlagged} flagged for at least one label`];
   for (const label of s.labels) {
     const pct = ((s.rate[label] ?? 0) * 100).toFixed(1);
     lines.push(
-      `  ${label.padEnd(width)}  ${String(s.flagged[label]).padStart(6)} flagged (${pct}%)  threshold ${(s.thresholds[label] ?? 0).toFixed(3)}`,
+      `  ${label}${" ".repeat(width - displayWidth(label))}  ${String(s.flagged[label]).padStart(6)} flagged (${pct}%)  threshold ${(s.thresholds[label] ?? 0).toFixed(3)}`,
     );
     for (const ex of (s.top[label] ?? []).slice(0, examplesPerLabel)) {
       const oneLine = ex.text.replace(/\s+/g, " ");

@@ -810,7 +810,6 @@ export async function train(
     progress.log(
       `test (${test.ids.length} rows) at tuned thresholds:\n${formatPrototypeTable(evalTuned).text}`,
     );
-    progress.log(`run directory: ${runDir}`);
     return {
       runDir,
       labels,

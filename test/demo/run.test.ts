@@ -44,6 +44,14 @@ test("toxlora demo --out DIR: analyze → balance → split → train → eval �
     }
     const compare = readFileSync(join(out, "compare.html"), "utf8");
     assert.ok(compare.includes(">run<") && compare.includes(">baseline<"), "the comparison names both runs");
+    // The summary names model/ (what `train --model` takes) and ends with the commands to try next.
+    assert.match(r.stdout, new RegExp(`^ +model +${join(out, "model")}$`, "m"));
+    assert.match(r.stdout, /Next, try:\n {2}toxlora serve --run /);
+    assert.ok(
+      r.stdout.includes(
+        `toxlora train --model ${join(out, "model")} --data ${join(out, "data", "train.jsonl")}`,
+      ),
+    );
     const preds = readFileSync(join(out, "predictions.jsonl"), "utf8").trim().split("\n");
     assert.equal(preds.length, 5);
     const cfg = JSON.parse(readFileSync(join(out, "model/config.json"), "utf8"));
