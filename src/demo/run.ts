@@ -165,7 +165,7 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   log(`[7/10] export: standalone ONNX classifier written`);
 
   // 8. report
-  files.report = await buildReport(files.run);
+  files.report = await buildReport(files.run, { threads: compute.threads });
   log(`[8/10] report: ${files.report}`);
 
   // 9. the baseline a LoRA result is judged against: character n-gram TF-IDF + logistic regression
