@@ -1,4 +1,4 @@
-// `npm run bench:quantize` (not in CI; needs ../shared for the llm-jp-3 tokenizer and ~15 GB of
+// `npm run bench:quantize` (not in CI; uses the llm-jp-3 tokenizer in test/fixtures and ~15 GB of
 // RAM for the float32 training run): a quantized frozen base against float32, side by side.
 //
 // 1. Prediction, BERT-base-shaped (12 layers, hidden 768), batch 32 of 64-token posts: the model
@@ -26,7 +26,7 @@ import { train } from "../src/train/trainer.js";
 const layers = Number(process.env.BENCH_LAYERS ?? 24);
 const rows = Number(process.env.BENCH_ROWS ?? 8);
 const seq = Number(process.env.BENCH_SEQ ?? 512);
-const SPM = resolve(process.cwd(), "../shared/tokenizers/llm-jp/llm-jp-tokenizer-100k.ver3.0b1.model");
+const SPM = resolve(process.cwd(), "test/fixtures/tokenizers/llm-jp/llm-jp-tokenizer-100k.ver3.0b1.model");
 const SCHEMES: QuantScheme[] = ["none", "int8", "int4", "nf4"];
 
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
