@@ -34,6 +34,9 @@ test("scorePool: stopped after a block, resumed, then nothing left; margins from
   const [probs] = await clf.predict([texts[0] as string]);
   assert.equal(candidates[0]?.margin, uncertaintyMargin(probs?.probs ?? [], clf.thresholds));
   assert.ok(candidates.every((c) => c.margin !== undefined));
-  assert.ok(planCandidates(store, "run-b").every((c) => c.margin === undefined), "another run has no scores yet");
+  assert.ok(
+    planCandidates(store, "run-b").every((c) => c.margin === undefined),
+    "another run has no scores yet",
+  );
   store.close();
 });
