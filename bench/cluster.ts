@@ -17,8 +17,8 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeJsonAtomic } from "../src/io/atomic.js";
-import { buildCharTokenizer } from "../src/io/tokenizer-build.js";
 import { writeRandomCheckpoint } from "../src/models/random-checkpoint.js";
+import { buildCharTokenizer } from "../src/tokenizers/build.js";
 import { train } from "../src/train/trainer.js";
 import { startRedis } from "../test/cluster/redis-server.js";
 

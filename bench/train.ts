@@ -10,10 +10,10 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { createRng } from "../src/data/random.js";
-import { buildCharTokenizer } from "../src/io/tokenizer-build.js";
 import { writeRandomCheckpoint } from "../src/models/random-checkpoint.js";
 import { loadClassifier } from "../src/predict/classifier.js";
 import { encodeTexts } from "../src/predict/encode.js";
+import { buildCharTokenizer } from "../src/tokenizers/build.js";
 import { bucketedBatches, naiveBatches, paddingStats } from "../src/train/batching.js";
 import { train } from "../src/train/trainer.js";
 

@@ -143,29 +143,6 @@ export {
   type WriteSafetensorsOptions,
   writeSafetensors,
 } from "./io/safetensors.js";
-export {
-  type BatchEncoding,
-  type BatchOptions,
-  type DecodeOptions,
-  type EncodeOptions,
-  loadTokenizer,
-  type OffsetEncoding,
-  type Tokenizer,
-  tokenizerFromJson,
-  tokenizerFromSentencePiece,
-} from "./io/tokenizer.js";
-export {
-  buildCharTokenizer,
-  type CharTokenizerOptions,
-  type CharTokenizerResult,
-} from "./io/tokenizer-build.js";
-export {
-  alignTokens,
-  mergeSpans,
-  type Span,
-  type TokenGroup,
-  type TokenSurface,
-} from "./io/tokenizer-offsets.js";
 export * from "./label/alpha.js";
 export { MIGRATIONS, openDb } from "./label/db.js";
 export * from "./label/export.js";
@@ -332,6 +309,29 @@ export {
   XApiError,
   type XApiErrorKind,
 } from "./sources/x-api.js";
+export {
+  buildCharTokenizer,
+  type CharTokenizerOptions,
+  type CharTokenizerResult,
+} from "./tokenizers/build.js";
+export {
+  alignTokens,
+  mergeSpans,
+  type Span,
+  type TokenGroup,
+  type TokenSurface,
+} from "./tokenizers/offsets.js";
+export {
+  type BatchEncoding,
+  type BatchOptions,
+  type DecodeOptions,
+  type EncodeOptions,
+  loadTokenizer,
+  type OffsetEncoding,
+  type Tokenizer,
+  tokenizerFromJson,
+  tokenizerFromSentencePiece,
+} from "./tokenizers/tokenizer.js";
 export * from "./train/batching.js";
 export * from "./train/bootstrap.js";
 export * from "./train/compare.js";

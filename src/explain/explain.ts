@@ -8,9 +8,9 @@
 // const [e] = await explain(clf, ["このアニメ最高！"], { labels: ["obscene"] });
 // for (const t of e.tokens) console.log(t.text, t.attribution.toFixed(3));
 
-import type { Tokenizer } from "../io/tokenizer.js";
-import { mergeSpans } from "../io/tokenizer-offsets.js";
 import type { Classifier } from "../predict/types.js";
+import { mergeSpans } from "../tokenizers/offsets.js";
+import type { Tokenizer } from "../tokenizers/tokenizer.js";
 import type { AttributionMethod, Attributor, IntegrationRule } from "./attribute.js";
 
 /** A classifier whose scores can be explained (a transformer run: see RunClassifier). */

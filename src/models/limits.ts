@@ -2,7 +2,7 @@
 // rotary tables) cover; a longer `maxLength` fails deep inside onnxruntime ("Attempting to broadcast
 // … 128 by 149"), so every entry point (train, predict, eval, serve, export) fits it here first.
 import type { HfModelConfig } from "../io/hf-config.js";
-import type { Tokenizer } from "../io/tokenizer.js";
+import type { Tokenizer } from "../tokenizers/tokenizer.js";
 
 /** Tokens the tokenizer adds to every text ([CLS] and [SEP], BOS…). */
 export function specialTokenCount(tok: Pick<Tokenizer, "specialPrefix" | "specialSuffix">): number {

@@ -11,7 +11,6 @@ import { Graph, Session, type SessionOptions } from "../engine/index.js";
 import { Attributor } from "../explain/attribute.js";
 import { resolveModel } from "../io/hub.js";
 import { readAdapter } from "../io/peft.js";
-import { loadTokenizer, type Tokenizer } from "../io/tokenizer.js";
 import type { HeadKind } from "../models/heads.js";
 import { fitMaxLength, specialTokenCount } from "../models/limits.js";
 import {
@@ -22,6 +21,7 @@ import {
   sessionOptionsFor,
 } from "../models/registry.js";
 import { checkpointQuantOptions, type QuantizeOptions, type QuantLoadOptions } from "../quant/weights.js";
+import { loadTokenizer, type Tokenizer } from "../tokenizers/tokenizer.js";
 import { applyCalibration, type Calibration, readCalibration } from "../train/calibration.js";
 import { encodeTextsCapped, scoreRows } from "./encode.js";
 import { decide } from "./output.js";

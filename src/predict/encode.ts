@@ -1,7 +1,7 @@
 // Turning texts into model feeds: token ids (truncated to max length, special tokens kept) and
 // right-padded batches with attention masks. Shared by the trainer and the predictor.
 import { type OrtTensor, type Session, tensor } from "../engine/runtime.js";
-import type { Tokenizer } from "../io/tokenizer.js";
+import type { Tokenizer } from "../tokenizers/tokenizer.js";
 import { bucketedBatches } from "../train/batching.js";
 
 /** Token ids of each text, truncated to `maxLength` (special tokens included and kept). */

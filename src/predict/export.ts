@@ -25,10 +25,10 @@ import {
 } from "../engine/index.js";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
 import { refuseOutputOverInput } from "../io/same-file.js";
-import { loadTokenizer } from "../io/tokenizer.js";
 import { fitMaxLength, specialTokenCount } from "../models/limits.js";
 import { loadCheckpoint } from "../models/registry.js";
 import { blockSizeOf, parseQuantScheme, type QuantizeOptions, type QuantScheme } from "../quant/weights.js";
+import { loadTokenizer } from "../tokenizers/tokenizer.js";
 import { type Calibration, readCalibration } from "../train/calibration.js";
 import { VERSION } from "../version.js";
 import { buildRunGraph, readRunConfig, readThresholds, runModelDir } from "./classifier.js";

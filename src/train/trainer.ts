@@ -38,7 +38,6 @@ import { readHfConfig } from "../io/hf-config.js";
 import { resolveModel } from "../io/hub.js";
 import { type LoraAdapter, type LoraAdapterConfig, loraConfig, writeAdapter } from "../io/peft.js";
 import { readSafetensors, writeSafetensors } from "../io/safetensors.js";
-import { loadTokenizer, type Tokenizer } from "../io/tokenizer.js";
 import { fitMaxLength, specialTokenCount } from "../models/limits.js";
 import {
   buildClassifier,
@@ -50,6 +49,7 @@ import {
 import { batchFeeds, encodeTexts, scoreRows } from "../predict/encode.js";
 import { RUN_FILES } from "../predict/types.js";
 import { checkpointQuantOptions } from "../quant/weights.js";
+import { loadTokenizer, type Tokenizer } from "../tokenizers/tokenizer.js";
 import { VERSION } from "../version.js";
 import { bucketedBatches, naiveBatches } from "./batching.js";
 import { calibrateRun } from "./calibration.js";

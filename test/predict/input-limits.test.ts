@@ -7,12 +7,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { after, before, describe, test } from "node:test";
-import { loadTokenizer, type Tokenizer } from "../../src/io/tokenizer.js";
-import { buildCharTokenizer } from "../../src/io/tokenizer-build.js";
 import { encodeCapped } from "../../src/predict/encode.js";
 import { readInputs } from "../../src/predict/io.js";
 import { inputWarnings, predictFile } from "../../src/predict/predict.js";
 import { createServer } from "../../src/serve/server.js";
+import { buildCharTokenizer } from "../../src/tokenizers/build.js";
+import { loadTokenizer, type Tokenizer } from "../../src/tokenizers/tokenizer.js";
 import { KeywordClassifier } from "../serve/keyword-classifier.js";
 import { demoTexts } from "../train/helpers.js";
 

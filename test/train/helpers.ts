@@ -1,7 +1,7 @@
 // Shared by workflow tests: a tiny random model folder with a character tokenizer built from texts.
 import { readFileSync } from "node:fs";
-import { buildCharTokenizer } from "../../src/io/tokenizer-build.js";
 import { writeRandomCheckpoint } from "../../src/models/random-checkpoint.js";
+import { buildCharTokenizer } from "../../src/tokenizers/build.js";
 
 export const DEMO_DATA = new URL("../../assets/demo/toxicity-ja.jsonl", import.meta.url).pathname;
 

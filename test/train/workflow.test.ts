@@ -10,9 +10,9 @@ import { after, before, test } from "node:test";
 import * as ort from "onnxruntime-node";
 import { loadDataset } from "../../src/data/load.js";
 import { inspectionAiSchema } from "../../src/data/schema.js";
-import { loadTokenizer } from "../../src/io/tokenizer.js";
 import { writeRandomCheckpoint } from "../../src/models/random-checkpoint.js";
 import { loadClassifier } from "../../src/predict/classifier.js";
+import { loadTokenizer } from "../../src/tokenizers/tokenizer.js";
 import { sha256File } from "../../src/train/data.js";
 import { fixture } from "../fixture.js";
 

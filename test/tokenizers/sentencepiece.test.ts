@@ -4,17 +4,17 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import protobuf from "protobufjs";
-import { SentencePieceProcessor, SpmNormalizer } from "../../src/io/sentencepiece.js";
-import { PrecompiledCharsmap } from "../../src/io/sentencepiece-charsmap.js";
+import { PrecompiledCharsmap } from "../../src/tokenizers/sentencepiece/charsmap.js";
 import {
   PieceType,
   parseSentencePieceModel,
   type SpmModel,
   SpmModelType,
   type SpmNormalizerSpec,
-} from "../../src/io/sentencepiece-model.js";
-import { buildCharsmap } from "./tokenizer-darts.js";
-import { referenceTexts, textDigest } from "./tokenizer-texts.js";
+} from "../../src/tokenizers/sentencepiece/model.js";
+import { SentencePieceProcessor, SpmNormalizer } from "../../src/tokenizers/sentencepiece/sentencepiece.js";
+import { buildCharsmap } from "./darts.js";
+import { referenceTexts, textDigest } from "./texts.js";
 
 function spec(over: Partial<SpmNormalizerSpec> = {}): SpmNormalizerSpec {
   return {
@@ -215,7 +215,7 @@ function wrap(pieceBytes: Uint8Array): Uint8Array {
 
 // Models trained and encoded by the SentencePiece library itself (see tokenizer-fixtures/README.md).
 // The texts come from test/fixtures/ plus the project's edge cases, assembled at run time (tokenizer-texts.ts).
-const fixtures = new URL("./tokenizer-fixtures/", import.meta.url);
+const fixtures = new URL("./fixtures/", import.meta.url);
 for (const name of ["unigram-suffix", "unigram-user-bf", "bpe-bf"]) {
   test(`SentencePiece reference: spm-${name}.model encodes and decodes every text as the library does`, (t) => {
     const texts = referenceTexts();

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
 import { pathToFileURL } from "node:url";
-import { loadTokenizer } from "../../src/io/tokenizer.js";
+import { loadTokenizer } from "../../src/tokenizers/tokenizer.js";
 import { fixture } from "../fixture.js";
 
 const dir = pathToFileURL(`${fixture("tokenizers/llm-jp")}/`);

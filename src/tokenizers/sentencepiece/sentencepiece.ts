@@ -3,16 +3,17 @@
 // whitespace escaping to U+2581), the Unigram model (Viterbi over the pieces, with the C++ code's
 // double / float32 arithmetic so equal-score ties break the same way), BPE, CHAR and WORD models,
 // byte fallback for unknown characters (<0xNN> pieces) and decoding.
-import { PrecompiledCharsmap } from "./sentencepiece-charsmap.js";
+
+import type { TokenSurface } from "../offsets.js";
+import { CodePointTrie, decodeUtf8Strict, toCodePoints, utf8Length, wellFormed } from "../trie.js";
+import { PrecompiledCharsmap } from "./charsmap.js";
 import {
   PieceType,
   parseSentencePieceModel,
   type SpmModel,
   SpmModelType,
   type SpmNormalizerSpec,
-} from "./sentencepiece-model.js";
-import type { TokenSurface } from "./tokenizer-offsets.js";
-import { CodePointTrie, decodeUtf8Strict, toCodePoints, utf8Length, wellFormed } from "./tokenizer-trie.js";
+} from "./model.js";
 
 const SPACE_SYMBOL = "\u2581";
 const UNK_PENALTY = 10;

@@ -1,7 +1,7 @@
 // The text stages of a tokenizer.json pipeline, written from the behaviour of the Rust `tokenizers`
 // library: Oniguruma patterns translated to JavaScript, normalizers, pre-tokenizers (splitting with
 // the library's delimiter behaviours) and decoders. Each stage is a small function built from its JSON.
-import { PrecompiledCharsmap } from "./sentencepiece-charsmap.js";
+import { PrecompiledCharsmap } from "../sentencepiece/charsmap.js";
 
 export type Json = Record<string, unknown>;
 

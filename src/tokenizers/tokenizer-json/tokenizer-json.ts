@@ -3,7 +3,9 @@
 // tokenized by the model (see tokenizer-json-text.ts and tokenizer-json-models.ts). Ids are
 // produced; offsets come from aligning each token's `surface` with the text (tokenizer-offsets.ts).
 
-import { buildModel, buildPostProcessor, type Model, type SingleTemplate } from "./tokenizer-json-models.js";
+import type { TokenSurface } from "../offsets.js";
+import { CodePointTrie, toCodePoints, wellFormed } from "../trie.js";
+import { buildModel, buildPostProcessor, type Model, type SingleTemplate } from "./models.js";
 import {
   buildDecoder,
   buildNormalizer,
@@ -21,12 +23,10 @@ import {
   optBool,
   type PreTokenizer,
   type Split,
-} from "./tokenizer-json-text.js";
-import type { TokenSurface } from "./tokenizer-offsets.js";
-import { CodePointTrie, toCodePoints, wellFormed } from "./tokenizer-trie.js";
+} from "./text.js";
 
-export type { SingleTemplate } from "./tokenizer-json-models.js";
-export { onigRegExp } from "./tokenizer-json-text.js";
+export type { SingleTemplate } from "./models.js";
+export { onigRegExp } from "./text.js";
 
 /** A tokenizer.json `added_tokens` entry. */
 export interface AddedToken {

@@ -3,10 +3,10 @@
 // special tokens each model expects ([CLS] x [SEP] for BERT, <s> x for Llama, ...).
 import { readdir, readFile, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { SentencePieceProcessor } from "./sentencepiece.js";
-import { parseSentencePieceModel } from "./sentencepiece-model.js";
-import { type SingleTemplate, TokenizerJson } from "./tokenizer-json.js";
-import { alignTokens, type Span, type TokenSurface } from "./tokenizer-offsets.js";
+import { alignTokens, type Span, type TokenSurface } from "./offsets.js";
+import { parseSentencePieceModel } from "./sentencepiece/model.js";
+import { SentencePieceProcessor } from "./sentencepiece/sentencepiece.js";
+import { type SingleTemplate, TokenizerJson } from "./tokenizer-json/tokenizer-json.js";
 
 export interface EncodeOptions {
   /** Add the model's special tokens (BOS, or CLS/SEP, ...). Default true. */

@@ -6,10 +6,10 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { test } from "node:test";
-import { loadTokenizer, type Tokenizer, tokenizerFromJson } from "../../src/io/tokenizer.js";
-import { mergeSpans } from "../../src/io/tokenizer-offsets.js";
+import { mergeSpans } from "../../src/tokenizers/offsets.js";
+import { loadTokenizer, type Tokenizer, tokenizerFromJson } from "../../src/tokenizers/tokenizer.js";
 
-const dir = new URL("./tokenizer-fixtures/", import.meta.url).pathname;
+const dir = new URL("./fixtures/", import.meta.url).pathname;
 // hf-bytelevel-bpe's tiny vocabulary silently drops most bytes (BPE without unk), so its groups are
 // only checked for order and coverage.
 const FIXTURES = [

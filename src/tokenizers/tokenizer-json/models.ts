@@ -1,9 +1,9 @@
 // The models of a tokenizer.json (Unigram, BPE, WordPiece, WordLevel, each with the Rust `tokenizers`
 // library's rules for unknown characters and byte fallback) and its post-processor, reduced to the
 // special tokens put around one sequence.
-import { Heap } from "./sentencepiece.js";
-import { fail, field, isObj, isStr, type Json, optBool, optStr, utf8 } from "./tokenizer-json-text.js";
-import { CodePointTrie, toCodePoints } from "./tokenizer-trie.js";
+import { Heap } from "../sentencepiece/sentencepiece.js";
+import { CodePointTrie, toCodePoints } from "../trie.js";
+import { fail, field, isObj, isStr, type Json, optBool, optStr, utf8 } from "./text.js";
 
 /** The special tokens a post-processor puts around one sequence. */
 export interface SingleTemplate {

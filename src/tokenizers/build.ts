@@ -3,7 +3,7 @@
 // are single characters) plus tokenizer_config.json, so transformers / tokenizers / transformers.js
 // can load it as well as toxlora.
 import { join } from "node:path";
-import { writeJsonAtomic } from "./atomic.js";
+import { writeJsonAtomic } from "../io/atomic.js";
 import { loadTokenizer, type Tokenizer, tokenizerFromJson } from "./tokenizer.js";
 
 export interface CharTokenizerOptions {

@@ -6,13 +6,13 @@ import { copyFile, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
-import { loadTokenizer, tokenizerFromJson } from "../../src/io/tokenizer.js";
-import { buildCharTokenizer } from "../../src/io/tokenizer-build.js";
-import { onigRegExp } from "../../src/io/tokenizer-json.js";
-import { trieStats } from "../../src/io/tokenizer-trie.js";
+import { buildCharTokenizer } from "../../src/tokenizers/build.js";
+import { loadTokenizer, tokenizerFromJson } from "../../src/tokenizers/tokenizer.js";
+import { onigRegExp } from "../../src/tokenizers/tokenizer-json/tokenizer-json.js";
+import { trieStats } from "../../src/tokenizers/trie.js";
 import { fixture } from "../fixture.js";
-import { buildCharsmap } from "./tokenizer-darts.js";
-import { referenceTexts, textDigest } from "./tokenizer-texts.js";
+import { buildCharsmap } from "./darts.js";
+import { referenceTexts, textDigest } from "./texts.js";
 
 const V3 = fixture("tokenizers/llm-jp/llm-jp-tokenizer-100k.ver3.0b1.model");
 
@@ -469,7 +469,7 @@ test("scaling: encoding work grows linearly with the text (counted trie look-ups
 // fixtures: `textIndices` are [start, end) ranges of the reference list built from test/fixtures.
 for (const name of ["llama-bpe", "bytelevel-bpe", "bert-wordpiece", "unigram-metaspace"]) {
   test(`tokenizers reference: hf-${name}.tokenizer.json gives the library's ids and texts`, async (t) => {
-    const dir = new URL("./tokenizer-fixtures/", import.meta.url);
+    const dir = new URL("./fixtures/", import.meta.url);
     const tok = await loadTokenizer(new URL(`hf-${name}.tokenizer.json`, dir).pathname);
     const expected = JSON.parse(await readFile(new URL(`hf-${name}.expected.json`, dir), "utf8")) as {
       textIndices: Array<[number, number]>;

@@ -11,7 +11,7 @@ import { fixture } from "../fixture.js";
 
 const SUBSET = fixture("data/inspection-ai/subset.csv");
 const GOLDEN = fixture("tokenizers/llm-jp/golden-ver3.0b1.jsonl");
-const EDGE = new URL("./tokenizer-fixtures/edge-texts.json", import.meta.url);
+const EDGE = new URL("./fixtures/edge-texts.json", import.meta.url);
 
 /** How many texts each part must have, so a changed source file fails loudly instead of shifting indices. */
 export const TEXT_COUNTS = { subset: 437, golden: 444, edge: 21 } as const;
