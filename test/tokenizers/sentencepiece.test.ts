@@ -213,7 +213,7 @@ function wrap(pieceBytes: Uint8Array): Uint8Array {
   return protobuf.Writer.create().uint32(10).bytes(pieceBytes).finish();
 }
 
-// Models trained and encoded by the SentencePiece library itself (see tokenizer-fixtures/README.md).
+// Models trained and encoded by the SentencePiece library itself (see fixtures/README.md).
 // The texts come from test/fixtures/ plus the project's edge cases, assembled at run time (tokenizer-texts.ts).
 const fixtures = new URL("./fixtures/", import.meta.url);
 for (const name of ["unigram-suffix", "unigram-user-bf", "bpe-bf"]) {

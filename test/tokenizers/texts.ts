@@ -1,8 +1,8 @@
-// Test helper: the ordered list of texts the reference fixtures in tokenizer-fixtures/ were made from.
+// Test helper: the ordered list of texts the reference fixtures in fixtures/ were made from.
 // The list is assembled at run time from the copies in test/fixtures/:
 //   1. the `text` column of data/inspection-ai/subset.csv (437 texts, file order),
 //   2. the `text` of every line of tokenizers/llm-jp/golden-ver3.0b1.jsonl (444 texts),
-//   3. the project's own edge cases, tokenizer-fixtures/edge-texts.json (21 texts).
+//   3. the project's own edge cases, fixtures/edge-texts.json (21 texts).
 // The `*.expected.json` files are indexed by position in this list, so the counts are checked.
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";

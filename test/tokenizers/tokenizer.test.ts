@@ -465,7 +465,7 @@ test("scaling: encoding work grows linearly with the text (counted trie look-ups
 });
 
 // tokenizer.json files trained by the Rust `tokenizers` library (0.23.2) and its own encodings of
-// unseen posts and edge cases (see tokenizer-fixtures/README.md). The texts are not stored with the
+// unseen posts and edge cases (see fixtures/README.md). The texts are not stored with the
 // fixtures: `textIndices` are [start, end) ranges of the reference list built from test/fixtures.
 for (const name of ["llama-bpe", "bytelevel-bpe", "bert-wordpiece", "unigram-metaspace"]) {
   test(`tokenizers reference: hf-${name}.tokenizer.json gives the library's ids and texts`, async (t) => {
