@@ -39,6 +39,32 @@ export {
   TfidfVectorizer,
 } from "./baseline/tfidf.js";
 export { trainBaseline } from "./baseline/trainer.js";
+export {
+  BASE_CONFIG,
+  type BarChartOptions,
+  type BarDatum,
+  barChart,
+  type HeatCell,
+  type HeatmapOptions,
+  type HistogramOptions,
+  heatmapChart,
+  histogramChart,
+  type LineChartOptions,
+  type LinePoint,
+  lineChart,
+  type QuantileChartOptions,
+  type QuantileRow,
+  quantileChart,
+  type RasterImage,
+  type RenderedChart,
+  type RenderOptions,
+  rasterizeSvg,
+  renderChart,
+  renderSvg,
+  type VegaLiteSpec,
+  writeChart,
+} from "./charts/charts.js";
+export { CHART_FONT_FAMILY, japaneseFontFiles, measureText } from "./charts/fonts.js";
 // Scoring on a Redis-backed queue (BullMQ): workers, the coordinator, their Redis connection.
 export {
   ChunkFailedError,
@@ -229,31 +255,6 @@ export {
   quantizeWeight,
 } from "./quant/weights.js";
 export {
-  BASE_CONFIG,
-  type BarChartOptions,
-  type BarDatum,
-  barChart,
-  type HeatCell,
-  type HeatmapOptions,
-  type HistogramOptions,
-  heatmapChart,
-  histogramChart,
-  type LineChartOptions,
-  type LinePoint,
-  lineChart,
-  type QuantileChartOptions,
-  type QuantileRow,
-  quantileChart,
-  type RasterImage,
-  type RenderedChart,
-  type RenderOptions,
-  rasterizeSvg,
-  renderChart,
-  renderSvg,
-  type VegaLiteSpec,
-  writeChart,
-} from "./report/charts.js";
-export {
   type CompareRunsOptions,
   comparePredictions,
   compareRuns,
@@ -261,7 +262,6 @@ export {
   type RunComparison,
 } from "./report/compare-runs.js";
 export { buildCvReport } from "./report/cv-report.js";
-export { CHART_FONT_FAMILY, japaneseFontFiles, measureText } from "./report/fonts.js";
 export {
   buildComparison,
   buildReport,

@@ -8,7 +8,7 @@ import {
   type RenderOptions,
   type VegaLiteSpec,
   writeChart,
-} from "../report/charts.js";
+} from "../charts/charts.js";
 import type { AnalysisResult } from "./analyze.js";
 
 /** Chart specs keyed by file base name. */

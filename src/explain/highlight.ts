@@ -4,7 +4,7 @@
 // that raised the score are underlined solid, those that lowered it dashed, thicker for more; each
 // carries its signed value in title/aria-label, and a ranked ▲/▼ list of the strongest follows.
 // Strength is one of four classes (no inline styles), so both pages work under a strict CSP.
-import { type Html, html } from "../report/html.js";
+import { type Html, html } from "../html/html.js";
 
 /** One stretch of an explained post (as in {@link ExplainedSpan}). */
 export interface SpanAttribution {

@@ -4,7 +4,7 @@
 // it), s skips, Enter saves, Backspace goes back to the previous post to change its answer.
 // Japanese first with English beside it, like `serve`'s page. The model's scores are not shown:
 // they would anchor the annotators on what the model already thinks.
-import { escapeHtml } from "../report/html.js";
+import { escapeHtml } from "../html/html.js";
 import { FONT_PATH, LABEL_NAMES_JA } from "../serve/page.js";
 
 /** Japanese names of LLM-jp's overall labels. */

@@ -12,7 +12,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { japaneseFontFiles } from "../report/fonts.js";
+import { japaneseFontFiles } from "../charts/fonts.js";
 import { FONT_PATH } from "../serve/page.js";
 import {
   HttpError,

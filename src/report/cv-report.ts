@@ -2,12 +2,12 @@
 // folds, and the pooled out-of-fold metrics, from <parent>/cv.json.
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
+import { html, num, page, table } from "../html/html.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { CI_METRICS } from "../train/bootstrap.js";
 import { CV_FILE, type CvSummary, type MeanSd } from "../train/cv.js";
 import type { AverageMetrics, LabelMetrics } from "../train/metrics.js";
 import { VERSION } from "../version.js";
-import { html, num, page, table } from "./html.js";
 
 const meanSd = (x: MeanSd): string => (x.mean === null ? "–" : `${num(x.mean)} ± ${num(x.sd)}`);
 

@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { isBaselineModel } from "../baseline/config.js";
 import { type Explanation, explain, isExplainable } from "../explain/explain.js";
 import { HIGHLIGHT_CSS, HIGHLIGHT_LEGEND, highlightHtml } from "../explain/highlight.js";
+import { type Html, html, num } from "../html/html.js";
 import { resolveModel } from "../io/hub.js";
-import { type Html, html, num } from "./html.js";
 import type { EvalPrediction, RunData } from "./run.js";
 
 export interface ExplainErrorsOptions {

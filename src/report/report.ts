@@ -3,14 +3,15 @@
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
 import { basename, join, resolve, sep } from "node:path";
+import { barChart, type RenderOptions, renderChart, type VegaLiteSpec } from "../charts/charts.js";
 import { loadDataset } from "../data/load.js";
 import { schemaFromOptions } from "../data/schema.js";
+import { type Html, html, inlineSvg, num, page, pct, raw, table } from "../html/html.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { RUN_FILES } from "../predict/types.js";
 import { ECE_BINS, expectedCalibrationError, readCalibration } from "../train/calibration.js";
 import { type AverageMetrics, type EvalReport, evaluate, type LabelMetrics } from "../train/metrics.js";
 import { VERSION } from "../version.js";
-import { barChart, type RenderOptions, renderChart, type VegaLiteSpec } from "./charts.js";
 import { COMPARISON_HEADER, compareRuns, comparisonRows } from "./compare-runs.js";
 import {
   EXPLAINED_ERRORS_CSS,
@@ -18,7 +19,6 @@ import {
   explainErrors,
   explainedErrorsHtml,
 } from "./explain-errors.js";
-import { type Html, html, inlineSvg, num, page, pct, raw, table } from "./html.js";
 import { type EvalPrediction, type RunData, readRun } from "./run.js";
 import {
   confusionChart,

@@ -2,6 +2,7 @@
 // precision–recall and ROC curves, score histograms) and the label rates of the data the run saw.
 // Specs only; rendering goes through the shared chart module (charts.ts).
 
+import { barChart, type LinePoint, lineChart, type VegaLiteSpec } from "../charts/charts.js";
 import { ECE_BINS, expectedCalibrationError, reliabilityBins } from "../train/calibration.js";
 import {
   type Confusion,
@@ -10,7 +11,6 @@ import {
   rocCurve,
   scoresFromConfusion,
 } from "../train/metrics.js";
-import { barChart, type LinePoint, lineChart, type VegaLiteSpec } from "./charts.js";
 import type { EvalRecord, StepRecord } from "./run.js";
 
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";

@@ -6,7 +6,7 @@
 // (HTML, CSS, a little JavaScript); the only other request is the API call, plus the bundled
 // Japanese font when the machine has none (served by the same server).
 import { HIGHLIGHT_CSS, HIGHLIGHT_LEGEND, highlightParts } from "../explain/highlight.js";
-import { escapeHtml } from "../report/html.js";
+import { escapeHtml } from "../html/html.js";
 
 /** Japanese names of the LLM-jp Toxicity Dataset categories, shown next to the label names. */
 export const LABEL_NAMES_JA: Record<string, string> = {

@@ -16,10 +16,10 @@ import { readFile, stat } from "node:fs/promises";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import { type AddressInfo, isIP } from "node:net";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { japaneseFontFiles } from "../charts/fonts.js";
 import { ExplainInputError, explain, isExplainable } from "../explain/explain.js";
 import { scoredFields } from "../predict/output.js";
 import type { Classifier, Scored } from "../predict/types.js";
-import { japaneseFontFiles } from "../report/fonts.js";
 import { MicroBatcher } from "./batcher.js";
 import { FONT_PATH, renderPage } from "./page.js";
 

@@ -1,12 +1,12 @@
 // `tweets score`: run a Classifier over a tweets JSONL in batches, write one scored row per tweet, and
 // summarise how many tweets each label flags with the most confident examples.
 import { dirname, join } from "node:path";
+import { barChart, type RenderOptions, writeChart } from "../charts/charts.js";
 import { displayWidth } from "../data/format.js";
 import { writeJsonAtomicSync } from "../io/atomic.js";
 import { refuseOutputOverInput } from "../io/same-file.js";
 import { type ScoredFields, scoredFields } from "../predict/output.js";
 import type { Classifier, Scored } from "../predict/types.js";
-import { barChart, type RenderOptions, writeChart } from "../report/charts.js";
 import { AtomicLineWriter, jsonLines } from "./files.js";
 import { normalizeTweetText } from "./normalize.js";
 

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { after, before, it } from "node:test";
 import { pathToFileURL } from "node:url";
 import type { BrowserContext, Page } from "playwright-core";
-import { PAGE_FONT_FAMILY } from "../../src/report/html.js";
+import { PAGE_FONT_FAMILY } from "../../src/html/html.js";
 import { buildReport } from "../../src/report/report.js";
 import { launchChromium } from "./chromium.js";
 import { writeSyntheticRun } from "./synthetic-run.js";

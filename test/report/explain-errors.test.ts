@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { textContent } from "../../src/report/html.js";
+import { textContent } from "../../src/html/html.js";
 import { buildReport } from "../../src/report/report.js";
 import { readRun } from "../../src/report/run.js";
 import { train } from "../../src/train/trainer.js";

@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import subsetFont from "subset-font";
-import { japaneseFontFiles, readFontMetrics } from "../../src/report/fonts.js";
-import { PAGE_FONT_FAMILY, pageCharacters, textContent } from "../../src/report/html.js";
+import { japaneseFontFiles, readFontMetrics } from "../../src/charts/fonts.js";
+import { PAGE_FONT_FAMILY, pageCharacters, textContent } from "../../src/html/html.js";
 import { buildReport } from "../../src/report/report.js";
 import { writeSyntheticRun } from "./synthetic-run.js";
 

@@ -6,8 +6,8 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { inlineSvg } from "../../src/html/html.js";
 import { RUN_FILES } from "../../src/predict/types.js";
-import { inlineSvg } from "../../src/report/html.js";
 import { buildComparison, buildReport, labelSlug, runNames, worstErrors } from "../../src/report/report.js";
 import { readRun } from "../../src/report/run.js";
 import { writeSyntheticRun } from "./synthetic-run.js";

@@ -15,8 +15,8 @@ import {
   renderSvg,
   type VegaLiteSpec,
   writeChart,
-} from "../../src/report/charts.js";
-import { japaneseFontFiles, measureText } from "../../src/report/fonts.js";
+} from "../../src/charts/charts.js";
+import { japaneseFontFiles, measureText } from "../../src/charts/fonts.js";
 
 const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 

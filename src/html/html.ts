@@ -1,6 +1,6 @@
 // Small helpers for self-contained HTML pages: escaping, tables, inline SVG and the page frame.
 // Every piece of user data (label names, texts, config values) goes through `escapeHtml`.
-import { japaneseFontFiles, subsetFontWoff2 } from "./fonts.js";
+import { japaneseFontFiles, subsetFontWoff2 } from "../charts/fonts.js";
 
 /** Escapes text for HTML element content and double-quoted attribute values. */
 export function escapeHtml(value: unknown): string {
