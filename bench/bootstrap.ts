@@ -4,8 +4,8 @@
 // measured on a few resamples in the same run and scaled per resample.
 // Results: one JSON line on stdout and bench/results/bootstrap.json.
 import { mkdirSync, writeFileSync } from "node:fs";
-import { addBootstrapIntervals, resampleCounts } from "../src/train/bootstrap.js";
-import { evaluate } from "../src/train/metrics.js";
+import { addBootstrapIntervals, resampleCounts } from "../src/run/bootstrap.js";
+import { evaluate } from "../src/run/metrics.js";
 import { syntheticEval } from "../test/train/synthetic-eval.js";
 
 const rows = 4000;

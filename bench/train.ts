@@ -12,9 +12,9 @@ import { join, resolve } from "node:path";
 import { createRng } from "../src/data/random.js";
 import { writeRandomCheckpoint } from "../src/models/random-checkpoint.js";
 import { loadClassifier } from "../src/predict/classifier.js";
-import { encodeTexts } from "../src/predict/encode.js";
+import { bucketedBatches, naiveBatches, paddingStats } from "../src/run/batching.js";
+import { encodeTexts } from "../src/run/encode.js";
 import { buildCharTokenizer } from "../src/tokenizers/build.js";
-import { bucketedBatches, naiveBatches, paddingStats } from "../src/train/batching.js";
 import { train } from "../src/train/trainer.js";
 
 const ROWS = Number(process.env.BENCH_ROWS ?? 384);

@@ -214,7 +214,6 @@ export {
 export { type EvaluateRunResult, evaluateRun } from "./predict/evaluate.js";
 export { type ExportOptions, type ExportResult, exportOnnx } from "./predict/export.js";
 export * from "./predict/io.js";
-export { decide, type ScoredFields, scoredFields } from "./predict/output.js";
 export {
   PREDICT_BLOCK,
   type PredictFileOptions,
@@ -224,13 +223,6 @@ export {
   predictionRows,
   scoreAligned,
 } from "./predict/predict.js";
-export {
-  type Classifier,
-  type PredictOptions,
-  RUN_FILES,
-  type Scored,
-  type TrainedClassifier,
-} from "./predict/types.js";
 export {
   type BlockQuantized,
   dequantizeInt4,
@@ -269,6 +261,25 @@ export {
   type ReportOptions,
 } from "./report/report.js";
 export { type RunData, readPredictionsFile, readRun } from "./report/run.js";
+export * from "./run/batching.js";
+export * from "./run/bootstrap.js";
+export {
+  resolveTrainConfig,
+  type TrainConfig,
+  type TrainConfigInput,
+  TrainConfigSchema,
+} from "./run/config.js";
+export { type DataManifest, type PreparedData, prepareData } from "./run/data.js";
+export { evaluateSplit } from "./run/eval-files.js";
+export * from "./run/metrics.js";
+export { decide, type ScoredFields, scoredFields } from "./run/output.js";
+export {
+  type Classifier,
+  type PredictOptions,
+  RUN_FILES,
+  type Scored,
+  type TrainedClassifier,
+} from "./run/types.js";
 export { type BatcherOptions, type BatcherStats, MicroBatcher } from "./serve/batcher.js";
 export { createServer, HttpError, type RunningServer, type ServeOptions } from "./serve/server.js";
 export {
@@ -332,19 +343,8 @@ export {
   tokenizerFromJson,
   tokenizerFromSentencePiece,
 } from "./tokenizers/tokenizer.js";
-export * from "./train/batching.js";
-export * from "./train/bootstrap.js";
 export * from "./train/compare.js";
-export {
-  resolveTrainConfig,
-  type TrainConfig,
-  type TrainConfigInput,
-  TrainConfigSchema,
-} from "./train/config.js";
 export * from "./train/cv.js";
-export { type DataManifest, type PreparedData, prepareData } from "./train/data.js";
-export { evaluateSplit } from "./train/eval-files.js";
-export * from "./train/metrics.js";
 export * from "./train/schedules.js";
 export { defaultRunDir, type TrainOptions, type TrainResult, train } from "./train/trainer.js";
 export { VERSION } from "./version.js";

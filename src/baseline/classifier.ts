@@ -1,8 +1,8 @@
 // A tfidf-lr run directory as a Classifier, for eval, predict, serve and tweets score.
 import { join } from "node:path";
 import type { RunConfig } from "../predict/classifier.js";
-import { decide } from "../predict/output.js";
-import type { Scored, TrainedClassifier } from "../predict/types.js";
+import { decide } from "../run/output.js";
+import type { Scored, TrainedClassifier } from "../run/types.js";
 import { loadTfidfLr, type TfidfLrModel } from "./model.js";
 
 /** Where a tfidf-lr run keeps its model (see TFIDF_LR_FILES in ./model.ts). */

@@ -2,7 +2,7 @@
 // pos-weight and seed settings (same names, same meaning) plus the baseline's own. Saved in full as
 // <run>/config.json's `train`.
 import { z } from "zod";
-import { TrainConfigSchema } from "../train/config.js";
+import { TrainConfigSchema } from "../run/config.js";
 
 /** The `model` value that selects the baseline instead of a pretrained transformer. */
 export const BASELINE_MODEL = "tfidf-lr";

@@ -10,17 +10,17 @@ import { appendFile, mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { DataRecord } from "../data/load.js";
 import { writeJsonAtomic } from "../io/atomic.js";
-import { RUN_FILES } from "../predict/types.js";
-import { epochRecords, labelRates, prepareData, resolvePosWeight } from "../train/data.js";
-import { evaluateSplit, writeEvaluationFiles } from "../train/eval-files.js";
+import { epochRecords, labelRates, prepareData, resolvePosWeight } from "../run/data.js";
+import { evaluateSplit, writeEvaluationFiles } from "../run/eval-files.js";
 import {
   type EvalReport,
   evaluate,
   formatPrototypeTable,
   MIN_TUNING_POSITIVES,
   tuneThresholds,
-} from "../train/metrics.js";
-import { Progress } from "../train/progress.js";
+} from "../run/metrics.js";
+import { Progress } from "../run/progress.js";
+import { RUN_FILES } from "../run/types.js";
 import { defaultRunDir, type TrainOptions, type TrainResult } from "../train/trainer.js";
 import { VERSION } from "../version.js";
 import { BASELINE_MODEL_DIR } from "./classifier.js";

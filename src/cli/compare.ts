@@ -2,7 +2,7 @@
 // same rows (see src/report/compare-runs.ts), printed as a table.
 import { type Command, InvalidArgumentError } from "commander";
 import { compareRuns, formatComparison } from "../report/compare-runs.js";
-import { CI_METRICS, type CiMetric } from "../train/bootstrap.js";
+import { CI_METRICS, type CiMetric } from "../run/bootstrap.js";
 import { integer, positiveInt } from "./analyze.js";
 
 interface CompareFlags {

@@ -1,8 +1,8 @@
 // `toxlora cv --folds 5 <train flags>`: k-fold cross-validation (src/train/cv.ts) and its report.
 import type { Command } from "commander";
 import { buildCvReport } from "../report/cv-report.js";
+import type { ProgressMode } from "../run/progress.js";
 import { crossValidate } from "../train/cv.js";
-import type { ProgressMode } from "../train/progress.js";
 import { integer } from "./analyze.js";
 import { withInterrupt } from "./interrupt.js";
 import { addTrainOptions, configFromTrainFlags, type TrainFlags } from "./train.js";

@@ -2,7 +2,7 @@
 import type { Command } from "commander";
 import type { SchemaOptions } from "../data/schema.js";
 import { evaluateRun } from "../predict/evaluate.js";
-import { formatPrototypeTable } from "../train/metrics.js";
+import { formatPrototypeTable } from "../run/metrics.js";
 import { addDatasetOptions, type DatasetFlags, integer, nonNegativeInt } from "./analyze.js";
 import { addComputeOptions, type ComputeFlags } from "./compute.js";
 import {

@@ -12,7 +12,7 @@ import { createLabelServer } from "../label/server.js";
 import { formatStats, labelStats } from "../label/stats.js";
 import { LabelStore } from "../label/store.js";
 import { loadClassifier, readRunConfig } from "../predict/classifier.js";
-import { schemaForConfig } from "../train/data.js";
+import { schemaForConfig } from "../run/data.js";
 import { addDatasetOptions, type DatasetFlags, integer, positiveInt } from "./analyze.js";
 import { withInterrupt } from "./interrupt.js";
 

@@ -2,8 +2,8 @@
 // `--model tfidf-lr` the character n-gram TF-IDF + logistic regression baseline (src/baseline/).
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { BASELINE_MODEL, type BaselineConfigInput, isBaselineModel } from "../baseline/config.js";
-import type { TrainConfigInput } from "../train/config.js";
-import type { ProgressMode } from "../train/progress.js";
+import type { TrainConfigInput } from "../run/config.js";
+import type { ProgressMode } from "../run/progress.js";
 import { train } from "../train/trainer.js";
 import {
   addDatasetOptions,

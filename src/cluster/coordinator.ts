@@ -3,7 +3,7 @@
 // texts in memory too, so a chunk lost with a Redis restart is simply queued again.
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Job, Queue } from "bullmq";
-import type { Scored } from "../predict/types.js";
+import type { Scored } from "../run/types.js";
 import {
   type ChunkJob,
   type ChunkResult,

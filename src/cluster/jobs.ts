@@ -2,7 +2,7 @@
 // that keep runs and outputs apart (queue per run, job ids per output).
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import type { Scored } from "../predict/types.js";
+import type { Scored } from "../run/types.js";
 
 /** Prefix of every key toxlora writes in Redis. */
 export const KEY_PREFIX = "toxlora";

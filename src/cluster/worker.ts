@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 import { type Job, UnrecoverableError, Worker } from "bullmq";
 import { loadClassifier } from "../predict/classifier.js";
 import { scoreAligned } from "../predict/predict.js";
-import type { Classifier } from "../predict/types.js";
+import type { Classifier } from "../run/types.js";
 import { runFingerprint } from "./fingerprint.js";
 import { type ChunkJob, type ChunkResult, chunkJobSchema, KEY_PREFIX, queueName, toResult } from "./jobs.js";
 import { checkRedis, type RedisTarget, redact, redactedMessage } from "./redis.js";

@@ -20,8 +20,8 @@ import { exportOnnx } from "../predict/export.js";
 import { predictFile } from "../predict/predict.js";
 import type { QuantLoadOptions } from "../quant/weights.js";
 import { buildComparison, buildReport } from "../report/report.js";
+import type { ProgressMode } from "../run/progress.js";
 import { buildCharTokenizer } from "../tokenizers/build.js";
-import type { ProgressMode } from "../train/progress.js";
 import { train } from "../train/trainer.js";
 import { DEMO_DATASET_PATH } from "./data.js";
 

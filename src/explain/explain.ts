@@ -8,7 +8,7 @@
 // const [e] = await explain(clf, ["このアニメ最高！"], { labels: ["obscene"] });
 // for (const t of e.tokens) console.log(t.text, t.attribution.toFixed(3));
 
-import type { Classifier } from "../predict/types.js";
+import type { Classifier } from "../run/types.js";
 import { mergeSpans } from "../tokenizers/offsets.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
 import type { AttributionMethod, Attributor, IntegrationRule } from "./attribute.js";

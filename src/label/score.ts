@@ -4,7 +4,7 @@
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import { PREDICT_BLOCK, scoreAligned } from "../predict/predict.js";
-import type { Classifier } from "../predict/types.js";
+import type { Classifier } from "../run/types.js";
 import { setMeta } from "./db.js";
 import { type PlanCandidate, uncertaintyMargin } from "./plan.js";
 import type { LabelStore } from "./store.js";

@@ -21,17 +21,17 @@ import {
   sessionOptionsFor,
 } from "../models/registry.js";
 import { checkpointQuantOptions, type QuantizeOptions, type QuantLoadOptions } from "../quant/weights.js";
-import { loadTokenizer, type Tokenizer } from "../tokenizers/tokenizer.js";
-import { applyCalibration, type Calibration, readCalibration } from "../train/calibration.js";
-import { encodeTextsCapped, scoreRows } from "./encode.js";
-import { decide } from "./output.js";
+import { applyCalibration, type Calibration, readCalibration } from "../run/calibration.js";
+import { encodeTextsCapped, scoreRows } from "../run/encode.js";
+import { decide } from "../run/output.js";
 import {
   type Classifier,
   type PredictOptions,
   RUN_FILES,
   type Scored,
   type TrainedClassifier,
-} from "./types.js";
+} from "../run/types.js";
+import { loadTokenizer, type Tokenizer } from "../tokenizers/tokenizer.js";
 
 /** What a run's config.json holds (written by the trainer). */
 export interface RunConfig {

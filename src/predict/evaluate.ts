@@ -8,10 +8,10 @@ import type { DataFormat } from "../data/readers.js";
 import { type SchemaOptions, schemaFromOptions } from "../data/schema.js";
 import { writeJsonAtomic } from "../io/atomic.js";
 import { refuseOutputOverInput } from "../io/same-file.js";
-import { resolveTrainConfig, type TrainConfig } from "../train/config.js";
-import { schemaForConfig } from "../train/data.js";
-import { evaluateSplit, writeEvaluationFiles } from "../train/eval-files.js";
-import type { EvalReport } from "../train/metrics.js";
+import { resolveTrainConfig, type TrainConfig } from "../run/config.js";
+import { schemaForConfig } from "../run/data.js";
+import { evaluateSplit, writeEvaluationFiles } from "../run/eval-files.js";
+import type { EvalReport } from "../run/metrics.js";
 import { type LoadClassifierOptions, loadClassifier, readRunConfig } from "./classifier.js";
 
 export interface EvaluateRunResult {

@@ -28,12 +28,12 @@ import { refuseOutputOverInput } from "../io/same-file.js";
 import { fitMaxLength, specialTokenCount } from "../models/limits.js";
 import { loadCheckpoint } from "../models/registry.js";
 import { blockSizeOf, parseQuantScheme, type QuantizeOptions, type QuantScheme } from "../quant/weights.js";
+import { type Calibration, readCalibration } from "../run/calibration.js";
+import { RUN_FILES } from "../run/types.js";
 import { loadTokenizer } from "../tokenizers/tokenizer.js";
-import { type Calibration, readCalibration } from "../train/calibration.js";
 import { VERSION } from "../version.js";
 import { buildRunGraph, readRunConfig, readThresholds, runModelDir } from "./classifier.js";
 import { type TritonOptions, tritonConfig, tritonModelPath } from "./triton.js";
-import { RUN_FILES } from "./types.js";
 
 /** MatMulNBits accuracy_level of exported models; see bench/results/quantize.json. */
 const DEFAULT_ACCURACY_LEVEL = 4;

@@ -6,6 +6,8 @@ import { statSync } from "node:fs";
 import { resolve } from "node:path";
 import { DataError } from "../data/errors.js";
 import { refuseOutputOverInput } from "../io/same-file.js";
+import { scoredFields } from "../run/output.js";
+import type { Classifier, Scored } from "../run/types.js";
 import {
   type InputFormat,
   openResumableJsonlWriter,
@@ -14,8 +16,6 @@ import {
   readInputs,
   streamJsonlWriter,
 } from "./io.js";
-import { scoredFields } from "./output.js";
-import type { Classifier, Scored } from "./types.js";
 
 /**
  * Texts per classifier call. The classifier sorts each call's texts by length into batches, so the

@@ -3,7 +3,7 @@
 // Used by `toxlora compare` and by `toxlora report --compare`.
 import { join } from "node:path";
 import { evaluateRun } from "../predict/evaluate.js";
-import { CI_METRICS, type CiMetric } from "../train/bootstrap.js";
+import { CI_METRICS, type CiMetric } from "../run/bootstrap.js";
 import { type PairedComparison, type PairedMetrics, pairedBootstrap } from "../train/compare.js";
 import { type EvalPrediction, type RunData, readPredictionsFile, readRun } from "./run.js";
 

@@ -4,9 +4,9 @@ import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { html, num, page, table } from "../html/html.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { CI_METRICS } from "../train/bootstrap.js";
+import { CI_METRICS } from "../run/bootstrap.js";
+import type { AverageMetrics, LabelMetrics } from "../run/metrics.js";
 import { CV_FILE, type CvSummary, type MeanSd } from "../train/cv.js";
-import type { AverageMetrics, LabelMetrics } from "../train/metrics.js";
 import { VERSION } from "../version.js";
 
 const meanSd = (x: MeanSd): string => (x.mean === null ? "–" : `${num(x.mean)} ± ${num(x.sd)}`);

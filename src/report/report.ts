@@ -8,9 +8,9 @@ import { loadDataset } from "../data/load.js";
 import { schemaFromOptions } from "../data/schema.js";
 import { type Html, html, inlineSvg, num, page, pct, raw, table } from "../html/html.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { RUN_FILES } from "../predict/types.js";
-import { ECE_BINS, expectedCalibrationError, readCalibration } from "../train/calibration.js";
-import { type AverageMetrics, type EvalReport, evaluate, type LabelMetrics } from "../train/metrics.js";
+import { ECE_BINS, expectedCalibrationError, readCalibration } from "../run/calibration.js";
+import { type AverageMetrics, type EvalReport, evaluate, type LabelMetrics } from "../run/metrics.js";
+import { RUN_FILES } from "../run/types.js";
 import { VERSION } from "../version.js";
 import { COMPARISON_HEADER, compareRuns, comparisonRows } from "./compare-runs.js";
 import {

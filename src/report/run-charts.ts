@@ -3,14 +3,14 @@
 // Specs only; rendering goes through the shared chart module (charts.ts).
 
 import { barChart, type LinePoint, lineChart, type VegaLiteSpec } from "../charts/charts.js";
-import { ECE_BINS, expectedCalibrationError, reliabilityBins } from "../train/calibration.js";
+import { ECE_BINS, expectedCalibrationError, reliabilityBins } from "../run/calibration.js";
 import {
   type Confusion,
   confusionAt,
   precisionRecallCurve,
   rocCurve,
   scoresFromConfusion,
-} from "../train/metrics.js";
+} from "../run/metrics.js";
 import type { EvalRecord, StepRecord } from "./run.js";
 
 const SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json";

@@ -7,8 +7,8 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { DataError } from "../data/errors.js";
-import { RUN_FILES } from "../predict/types.js";
-import type { EvalReport } from "../train/metrics.js";
+import type { EvalReport } from "../run/metrics.js";
+import { RUN_FILES } from "../run/types.js";
 
 /** `{"type":"step"}` line of metrics.jsonl: one optimizer step. */
 export interface StepRecord {

@@ -3,7 +3,7 @@
 // cores). A batch is sent when it holds `maxBatch` texts or `waitMs` after its first request —
 // whichever comes first — and only one `predict` runs at a time: requests arriving meanwhile
 // gather into the next batch, so under load batches fill up by themselves.
-import type { Scored } from "../predict/types.js";
+import type { Scored } from "../run/types.js";
 
 export interface BatcherOptions {
   /** Most texts in one `predict` call (a single request may not exceed it). */

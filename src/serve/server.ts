@@ -18,8 +18,8 @@ import { type AddressInfo, isIP } from "node:net";
 import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { japaneseFontFiles } from "../charts/fonts.js";
 import { ExplainInputError, explain, isExplainable } from "../explain/explain.js";
-import { scoredFields } from "../predict/output.js";
-import type { Classifier, Scored } from "../predict/types.js";
+import { scoredFields } from "../run/output.js";
+import type { Classifier, Scored } from "../run/types.js";
 import { MicroBatcher } from "./batcher.js";
 import { FONT_PATH, renderPage } from "./page.js";
 

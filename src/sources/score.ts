@@ -5,8 +5,8 @@ import { barChart, type RenderOptions, writeChart } from "../charts/charts.js";
 import { displayWidth } from "../data/format.js";
 import { writeJsonAtomicSync } from "../io/atomic.js";
 import { refuseOutputOverInput } from "../io/same-file.js";
-import { type ScoredFields, scoredFields } from "../predict/output.js";
-import type { Classifier, Scored } from "../predict/types.js";
+import { type ScoredFields, scoredFields } from "../run/output.js";
+import type { Classifier, Scored } from "../run/types.js";
 import { AtomicLineWriter, jsonLines } from "./files.js";
 import { normalizeTweetText } from "./normalize.js";
 

@@ -11,8 +11,8 @@ import {
   type CiMetric,
   type MetricDraws,
   percentileInterval,
-} from "./bootstrap.js";
-import { type AverageMetrics, evaluate, type LabelMetrics } from "./metrics.js";
+} from "../run/bootstrap.js";
+import { type AverageMetrics, evaluate, type LabelMetrics } from "../run/metrics.js";
 
 /** One metric of a paired comparison. */
 export interface PairedMetric {

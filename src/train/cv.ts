@@ -15,17 +15,17 @@ import { loadDataset } from "../data/load.js";
 import { iterativeStratification } from "../data/split.js";
 import { toJsonl } from "../data/write.js";
 import { writeFileAtomic, writeJsonAtomic } from "../io/atomic.js";
-import { RUN_FILES } from "../predict/types.js";
-import { CI_METRICS, type CiMetric } from "./bootstrap.js";
-import type { TrainConfigInput } from "./config.js";
-import { type DataConfig, schemaForConfig, sha256File } from "./data.js";
+import { CI_METRICS, type CiMetric } from "../run/bootstrap.js";
+import type { TrainConfigInput } from "../run/config.js";
+import { type DataConfig, schemaForConfig, sha256File } from "../run/data.js";
 import {
   type AverageMetrics,
   type Confusion,
   evaluate,
   type LabelMetrics,
   scoresFromConfusion,
-} from "./metrics.js";
+} from "../run/metrics.js";
+import { RUN_FILES } from "../run/types.js";
 import { defaultRunDir, type TrainOptions, train } from "./trainer.js";
 
 /** Mean and sample standard deviation over folds (null when no fold defines the metric). */

@@ -5,7 +5,7 @@ import path from "node:path";
 import { ADAPTER_CONFIG_NAME, isAllLinear, type LoraAdapter, readAdapter } from "../io/peft.js";
 import { detectHead } from "../models/registry.js";
 import { WeightMap } from "../models/weights.js";
-import type { TrainConfigInput } from "./config.js";
+import type { TrainConfigInput } from "../run/config.js";
 
 type TargetModules = TrainConfigInput["targetModules"];
 

@@ -46,24 +46,24 @@ import {
   loadCheckpoint,
   sessionOptionsFor,
 } from "../models/registry.js";
-import { batchFeeds, encodeTexts, scoreRows } from "../predict/encode.js";
-import { RUN_FILES } from "../predict/types.js";
 import { checkpointQuantOptions } from "../quant/weights.js";
-import { loadTokenizer, type Tokenizer } from "../tokenizers/tokenizer.js";
-import { VERSION } from "../version.js";
-import { bucketedBatches, naiveBatches } from "./batching.js";
-import { calibrateRun } from "./calibration.js";
-import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from "./config.js";
-import { epochRecords, labelRates, prepareData, resolvePosWeight } from "./data.js";
-import { evaluateSplit, writeEvaluationFiles } from "./eval-files.js";
+import { bucketedBatches, naiveBatches } from "../run/batching.js";
+import { calibrateRun } from "../run/calibration.js";
+import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from "../run/config.js";
+import { epochRecords, labelRates, prepareData, resolvePosWeight } from "../run/data.js";
+import { batchFeeds, encodeTexts, scoreRows } from "../run/encode.js";
+import { evaluateSplit, writeEvaluationFiles } from "../run/eval-files.js";
 import {
   type EvalReport,
   evaluate,
   formatPrototypeTable,
   MIN_TUNING_POSITIVES,
   tuneThresholds,
-} from "./metrics.js";
-import { Progress, type ProgressMode } from "./progress.js";
+} from "../run/metrics.js";
+import { Progress, type ProgressMode } from "../run/progress.js";
+import { RUN_FILES } from "../run/types.js";
+import { loadTokenizer, type Tokenizer } from "../tokenizers/tokenizer.js";
+import { VERSION } from "../version.js";
 import { lrAt, warmupStepsFromRatio } from "./schedules.js";
 import { withAdapterSettings } from "./start-adapter.js";
 

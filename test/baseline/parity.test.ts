@@ -9,7 +9,7 @@ import { balancedClassWeights, fitLogistic, predictLogistic } from "../../src/ba
 import { DEFAULT_TFIDF, TfidfVectorizer } from "../../src/baseline/tfidf.js";
 import { loadDataset } from "../../src/data/load.js";
 import { schemaFromOptions } from "../../src/data/schema.js";
-import { averagePrecisionScore } from "../../src/train/metrics.js";
+import { averagePrecisionScore } from "../../src/run/metrics.js";
 import { fixture } from "../fixture.js";
 
 const DATA = fixture("data/inspection-ai/subset.csv");

@@ -9,10 +9,10 @@ import { after, test } from "node:test";
 import type { DataRecord } from "../../src/data/load.js";
 import { predictFile } from "../../src/predict/predict.js";
 import { readPredictionsFile } from "../../src/report/run.js";
+import { writeEvaluationFiles } from "../../src/run/eval-files.js";
+import { evaluate } from "../../src/run/metrics.js";
 import { classifyResponse } from "../../src/serve/server.js";
 import { scoreTweets } from "../../src/sources/score.js";
-import { writeEvaluationFiles } from "../../src/train/eval-files.js";
-import { evaluate } from "../../src/train/metrics.js";
 import { KeywordClassifier } from "../serve/keyword-classifier.js";
 
 const dir = mkdtempSync(join(tmpdir(), "toxlora-schema-"));

@@ -7,9 +7,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { inlineSvg } from "../../src/html/html.js";
-import { RUN_FILES } from "../../src/predict/types.js";
 import { buildComparison, buildReport, labelSlug, runNames, worstErrors } from "../../src/report/report.js";
 import { readRun } from "../../src/report/run.js";
+import { RUN_FILES } from "../../src/run/types.js";
 import { writeSyntheticRun } from "./synthetic-run.js";
 import { TRAINED_LABELS, trainTinyRun } from "./trained-run.js";
 

@@ -7,9 +7,9 @@ import { createHash } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createRng } from "../../src/data/random.js";
-import { RUN_FILES } from "../../src/predict/types.js";
-import { evaluateSplit } from "../../src/train/eval-files.js";
-import { tuneThresholds } from "../../src/train/metrics.js";
+import { evaluateSplit } from "../../src/run/eval-files.js";
+import { tuneThresholds } from "../../src/run/metrics.js";
+import { RUN_FILES } from "../../src/run/types.js";
 
 export interface SyntheticRunOptions {
   labels?: string[];

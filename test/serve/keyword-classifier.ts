@@ -1,6 +1,6 @@
 // A deterministic Classifier for API tests: a category's probability is high when the text contains
 // one of its keywords. It records every predict call so tests can see how requests were batched.
-import type { Classifier, Scored } from "../../src/predict/types.js";
+import type { Classifier, Scored } from "../../src/run/types.js";
 
 export const KEYWORDS: Record<string, string[]> = {
   obscene: ["エロ", "卑猥"],

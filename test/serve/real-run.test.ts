@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, it } from "node:test";
 import { loadClassifier } from "../../src/predict/classifier.js";
-import type { TrainedClassifier } from "../../src/predict/types.js";
-import { RUN_FILES } from "../../src/predict/types.js";
+import type { TrainedClassifier } from "../../src/run/types.js";
+import { RUN_FILES } from "../../src/run/types.js";
 import { createServer, type RunningServer } from "../../src/serve/server.js";
 import { TRAINED_LABELS, trainTinyRun } from "../report/trained-run.js";
 

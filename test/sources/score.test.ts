@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, test } from "node:test";
-import type { Classifier, Scored } from "../../src/predict/types.js";
+import type { Classifier, Scored } from "../../src/run/types.js";
 import {
   formatScoreSummary,
   type ScoredTweet,

@@ -12,9 +12,9 @@ import { llmjpToxicitySchema } from "../../src/data/schema.js";
 import { loadClassifier, RunClassifier } from "../../src/predict/classifier.js";
 import { exportOnnx } from "../../src/predict/export.js";
 import { buildReport } from "../../src/report/report.js";
+import type { Calibration } from "../../src/run/calibration.js";
+import { MIN_TUNING_POSITIVES, tuneThresholds } from "../../src/run/metrics.js";
 import { loadTokenizer } from "../../src/tokenizers/tokenizer.js";
-import type { Calibration } from "../../src/train/calibration.js";
-import { MIN_TUNING_POSITIVES, tuneThresholds } from "../../src/train/metrics.js";
 import { train } from "../../src/train/trainer.js";
 import { DEMO_DATA, demoTexts, tinyModel } from "./helpers.js";
 

@@ -7,9 +7,9 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { comparePredictions, compareRuns, formatComparison } from "../../src/report/compare-runs.js";
 import type { EvalPrediction } from "../../src/report/run.js";
-import { addBootstrapIntervals, CI_METRICS } from "../../src/train/bootstrap.js";
+import { addBootstrapIntervals, CI_METRICS } from "../../src/run/bootstrap.js";
+import { evaluate } from "../../src/run/metrics.js";
 import { pairedBootstrap } from "../../src/train/compare.js";
-import { evaluate } from "../../src/train/metrics.js";
 import { writeSyntheticRun } from "../report/synthetic-run.js";
 import { syntheticEval, twoRecipes } from "./synthetic-eval.js";
 

@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, test } from "node:test";
 import type { DataRecord } from "../../src/data/load.js";
-import { positiveCountWarnings } from "../../src/train/data.js";
-import { MIN_TUNING_POSITIVES, tuneThresholds } from "../../src/train/metrics.js";
+import { positiveCountWarnings } from "../../src/run/data.js";
+import { MIN_TUNING_POSITIVES, tuneThresholds } from "../../src/run/metrics.js";
 import { train } from "../../src/train/trainer.js";
 import { tinyModel } from "./helpers.js";
 

@@ -12,8 +12,8 @@ import { loadDataset } from "../../src/data/load.js";
 import { inspectionAiSchema } from "../../src/data/schema.js";
 import { writeRandomCheckpoint } from "../../src/models/random-checkpoint.js";
 import { loadClassifier } from "../../src/predict/classifier.js";
+import { sha256File } from "../../src/run/data.js";
 import { loadTokenizer } from "../../src/tokenizers/tokenizer.js";
-import { sha256File } from "../../src/train/data.js";
 import { fixture } from "../fixture.js";
 
 const DATA = fixture("data/inspection-ai/subset.csv");

@@ -11,7 +11,7 @@ import {
   scoresFromConfusion,
   tuneThreshold,
   tuneThresholds,
-} from "../../src/train/metrics.js";
+} from "../../src/run/metrics.js";
 
 const close = (actual: number | null, expected: number, msg?: string): void => {
   assert.ok(actual !== null, msg ?? "value is null");

@@ -2,7 +2,7 @@
 // right-padded batches with attention masks. Shared by the trainer and the predictor.
 import { type OrtTensor, type Session, tensor } from "../engine/runtime.js";
 import type { Tokenizer } from "../tokenizers/tokenizer.js";
-import { bucketedBatches } from "../train/batching.js";
+import { bucketedBatches } from "./batching.js";
 
 /** Token ids of each text, truncated to `maxLength` (special tokens included and kept). */
 export function encodeTexts(tok: Tokenizer, texts: readonly string[], maxLength: number): number[][] {

@@ -8,8 +8,8 @@ import {
   fitCalibration,
   logLoss,
   reliabilityBins,
-} from "../../src/train/calibration.js";
-import { rocAucScore } from "../../src/train/metrics.js";
+} from "../../src/run/calibration.js";
+import { rocAucScore } from "../../src/run/metrics.js";
 
 /**
  * Rows whose truth is drawn from σ(z) for a latent logit z, scored by a model that reports

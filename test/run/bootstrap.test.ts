@@ -7,9 +7,9 @@ import {
   percentile,
   percentileInterval,
   resampleCounts,
-} from "../../src/train/bootstrap.js";
-import { evaluate } from "../../src/train/metrics.js";
-import { syntheticEval } from "./synthetic-eval.js";
+} from "../../src/run/bootstrap.js";
+import { evaluate } from "../../src/run/metrics.js";
+import { syntheticEval } from "../train/synthetic-eval.js";
 
 const close = (a: number | null, b: number | null, msg: string) => {
   if (a === null || b === null || Number.isNaN(a) || Number.isNaN(b)) {

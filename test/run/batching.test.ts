@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createRng } from "../../src/data/random.js";
-import { bucketedBatches, naiveBatches, paddingStats } from "../../src/train/batching.js";
+import { bucketedBatches, naiveBatches, paddingStats } from "../../src/run/batching.js";
 
 /** Token lengths shaped like social posts plus some long documents (long-tailed), seeded. */
 function postLengths(n: number, seed: number): number[] {

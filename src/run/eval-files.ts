@@ -5,9 +5,9 @@
 import { join } from "node:path";
 import type { DataRecord } from "../data/load.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import { decide, scoredFields } from "../predict/output.js";
 import { addBootstrapIntervals } from "./bootstrap.js";
 import { type EvalReport, evaluate, formatPrototypeTable } from "./metrics.js";
+import { decide, scoredFields } from "./output.js";
 
 /**
  * The evaluation of one split at 0.5 and at the tuned thresholds, with 95% bootstrap intervals

@@ -13,7 +13,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeJsonAtomic } from "../io/atomic.js";
-import { RUN_FILES } from "../predict/types.js";
+import { RUN_FILES } from "./types.js";
 
 /** Number of equal-width probability bins for reliability diagrams and ECE. */
 export const ECE_BINS = 10;
