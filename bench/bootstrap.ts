@@ -1,4 +1,4 @@
-// `npm run bench:bootstrap`: cost of the bootstrap intervals (src/train/bootstrap.ts) on the
+// `npm run bench:bootstrap`: cost of the bootstrap intervals (src/run/bootstrap.ts) on the
 // issue's size, 1,000 resamples of 4,000 rows × 7 labels, at two threshold sets (0.5 and tuned, as
 // train and eval write them), next to the naive way (copy the resampled rows and call evaluate())
 // measured on a few resamples in the same run and scaled per resample.

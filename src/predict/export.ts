@@ -169,7 +169,7 @@ export async function exportOnnx(
   return { model: out, files, notices: fitted.notice ? [fitted.notice] : [] };
 }
 
-/** scale · logits + bias per label (the calibration of src/train/calibration.ts on the logit). */
+/** scale · logits + bias per label (the calibration of src/run/calibration.ts on the logit). */
 function calibratedLogits(g: Graph, logits: Tensor, cal: Calibration): Tensor {
   const L = cal.labels.length;
   return add(mul(logits, constant(g, cal.scale, [L])), constant(g, cal.bias, [L]));

@@ -1,4 +1,4 @@
-// Reading a run directory (the files listed in RUN_FILES, src/predict/types.ts) for reports.
+// Reading a run directory (the files listed in RUN_FILES, src/run/types.ts) for reports.
 //
 // A report is useful on a finished run and also on one still training, so only config.json is
 // required; every other file may be missing and the report says so. Files that are present must be

@@ -1,4 +1,4 @@
-// Bootstrap confidence intervals for the evaluation metrics (src/train/metrics.ts).
+// Bootstrap confidence intervals for the evaluation metrics (src/run/metrics.ts).
 //
 // A resample draws n rows with replacement; a row keeps all its labels. Instead of copying rows, a
 // resample is a vector of counts `w[i]` (how often row i was drawn), and every metric is computed

@@ -1,6 +1,6 @@
 // The files of an evaluation, written the same way by `train` (test split) and `eval`:
 // the prototype's table as log.csv (at 0.5) and log_tuned.csv (at the tuned thresholds), and one
-// JSON line per row with its text, `truth` and the scored fields of src/predict/output.ts at the
+// JSON line per row with its text, `truth` and the scored fields of src/run/output.ts at the
 // tuned thresholds (read by the report).
 import { join } from "node:path";
 import type { DataRecord } from "../data/load.js";

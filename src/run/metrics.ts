@@ -2,7 +2,7 @@
 //
 // Everything here works on plain arrays: `probs[i][j]` is the predicted probability that row i has
 // label j, `labels[i][j]` is its 0/1 truth. A row is predicted positive for label j when
-// `probs[i][j] >= thresholds[j]` (the same rule as `Scored.decisions` in src/predict/types.ts).
+// `probs[i][j] >= thresholds[j]` (the same rule as `Scored.decisions` in src/run/types.ts).
 //
 // Conventions borrowed from scikit-learn (so numbers can be compared with the Python prototype):
 // - precision, recall and F1 are 0 when their denominator is 0 (sklearn's `zero_division="warn"`
@@ -40,7 +40,7 @@ export interface LabelMetrics extends BinaryScores, Confusion {
   rocAuc: number | null;
   /** Average precision (PR-AUC); 0 when there is no positive row, as in scikit-learn. */
   prAuc: number;
-  /** 95% bootstrap intervals (src/train/bootstrap.ts), when the evaluation asked for them. */
+  /** 95% bootstrap intervals (src/run/bootstrap.ts), when the evaluation asked for them. */
   ci95?: MetricIntervals;
 }
 

@@ -25,7 +25,7 @@ export function scoredFields(
   };
 }
 
-/** Decisions at per-label thresholds: the rule of `Scored.decisions` (src/predict/types.ts). */
+/** Decisions at per-label thresholds: the rule of `Scored.decisions` (src/run/types.ts). */
 export function decide(probs: readonly number[], thresholds: readonly number[]): boolean[] {
   return probs.map((p, j) => p >= (thresholds[j] as number));
 }

@@ -50,15 +50,15 @@ export interface TrainedClassifier extends Classifier {
  *                     microF1,macroPrAuc,perLabel:{<label>:{f1,precision,recall,prAuc,rocAuc}}} or
  *                     {"type":"epoch",epoch,rows,ids:[...],labelRates:{...}} for each epoch's (re-sampled) set
  * - eval.json         test split: {split,rows,loss,at05: EvalReport,tuned: EvalReport,thresholds,bestStep,
- *                     steps,trainSeconds} (EvalReport: src/train/metrics.ts)
+ *                     steps,trainSeconds} (EvalReport: src/run/metrics.ts)
  * - thresholds.json   {"labels":[...],"thresholds":[...],"tunedOn":"valid"|null} (tuned on calibrated
  *                     probabilities when the run is calibrated)
  * - calibration.json  only with `--calibrate`: per-label scale and bias of the logit, fitted on the
- *                     validation split (Calibration, src/train/calibration.ts); every consumer of
+ *                     validation split (Calibration, src/run/calibration.ts); every consumer of
  *                     the run's probabilities applies it
- * - manifest.json     data files with sha256, split ids, per-split label rates (src/train/data.ts)
+ * - manifest.json     data files with sha256, split ids, per-split label rates (src/run/data.ts)
  * - adapter/          PEFT adapter (adapter_config.json + adapter_model.safetensors) of the best step
- * - predictions/eval.jsonl  per test row: {id,text,truth:{..0/1},probs,decisions,flagged} (src/predict/output.ts;
+ * - predictions/eval.jsonl  per test row: {id,text,truth:{..0/1},probs,decisions,flagged} (src/run/output.ts;
  *                     used by report)
  * - log.csv, log_tuned.csv  the prototype's per-label table at 0.5 and at the tuned thresholds
  * - checkpoint/       state for --resume

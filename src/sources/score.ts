@@ -31,7 +31,7 @@ export interface ScoreOptions {
   signal?: AbortSignal;
 }
 
-/** One output row: the tweet's fields and the shared scored fields (src/predict/output.ts). */
+/** One output row: the tweet's fields and the shared scored fields (src/run/output.ts). */
 export interface ScoredTweet extends ScoredFields {
   id: string;
   created_at: string | null;

@@ -1,6 +1,6 @@
 // Paired bootstrap comparison of two classifiers scored on the same rows.
 //
-// Both runs are resampled with the same resamples (src/train/bootstrap.ts draws them from the
+// Both runs are resampled with the same resamples (src/run/bootstrap.ts draws them from the
 // seed and the row count only), so each resample gives a difference B − A of every metric on
 // exactly the same rows. The spread of those differences is much smaller than the two separate
 // intervals suggest, because the rows that are hard for A are mostly hard for B too: a paired

@@ -4,7 +4,7 @@
 //   one ONNX step graph per batch (forward + backward + AdamW)] → evaluate on the validation
 //   split → keep the best adapter → tune thresholds on validation → evaluate the test split.
 //
-// Everything a run produces goes to its run directory (see RUN_FILES in src/predict/types.ts);
+// Everything a run produces goes to its run directory (see RUN_FILES in src/run/types.ts);
 // checkpoints at every evaluation and epoch end make `resume: true` continue an interrupted run.
 import { existsSync } from "node:fs";
 import { appendFile, mkdir, readFile, rm, stat, truncate } from "node:fs/promises";

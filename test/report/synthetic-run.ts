@@ -1,4 +1,4 @@
-// A synthetic run directory following RUN_FILES (src/predict/types.ts) exactly, for report tests
+// A synthetic run directory following RUN_FILES (src/run/types.ts) exactly, for report tests
 // that must not depend on training: seeded scores that separate the classes imperfectly, training
 // records over a few epochs, thresholds tuned on the predictions, a manifest pointing at a real
 // data file (so split label rates can be recomputed from it).
