@@ -188,6 +188,7 @@ export {
   type SaveAdapterOptions,
   saveAdapter,
 } from "./models/model.js";
+export { checkpointHash, readQuantizedWeights, toxloraCacheDir } from "./models/quantized-load.js";
 export { type RandomCheckpointOptions, writeRandomCheckpoint } from "./models/random-checkpoint.js";
 export {
   backbonePrefix,
@@ -234,7 +235,6 @@ export {
   quantizeInt8,
   quantizeNf4,
 } from "./quant/codecs.js";
-export { checkpointHash, readQuantizedWeights, toxloraCacheDir } from "./quant/load.js";
 export {
   DEFAULT_BLOCK_SIZE,
   dequantizeWeight,

@@ -35,7 +35,6 @@ import {
   loraKey,
   savedParamKey,
 } from "../io/peft.js";
-import { readQuantizedWeights } from "../quant/load.js";
 import type { QuantizeOptions } from "../quant/weights.js";
 import { bertModel } from "./bert.js";
 import type { BackboneContext, BackboneInputs } from "./common.js";
@@ -43,6 +42,7 @@ import { classifierHead, type HeadContext, type HeadKind, type HeadSpec, poolOut
 import { llamaModel } from "./llama.js";
 import { createLoraContext } from "./lora.js";
 import { modernBertModel } from "./modernbert.js";
+import { readQuantizedWeights } from "./quantized-load.js";
 import { firstOf, readWeights, type WeightSource, withPrefixAlias } from "./weights.js";
 
 /** File with a classification head under transformers names, looked for beside the checkpoint. */

@@ -16,7 +16,7 @@ import path from "node:path";
 import { after, describe, it } from "node:test";
 import { loadCheckpoint } from "../../src/models/registry.js";
 import { parseQuantScheme, quantizeWeight } from "../../src/quant/weights.js";
-import { REFERENCE } from "../models/helpers.js";
+import { REFERENCE } from "./helpers.js";
 
 const tmp = mkdtempSync(path.join(tmpdir(), "toxlora-quant-cache-"));
 after(() => rmSync(tmp, { recursive: true, force: true }));

@@ -13,7 +13,6 @@ import path from "node:path";
 import { writeJsonAtomic } from "../io/atomic.js";
 import type { F32Tensor, TensorSource } from "../io/safetensors.js";
 import { openCheckpoint, openSafetensors, writeSafetensors } from "../io/safetensors.js";
-import { WeightMap } from "../models/weights.js";
 import {
   blockSizeOf,
   isQuantizable,
@@ -21,7 +20,8 @@ import {
   type QuantizeOptions,
   quantizeWeight,
   quantLayout,
-} from "./weights.js";
+} from "../quant/weights.js";
+import { WeightMap } from "./weights.js";
 
 /** Bumped whenever the cached layout changes, so old cache files are rebuilt. */
 const CACHE_FORMAT = "toxlora-quant-1";
