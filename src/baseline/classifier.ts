@@ -1,7 +1,7 @@
 // A tfidf-lr run directory as a Classifier, for eval, predict, serve and tweets score.
 import { join } from "node:path";
-import type { RunConfig } from "../predict/classifier.js";
 import { decide } from "../run/output.js";
+import type { RunConfig } from "../run/run-config.js";
 import type { Scored, TrainedClassifier } from "../run/types.js";
 import { loadTfidfLr, type TfidfLrModel } from "./model.js";
 

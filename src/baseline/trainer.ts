@@ -20,8 +20,8 @@ import {
   tuneThresholds,
 } from "../run/metrics.js";
 import { Progress } from "../run/progress.js";
+import { defaultRunDir, type TrainOptions, type TrainResult } from "../run/train-contract.js";
 import { RUN_FILES } from "../run/types.js";
-import { defaultRunDir, type TrainOptions, type TrainResult } from "../train/trainer.js";
 import { VERSION } from "../version.js";
 import { BASELINE_MODEL_DIR } from "./classifier.js";
 import {

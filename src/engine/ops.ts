@@ -7,6 +7,7 @@
 // Ops without `vjp` are not differentiable (comparisons, shapes, casts to integers...).
 
 import { NF4_LEVELS as NF4_TABLE } from "../quant/codecs.js";
+import type { QuantAttrs } from "../quant/weights.js";
 import type { Emitter } from "./emitter.js";
 import {
   type Dim,
@@ -909,16 +910,6 @@ export interface MatMulAttrs {
 /** a @ b over the last two axes (batch axes broadcast), optionally transposing either operand and scaling. */
 export function matmul(a: Tensor, b: Tensor, opts: Partial<MatMulAttrs> = {}): Tensor {
   return one("MatMul", [a, b], { transA: !!opts.transA, transB: !!opts.transB, alpha: opts.alpha ?? 1 });
-}
-
-/** A quantized weight's layout (src/quant/codecs.ts): W [n, k] in blocks of blockSize. */
-export interface QuantAttrs {
-  scheme: "nf4" | "int4" | "int8";
-  n: number;
-  k: number;
-  blockSize: number;
-  /** MatMulNBits accuracy_level: 0 = float32 compute (default), 4 = int8 activations (faster, coarser). */
-  accuracyLevel?: number;
 }
 
 /** x · Wᵀ for a quantized W [n, k] given as codes (uint8) and scales (float32); see QMatMul. */

@@ -11,7 +11,6 @@ import { Graph, Session, type SessionOptions } from "../engine/index.js";
 import { Attributor } from "../explain/attribute.js";
 import { resolveModel } from "../io/hub.js";
 import { readAdapter } from "../io/peft.js";
-import type { HeadKind } from "../models/heads.js";
 import { fitMaxLength, specialTokenCount } from "../models/limits.js";
 import {
   buildClassifier,
@@ -24,6 +23,7 @@ import { checkpointQuantOptions, type QuantizeOptions, type QuantLoadOptions } f
 import { applyCalibration, type Calibration, readCalibration } from "../run/calibration.js";
 import { encodeTextsCapped, scoreRows } from "../run/encode.js";
 import { decide } from "../run/output.js";
+import { type RunConfig, readRunConfig, readThresholds } from "../run/run-config.js";
 import {
   type Classifier,
   type PredictOptions,
@@ -33,19 +33,9 @@ import {
 } from "../run/types.js";
 import { loadTokenizer, type Tokenizer } from "../tokenizers/tokenizer.js";
 
-/** What a run's config.json holds (written by the trainer). */
-export interface RunConfig {
-  toxloraVersion: string;
-  labels: string[];
-  model: string;
-  modelDir: string;
-  family: string;
-  head: HeadKind;
-  maxLength: number;
-  padTokenId: number;
-  posWeight: number[] | null;
-  train: Record<string, unknown>;
-}
+// The run-directory readers live with the run contract; re-exported here for callers that load
+// a classifier and read its run from one place.
+export { type RunConfig, readRunConfig, readThresholds } from "../run/run-config.js";
 
 /** Rows per forward pass unless told otherwise. */
 export const DEFAULT_BATCH_SIZE = 16;
@@ -57,23 +47,6 @@ export interface LoadClassifierOptions extends SessionOptions, QuantLoadOptions 
   maxLength?: number;
   /** Called with each notice as it arises (they are also kept in `notices`). */
   onNotice?: (line: string) => void;
-}
-
-export async function readRunConfig(runDir: string): Promise<RunConfig> {
-  const file = join(runDir, RUN_FILES.config);
-  if (!existsSync(file)) throw new Error(`${runDir} is not a toxlora run directory (no ${RUN_FILES.config})`);
-  return JSON.parse(await readFile(file, "utf8")) as RunConfig;
-}
-
-/** The run's thresholds (0.5 each when the run has none). */
-export async function readThresholds(runDir: string, labels: string[]): Promise<number[]> {
-  const file = join(runDir, RUN_FILES.thresholds);
-  if (!existsSync(file)) return labels.map(() => 0.5);
-  const t = JSON.parse(await readFile(file, "utf8")) as { labels: string[]; thresholds: number[] };
-  return labels.map((l) => {
-    const i = t.labels.indexOf(l);
-    return i >= 0 ? t.thresholds[i] : 0.5;
-  });
 }
 
 /** The base model folder of a run: where it was trained from, else resolved again (Hub cache). */

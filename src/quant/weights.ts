@@ -4,7 +4,6 @@
 // (2-D `.weight` tensors); embeddings, norms, biases and classification heads stay float32, as
 // in QLoRA.
 
-import type { QuantAttrs } from "../engine/ops.js";
 import {
   dequantizeInt4,
   dequantizeInt8,
@@ -13,6 +12,16 @@ import {
   quantizeInt8,
   quantizeNf4,
 } from "./codecs.js";
+
+/** A quantized weight's layout (src/quant/codecs.ts): W [n, k] in blocks of blockSize. */
+export interface QuantAttrs {
+  scheme: "nf4" | "int4" | "int8";
+  n: number;
+  k: number;
+  blockSize: number;
+  /** MatMulNBits accuracy_level: 0 = float32 compute (default), 4 = int8 activations (faster, coarser). */
+  accuracyLevel?: number;
+}
 
 /** Weight quantization schemes; "none" keeps float32. */
 export const QUANT_SCHEMES = ["none", "int8", "int4", "nf4"] as const;

@@ -9,7 +9,7 @@
 import { existsSync } from "node:fs";
 import { appendFile, mkdir, readFile, rm, stat, truncate } from "node:fs/promises";
 import { availableParallelism } from "node:os";
-import { basename, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import type { BaselineConfigInput } from "../baseline/config.js";
 import { isBaselineModel } from "../baseline/config.js";
 import { trainBaseline } from "../baseline/trainer.js";
@@ -60,39 +60,16 @@ import {
   MIN_TUNING_POSITIVES,
   tuneThresholds,
 } from "../run/metrics.js";
-import { Progress, type ProgressMode } from "../run/progress.js";
+import { Progress } from "../run/progress.js";
+import { defaultRunDir, type TrainOptions, type TrainResult } from "../run/train-contract.js";
 import { RUN_FILES } from "../run/types.js";
 import { loadTokenizer, type Tokenizer } from "../tokenizers/tokenizer.js";
 import { VERSION } from "../version.js";
 import { lrAt, warmupStepsFromRatio } from "./schedules.js";
 import { withAdapterSettings } from "./start-adapter.js";
 
-export interface TrainOptions {
-  /** Progress display (default "auto": a bar on a terminal, lines otherwise). */
-  progress?: ProgressMode;
-  /** Stop after the current step (the run stays resumable). */
-  signal?: AbortSignal;
-  /**
-   * Never hold the training and evaluation sessions at once (they are swapped for each
-   * evaluation). Default: on when the model's frozen weights exceed 1.5 GB.
-   */
-  lowMemory?: boolean;
-}
-
-export interface TrainResult {
-  runDir: string;
-  labels: string[];
-  /** Test-split evaluation at the tuned thresholds. */
-  eval: EvalReport;
-  /** Test-split evaluation at 0.5. */
-  evalAt05: EvalReport;
-  thresholds: number[];
-  bestStep: number;
-  steps: number;
-  trainSeconds: number;
-  /** True when the run stopped early because of `signal`. */
-  interrupted: boolean;
-}
+// What train() takes and returns is shared with the baseline trainer (src/run/train-contract.ts).
+export { defaultRunDir, type TrainOptions, type TrainResult } from "../run/train-contract.js";
 
 interface TrainerState {
   epoch: number;
@@ -109,14 +86,6 @@ interface TrainerState {
 }
 
 const CHECKPOINT_DIR = "checkpoint";
-
-/** Default run directory: outputs/<model>/<date>/<time>/ as the prototype laid them out. */
-export function defaultRunDir(model: string, now = new Date()): string {
-  const pad = (n: number) => String(n).padStart(2, "0");
-  const date = `${now.getFullYear()}-${pad(now.getMonth() + 1)}-${pad(now.getDate())}`;
-  const time = `${pad(now.getHours())}-${pad(now.getMinutes())}-${pad(now.getSeconds())}`;
-  return join("outputs", basename(model.replace(/\/+$/, "")), date, time);
-}
 
 /** Bigger is better for every metric but loss. */
 function metricValue(report: EvalReport, loss: number, metric: TrainConfig["bestMetric"]): number {
