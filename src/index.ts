@@ -73,8 +73,19 @@ export {
   scoreOnQueue,
 } from "./cluster/coordinator.js";
 export { runFingerprint } from "./cluster/fingerprint.js";
-export { type ChunkJob, type ChunkResult, jobNamespace, queueName } from "./cluster/jobs.js";
-export { predictFileOnQueue, type QueuePredictOptions, queueStateFile } from "./cluster/predict.js";
+export {
+  type ChunkJob,
+  type ChunkResult,
+  jobNamespace,
+  type QuantSpec,
+  quantSpec,
+  queueName,
+} from "./cluster/jobs.js";
+export {
+  predictFileOnQueue,
+  type QueuePredictOptions,
+  queueClassifierIdentity,
+} from "./cluster/predict.js";
 export { checkRedis, parseRedisUrl, type RedisTarget, redact } from "./cluster/redis.js";
 export { type RunningWorker, startWorker, type WorkerOptions } from "./cluster/worker.js";
 export * from "./data/index.js";

@@ -68,7 +68,7 @@ function finished(r: PredictFileResult, out: string): string {
 }
 
 /** Scores on the queue; errors come back with the password masked. */
-async function predictOnQueue(f: PredictFlags, signal: AbortSignal): Promise<PredictFileResult> {
+async function predictOnQueue(f: PredictFlags & QuantFlags, signal: AbortSignal): Promise<PredictFileResult> {
   const redis = parseRedisUrl(f.queue as string);
   const status = (line: string) => {
     if (!f.quiet) progressLine(line);
@@ -77,8 +77,10 @@ async function predictOnQueue(f: PredictFlags, signal: AbortSignal): Promise<Pre
     return await predictFileOnQueue({
       redis,
       run: f.run,
+      ...quantFromFlags(f),
       input: f.input,
       out: f.out,
+      resume: f.resume,
       format: f.format,
       textField: f.textField,
       idField: f.idField,
@@ -142,8 +144,6 @@ export function register(program: Command): void {
   addComputeOptions(cmd).action(async (f: PredictFlags & QuantFlags) => {
     if (f.queue !== undefined) {
       if (f.out === "-") throw new Error("--queue writes its rows to a file: give --out <file>, not -");
-      if (f.quantize !== "none")
-        throw new Error("--quantize with --queue: workers load runs unquantized (not supported yet)");
       const r = await withInterrupt(
         "stopping: writing the chunks already scored; rerun the same command to continue",
         (signal) => predictOnQueue(f, signal),

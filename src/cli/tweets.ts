@@ -159,7 +159,11 @@ export function register(program: Command): void {
     )
     .requiredOption("--run <dir>", "run directory written by `toxlora train`")
     .requiredOption("--input <file>", "tweets JSONL (from `tweets fetch` or `tweets import`)")
-    .requiredOption("--out <file>", "scored JSONL (written atomically)")
+    .requiredOption("--out <file>", "scored JSONL (written to <out>.partial until complete)")
+    .option(
+      "--resume",
+      "continue an interrupted run into the same --out (with --queue the same command continues unasked)",
+    )
     .option("--batch-size <n>", "tweets per classifier call", positiveInt, 32)
     .option("--normalize", "normalise texts that have no text_normalized yet")
     .option("--summary <file>", "summary JSON (default: summary.json beside --out)")
@@ -185,6 +189,7 @@ export function register(program: Command): void {
         summary?: string;
         top: number;
         chart: boolean;
+        resume?: boolean;
         queue?: string;
         chunkSize: number;
         maxAttempts: number;
@@ -193,16 +198,16 @@ export function register(program: Command): void {
     ) => {
       const { log, status } = stderrReporter();
       if (flags.queue !== undefined) {
-        if (flags.quantize !== "none")
-          throw new Error("--quantize with --queue: workers load runs unquantized (not supported yet)");
         const { parseRedisUrl, redactedMessage } = await import("../cluster/redis.js");
         const { scoreTweetsOnQueue } = await import("../cluster/tweets.js");
         const { clusterStatus } = await import("./predict.js");
         const redis = parseRedisUrl(flags.queue);
-        const summary = await withInterrupt("stopping", (signal) =>
+        const summary = await withInterrupt("stopping: writing the chunks already scored", (signal) =>
           scoreTweetsOnQueue(flags.input, flags.out, {
             redis,
             run: flags.run,
+            ...quantFromFlags(flags),
+            resume: flags.resume ? true : "auto",
             chunkSize: flags.chunkSize,
             maxAttempts: flags.maxAttempts,
             batchSize: flags.batchSize,
@@ -232,6 +237,7 @@ export function register(program: Command): void {
       });
       try {
         const summary = await scoreTweets(classifier, flags.input, flags.out, {
+          resume: flags.resume,
           batchSize: flags.batchSize,
           normalize: flags.normalize,
           topK: flags.top,

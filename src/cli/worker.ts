@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { parseRedisUrl, redactedMessage } from "../cluster/redis.js";
 import { startWorker } from "../cluster/worker.js";
 import { positiveInt } from "./analyze.js";
+import { addQuantOptions, type QuantFlags, quantFromFlags } from "./quant.js";
 
 interface WorkerFlags {
   queue: string;
@@ -21,7 +22,7 @@ function positiveNumber(value: string): number {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("worker")
     .description(
       "score chunks from a Redis queue for `predict --queue` / `tweets score --queue` (runs until stopped)",
@@ -36,37 +37,38 @@ export function register(program: Command): void {
       positiveNumber,
       30,
     )
-    .option("--quiet", "log only errors")
-    .action(async (f: WorkerFlags) => {
-      const redis = parseRedisUrl(f.queue);
-      const log = (line: string) => {
-        if (!f.quiet || line.startsWith("redis:") || line.includes("failed"))
-          process.stderr.write(`${line}\n`);
-      };
-      let worker: Awaited<ReturnType<typeof startWorker>>;
-      try {
-        worker = await startWorker({
-          redis,
-          run: f.run,
-          threads: f.threads,
-          concurrency: f.concurrency,
-          lockSeconds: f.lockSeconds,
-          log,
-        });
-      } catch (err) {
-        throw new Error(redactedMessage(err, redis.secrets));
-      }
-      await new Promise<void>((done) => {
-        let stopping = false;
-        const stop = (sig: string) => {
-          if (stopping) process.exit(130); // second signal: leave at once; the lock expires
-          stopping = true;
-          process.stderr.write(`${sig}: finishing the chunk in hand (send again to quit at once)\n`);
-          void worker.close().then(done);
-        };
-        process.on("SIGTERM", () => stop("SIGTERM"));
-        process.on("SIGINT", () => stop("SIGINT"));
+    .option("--quiet", "log only errors");
+  // --quantize: load the run's base quantized and take the chunks of `predict --queue --quantize`.
+  addQuantOptions(cmd).action(async (f: WorkerFlags & QuantFlags) => {
+    const redis = parseRedisUrl(f.queue);
+    const log = (line: string) => {
+      if (!f.quiet || line.startsWith("redis:") || line.includes("failed")) process.stderr.write(`${line}\n`);
+    };
+    let worker: Awaited<ReturnType<typeof startWorker>>;
+    try {
+      worker = await startWorker({
+        redis,
+        run: f.run,
+        ...quantFromFlags(f),
+        threads: f.threads,
+        concurrency: f.concurrency,
+        lockSeconds: f.lockSeconds,
+        log,
       });
-      process.stderr.write(`worker ${worker.name} stopped after ${worker.chunks} chunks\n`);
+    } catch (err) {
+      throw new Error(redactedMessage(err, redis.secrets));
+    }
+    await new Promise<void>((done) => {
+      let stopping = false;
+      const stop = (sig: string) => {
+        if (stopping) process.exit(130); // second signal: leave at once; the lock expires
+        stopping = true;
+        process.stderr.write(`${sig}: finishing the chunk in hand (send again to quit at once)\n`);
+        void worker.close().then(done);
+      };
+      process.on("SIGTERM", () => stop("SIGTERM"));
+      process.on("SIGINT", () => stop("SIGINT"));
     });
+    process.stderr.write(`worker ${worker.name} stopped after ${worker.chunks} chunks\n`);
+  });
 }

@@ -7,10 +7,12 @@ import type { Scored } from "../run/types.js";
 import {
   type ChunkJob,
   type ChunkResult,
+  describeQuant,
   fromResult,
   JOB_VERSION,
   jobId,
   KEY_PREFIX,
+  type QuantSpec,
   queueName,
 } from "./jobs.js";
 import { type RedisTarget, redact, redactedMessage } from "./redis.js";
@@ -32,6 +34,8 @@ export interface QueueScoringOptions {
   redis: RedisTarget;
   /** Fingerprint of the run (chooses the queue; workers check it). */
   fingerprint: string;
+  /** How workers must load the run (chooses the queue too; see quantSpec). */
+  quant: QuantSpec;
   /** This output's namespace (see jobNamespace). */
   ns: string;
   /** Rows per job; chunks start at multiples of it (so a restart finds the same jobs). */
@@ -79,7 +83,8 @@ export async function scoreOnQueue<R extends { index: number; text: string }>(
   const log = (line: string) => opts.log?.(redact(line, secrets));
   const maxAttempts = opts.maxAttempts ?? 3;
   const inFlight = opts.inFlight ?? 16;
-  const queue = new Queue(queueName(opts.fingerprint), { connection: redis.options, prefix: KEY_PREFIX });
+  const name = queueName(opts.fingerprint, opts.quant);
+  const queue = new Queue(name, { connection: redis.options, prefix: KEY_PREFIX });
   let lastError = "";
   queue.on("error", (err) => {
     const msg = redactedMessage(err, secrets);
@@ -90,6 +95,7 @@ export async function scoreOnQueue<R extends { index: number; text: string }>(
   const jobData = (p: Pending<R>): ChunkJob => ({
     v: JOB_VERSION,
     run: opts.fingerprint,
+    quant: opts.quant,
     ns: opts.ns,
     chunk: p.chunk,
     first: p.records[0].index,
@@ -137,8 +143,9 @@ export async function scoreOnQueue<R extends { index: number; text: string }>(
   };
 
   const it = records[Symbol.asyncIterator]();
-  let ahead = await it.next();
+  let ahead: IteratorResult<R> | undefined; // read first inside the try: a bad input still closes the queue
   const readChunk = async (): Promise<Pending<R> | undefined> => {
+    ahead ??= await it.next();
     if (ahead.done) return undefined;
     const chunk = Math.floor(ahead.value.index / chunkSize);
     const recs: R[] = [];
@@ -158,11 +165,18 @@ export async function scoreOnQueue<R extends { index: number; text: string }>(
   });
   let lastProgress = 0;
   let workers: number | undefined;
+  let warnedIdle = false;
   const progress = async (force = false) => {
     if (!opts.onProgress || (!force && Date.now() - lastProgress < 1000)) return;
     lastProgress = Date.now();
     workers = await queue.getWorkersCount().catch(() => undefined); // CLIENT LIST may be disabled
     const seconds = (Date.now() - start) / 1000;
+    if (workers === 0 && seconds > 10 && !warnedIdle) {
+      warnedIdle = true; // e.g. workers started without (or with another) --quantize listen elsewhere
+      log(
+        `no worker serves queue ${name} yet (workers of this run with --quantize ${describeQuant(opts.quant)})`,
+      );
+    }
     const rate = seconds > 0 ? rows / seconds : 0;
     opts.onProgress({
       rows,
@@ -185,7 +199,11 @@ export async function scoreOnQueue<R extends { index: number; text: string }>(
         await enqueue(p);
       }
       const head = pending[0];
-      if (!head) break;
+      if (!head) {
+        // Stopped between chunks with input left: not finished (the caller keeps a partial output).
+        interrupted = opts.signal?.aborted === true && ahead?.done !== true;
+        break;
+      }
       const state = await queue.getJobState(head.id);
       if (state === "completed") {
         const job = await queue.getJob(head.id);

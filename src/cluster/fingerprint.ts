@@ -3,6 +3,8 @@
 import { createHash } from "node:crypto";
 import { open, readdir, stat } from "node:fs/promises";
 import { join, relative, sep } from "node:path";
+import { BASELINE_MODEL_DIR } from "../baseline/classifier.js";
+import { RUN_FILES } from "../run/types.js";
 
 /** Files at most this large are hashed whole; larger ones by size + first and last MiB. */
 const WHOLE_FILE_BYTES = 64 << 20;
@@ -11,9 +13,12 @@ const EDGE_BYTES = 1 << 20;
 /** Top-level files that are outputs of training or evaluation, not part of the classifier. */
 const NOT_MODEL = new Set(["eval.json"]);
 
+/** Folders whose every file defines the classifier: a LoRA run's adapter, a tfidf-lr run's model. */
+const MODEL_DIRS = [`${RUN_FILES.adapter}/`, `${BASELINE_MODEL_DIR}/`];
+
 /** Whether a file (path relative to the run directory, `/`-separated) defines the classifier. */
 function definesClassifier(rel: string): boolean {
-  if (rel.startsWith("adapter/")) return true;
+  if (MODEL_DIRS.some((d) => rel.startsWith(d))) return true;
   if (rel.includes("/")) return false;
   if (NOT_MODEL.has(rel)) return false;
   return /\.(json|safetensors|onnx|bin|model)$/.test(rel);
@@ -53,7 +58,8 @@ async function hashFile(path: string): Promise<string> {
 /**
  * SHA-256 (hex) over the files that define a run's classifier: the top-level JSON and weight files
  * (config.json with the base model's name, thresholds.json, …; not eval.json) and everything under
- * adapter/. Files over 64 MiB count by size and their first and last MiB.
+ * adapter/ (a LoRA run) or model/ (a tfidf-lr run). Files over 64 MiB count by size and their
+ * first and last MiB.
  */
 export async function runFingerprint(runDir: string): Promise<string> {
   const files: string[] = [];

@@ -2,19 +2,38 @@
 // that keep runs and outputs apart (queue per run, job ids per output).
 import { createHash } from "node:crypto";
 import { z } from "zod";
+import { blockSizeOf, parseQuantScheme, type QuantLoadOptions } from "../quant/weights.js";
 import type { Scored } from "../run/types.js";
 
 /** Prefix of every key toxlora writes in Redis. */
 export const KEY_PREFIX = "toxlora";
 
 /** Job data format version; a worker refuses jobs of another. */
-export const JOB_VERSION = 1;
+export const JOB_VERSION = 2;
+
+/** How the run's base is quantized when it is loaded (`--quantize`, effective block size); null: float32. */
+export const quantSpecSchema = z.object({ scheme: z.string(), blockSize: z.number().int() }).nullable();
+export type QuantSpec = z.infer<typeof quantSpecSchema>;
+
+/** The quantization a worker or coordinator loads with, for the `--quantize` flags (checked). */
+export function quantSpec(o: QuantLoadOptions): QuantSpec {
+  if (!o.quantize || o.quantize === "none") return null;
+  const scheme = parseQuantScheme(o.quantize);
+  return { scheme, blockSize: blockSizeOf({ scheme, blockSize: o.quantBlockSize }) };
+}
+
+/** "int8 (block 32)" or "none": for messages. */
+export function describeQuant(q: QuantSpec): string {
+  return q ? `${q.scheme} (block ${q.blockSize})` : "none";
+}
 
 /** One chunk to score: rows `first … first + texts.length − 1` of an input. */
 export const chunkJobSchema = z.object({
   v: z.literal(JOB_VERSION),
   /** Fingerprint of the run the chunk must be scored with (see runFingerprint). */
   run: z.string(),
+  /** How the worker must load the run (see quantSpec): a worker loading it otherwise refuses the job. */
+  quant: quantSpecSchema,
   /** The output's namespace (see jobNamespace). */
   ns: z.string(),
   chunk: z.number().int().nonnegative(),
@@ -46,9 +65,13 @@ export function fromResult(r: ChunkResult, rows: number): Scored[] {
   return r.probs.map((probs, i) => ({ probs, decisions: r.decisions[i].map((d) => d === 1) }));
 }
 
-/** The queue serving one run: workers of that run listen on it and nothing else. */
-export function queueName(runFingerprint: string): string {
-  return `score-${runFingerprint.slice(0, 16)}`;
+/**
+ * The queue serving one run loaded one way: workers of that run with that `--quantize` listen on it
+ * and nothing else, so workers loading the run otherwise never take (and fail) its chunks.
+ */
+export function queueName(runFingerprint: string, quant: QuantSpec = null): string {
+  const q = quant ? `-${quant.scheme}-b${quant.blockSize}` : "";
+  return `score-${runFingerprint.slice(0, 16)}${q}`;
 }
 
 /**

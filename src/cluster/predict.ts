@@ -1,22 +1,42 @@
 // `toxlora predict --queue`: the same output as `predict` (rows built and written by the same
-// code), scored by the cluster's workers. Restarted with the same arguments it resumes: the rows
-// on disk are kept, finished chunks still in Redis are not scored again.
-import { readFile, rm, stat } from "node:fs/promises";
+// code), scored by the cluster's workers. It resumes as `predict --resume` does (the rows on disk
+// and `<out>.state.json`: same input, run and options, same rows consumed), and does so unasked
+// when the same command is run again; finished chunks still in Redis are not scored again.
+import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { writeJsonAtomic } from "../io/atomic.js";
-import { DEFAULT_BATCH_SIZE, readRunConfig } from "../predict/classifier.js";
-import { type InputFormat, type InputRecord, openResumableJsonlWriter, readInputs } from "../predict/io.js";
-import { PREDICT_BLOCK, type PredictFileResult, predictionRows } from "../predict/predict.js";
+import { DEFAULT_BATCH_SIZE, readRunConfig, readThresholds } from "../predict/classifier.js";
+import {
+  type InputFormat,
+  type InputRecord,
+  openResumableJsonlWriter,
+  RowDigest,
+  readInputs,
+  resumableOutput,
+} from "../predict/io.js";
+import {
+  checkResumed,
+  checkResumedCount,
+  PREDICT_BLOCK,
+  type PredictFileResult,
+  predictionRows,
+} from "../predict/predict.js";
+import type { QuantLoadOptions } from "../quant/weights.js";
 import { type ClusterProgress, scoreOnQueue } from "./coordinator.js";
 import { runFingerprint } from "./fingerprint.js";
-import { jobNamespace } from "./jobs.js";
+import { jobNamespace, type QuantSpec, quantSpec } from "./jobs.js";
 import { checkRedis, type RedisTarget } from "./redis.js";
 
-export interface QueuePredictOptions {
+/** `quantize` etc.: the workers load the run so (and only workers started with them take the chunks). */
+export interface QueuePredictOptions extends QuantLoadOptions {
   redis: RedisTarget;
   run: string;
   input: string;
   out: string;
+  /**
+   * Continue `<out>.partial`, refusing (one line) one made from another input, run or options. Without
+   * it, a partial output of the very same job is continued too, and any other is started over.
+   */
+  resume?: boolean;
   format?: InputFormat;
   textField?: string;
   idField?: string;
@@ -33,17 +53,12 @@ export interface QueuePredictOptions {
   log?: (line: string) => void;
 }
 
-/** `<out>.queue.json`: which job the partial output belongs to (no URL, no password). */
-export function queueStateFile(out: string): string {
-  return `${out}.queue.json`;
-}
-
-async function readState(file: string): Promise<{ ns?: string } | undefined> {
-  try {
-    return JSON.parse(await readFile(file, "utf8")) as { ns?: string };
-  } catch {
-    return undefined;
-  }
+/**
+ * What a queued classifier is, for `<out>.state.json`: the run, its files' fingerprint and how the
+ * workers load it (no URL: no password).
+ */
+export function queueClassifierIdentity(run: string, fingerprint: string, quant: QuantSpec) {
+  return { run: resolve(run), fingerprint, quantize: quant };
 }
 
 /** Number of input records (for the ETA); undefined for stdin or an unreadable input. */
@@ -63,38 +78,49 @@ export async function predictFileOnQueue(opts: QueuePredictOptions): Promise<Pre
   await checkRedis(opts.redis);
   const run = await readRunConfig(opts.run);
   const fingerprint = await runFingerprint(opts.run);
+  const quant = quantSpec(opts);
   const chunkSize = opts.chunkSize ?? 2000;
   const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
   const input = opts.input === "-" ? "-" : resolve(opts.input);
-  const source = input === "-" ? undefined : await stat(input);
-  const ns = jobNamespace({
-    kind: "predict",
-    run: fingerprint,
+  // The keys of `predict`'s identity (src/predict/predict.ts), with the queue's classifier.
+  const identity = {
     input,
-    inputBytes: source?.size,
-    inputModified: source?.mtimeMs,
-    out: resolve(opts.out),
-    format: opts.format,
-    textField: opts.textField,
-    idField: opts.idField,
-    chunkSize,
-    batchSize,
-    block: PREDICT_BLOCK,
-  });
-  const stateFile = queueStateFile(opts.out);
-  const resume = input !== "-" && (await readState(stateFile))?.ns === ns;
-  const writer = await openResumableJsonlWriter(opts.out, { resume });
-  await writeJsonAtomic(stateFile, { ns, run: opts.run, input: opts.input });
+    inputBytes: input === "-" ? null : (await stat(input)).size,
+    format: opts.format ?? null,
+    textField: opts.textField ?? null,
+    idField: opts.idField ?? null,
+    labels: run.labels,
+    thresholds: await readThresholds(opts.run, run.labels),
+    classifier: queueClassifierIdentity(opts.run, fingerprint, quant),
+  };
+  const ns = jobNamespace({ kind: "predict", ...identity, out: resolve(opts.out), chunkSize, batchSize });
+  const asked = opts.resume === true;
+  const resume = asked || (input !== "-" && (await resumableOutput(opts.out, identity)));
+  const writer = await openResumableJsonlWriter(opts.out, { resume, identity });
   if (writer.resumedRows > 0)
     opts.log?.(`resuming after ${writer.resumedRows} rows already in ${writer.partialPath}`);
 
   const lines = new Map<number, number>(); // input index → line, for the rows in flight
+  const digest = new RowDigest(); // of the inputs written (and kept): saved with the rows
   async function* todo(): AsyncGenerator<InputRecord> {
+    let consumed = 0;
     for await (const rec of readInputs(opts.input, opts)) {
-      if (rec.index < writer.resumedRows) continue;
+      consumed++;
+      if (rec.index < writer.resumedRows) {
+        digest.add(rec.id, rec.text);
+        if (rec.index === writer.resumedRows - 1)
+          checkResumed(
+            writer,
+            digest,
+            opts.input,
+            asked ? undefined : `delete ${writer.partialPath} to start over`,
+          );
+        continue;
+      }
       lines.set(rec.index, rec.line);
       yield rec;
     }
+    checkResumedCount(writer, consumed, opts.input);
   }
   const start = Date.now();
   let result: { rows: number; interrupted: boolean };
@@ -102,12 +128,14 @@ export async function predictFileOnQueue(opts: QueuePredictOptions): Promise<Pre
     result = await scoreOnQueue(
       todo(),
       async (recs, scored) => {
-        await writer.append(predictionRows(run.labels, recs, scored));
+        for (const r of recs) digest.add(r.id, r.text);
+        await writer.append(predictionRows(run.labels, recs, scored), digest.value());
         for (const r of recs) lines.delete(r.index);
       },
       {
         redis: opts.redis,
         fingerprint,
+        quant,
         ns,
         chunkSize,
         block: PREDICT_BLOCK,
@@ -131,10 +159,7 @@ export async function predictFileOnQueue(opts: QueuePredictOptions): Promise<Pre
     throw err;
   }
   if (result.interrupted) await writer.suspend();
-  else {
-    await writer.close();
-    await rm(stateFile, { force: true });
-  }
+  else await writer.close();
   const seconds = (Date.now() - start) / 1000;
   return {
     rows: writer.rowCount,

@@ -3,9 +3,9 @@
 // does (every `batchSize` tweets, with the classifier's default forward batch), so the scored file
 // is byte-identical.
 
-import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
 import { DEFAULT_BATCH_SIZE, readRunConfig, readThresholds } from "../predict/classifier.js";
+import type { QuantLoadOptions } from "../quant/weights.js";
 import {
   type ScoreOptions,
   type ScoreSummary,
@@ -14,10 +14,15 @@ import {
 } from "../sources/score.js";
 import { type ClusterProgress, scoreOnQueue } from "./coordinator.js";
 import { runFingerprint } from "./fingerprint.js";
-import { jobNamespace } from "./jobs.js";
+import { jobNamespace, quantSpec } from "./jobs.js";
+import { queueClassifierIdentity } from "./predict.js";
 import { checkRedis, type RedisTarget } from "./redis.js";
 
-export interface QueueTweetsOptions extends ScoreOptions {
+/**
+ * `resume` as in {@link ScoreOptions} (default "auto": the same command continues its partial
+ * output); `quantize` etc. as for `predict --queue`.
+ */
+export interface QueueTweetsOptions extends ScoreOptions, QuantLoadOptions {
   redis: RedisTarget;
   run: string;
   /** Rows per job (default 2000). */
@@ -39,15 +44,14 @@ export async function scoreTweetsOnQueue(
   const run = await readRunConfig(opts.run);
   const thresholds = await readThresholds(opts.run, run.labels);
   const fingerprint = await runFingerprint(opts.run);
+  const quant = quantSpec(opts);
+  const classifierIdentity = queueClassifierIdentity(opts.run, fingerprint, quant);
   const chunkSize = opts.chunkSize ?? 2000;
   const block = Math.max(1, opts.batchSize ?? 32);
-  const source = await stat(inputFile);
   const ns = jobNamespace({
     kind: "tweets",
-    run: fingerprint,
+    classifier: classifierIdentity,
     input: resolve(inputFile),
-    inputBytes: source.size,
-    inputModified: source.mtimeMs,
     out: resolve(outFile),
     normalize: opts.normalize === true,
     chunkSize,
@@ -74,6 +78,7 @@ export async function scoreTweetsOnQueue(
         {
           redis: opts.redis,
           fingerprint,
+          quant,
           ns,
           chunkSize,
           block,
@@ -95,6 +100,6 @@ export async function scoreTweetsOnQueue(
     thresholds,
     inputFile,
     outFile,
-    opts,
+    { ...opts, resume: opts.resume ?? "auto", classifierIdentity },
   );
 }

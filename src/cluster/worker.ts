@@ -6,12 +6,23 @@ import { hostname } from "node:os";
 import { type Job, UnrecoverableError, Worker } from "bullmq";
 import { loadClassifier } from "../predict/classifier.js";
 import { scoreAligned } from "../predict/predict.js";
+import type { QuantLoadOptions } from "../quant/weights.js";
 import type { Classifier } from "../run/types.js";
 import { runFingerprint } from "./fingerprint.js";
-import { type ChunkJob, type ChunkResult, chunkJobSchema, KEY_PREFIX, queueName, toResult } from "./jobs.js";
+import {
+  type ChunkJob,
+  type ChunkResult,
+  chunkJobSchema,
+  describeQuant,
+  KEY_PREFIX,
+  quantSpec,
+  queueName,
+  toResult,
+} from "./jobs.js";
 import { checkRedis, type RedisTarget, redact, redactedMessage } from "./redis.js";
 
-export interface WorkerOptions {
+/** `quantize` etc. load the run's base quantized (as `predict --quantize`); the worker then serves that queue. */
+export interface WorkerOptions extends QuantLoadOptions {
   /** Redis to take jobs from. */
   redis: RedisTarget;
   /** Run directory whose classifier scores the chunks. */
@@ -37,6 +48,8 @@ export interface RunningWorker {
   readonly name: string;
   readonly queue: string;
   readonly fingerprint: string;
+  /** How the run is loaded (see quantSpec). */
+  readonly quant: ReturnType<typeof quantSpec>;
   /** Chunks scored so far. */
   readonly chunks: number;
   /** Stop taking chunks; resolves when the current ones are finished and stored. */
@@ -67,9 +80,18 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const log = (line: string) => opts.log?.(redact(line, redis.secrets));
   await checkRedis(redis);
   const fingerprint = await runFingerprint(opts.run);
-  const clf = opts.classifier ?? (await loadClassifier(opts.run, { threads: opts.threads }));
+  const quant = quantSpec(opts);
+  const clf =
+    opts.classifier ??
+    (await loadClassifier(opts.run, {
+      threads: opts.threads,
+      quantize: opts.quantize,
+      quantBlockSize: opts.quantBlockSize,
+      quantCache: opts.quantCache,
+      onNotice: (line) => log(`note: ${line}`),
+    }));
   const name = `${hostname()}:${process.pid}`;
-  const queue = queueName(fingerprint);
+  const queue = queueName(fingerprint, quant);
   const lockMs = Math.round((opts.lockSeconds ?? 30) * 1000);
   let chunks = 0;
 
@@ -80,6 +102,11 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     if (data.run !== fingerprint) {
       throw new UnrecoverableError(
         `job ${job.id} was made for run ${data.run.slice(0, 16)}, this worker serves ${fingerprint.slice(0, 16)} (${opts.run})`,
+      );
+    }
+    if (JSON.stringify(data.quant) !== JSON.stringify(quant)) {
+      throw new UnrecoverableError(
+        `job ${job.id} was made for --quantize ${describeQuant(data.quant)}, this worker loads the run with ${describeQuant(quant)}`,
       );
     }
     const start = Date.now();
@@ -120,13 +147,14 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   void worker.run().catch((err: unknown) => log(`worker stopped: ${redactedMessage(err, redis.secrets)}`));
   await worker.waitUntilReady();
   log(
-    `worker ${name} ready: run ${opts.run} (${fingerprint.slice(0, 16)}) on ${redis.display}, queue ${queue}`,
+    `worker ${name} ready: run ${opts.run} (${fingerprint.slice(0, 16)}, quantize ${describeQuant(quant)}) on ${redis.display}, queue ${queue}`,
   );
 
   return {
     name,
     queue,
     fingerprint,
+    quant,
     get chunks() {
       return chunks;
     },

@@ -833,6 +833,19 @@ async function readWriterState(
 }
 
 /**
+ * Whether `outFile` has a partial output whose state matches `identity`: what a resume with that
+ * identity would continue (`toxlora predict --queue` resumes such an output unasked).
+ */
+export async function resumableOutput(outFile: string, identity: Record<string, unknown>): Promise<boolean> {
+  const partialPath = `${outFile}.partial`;
+  if (!(await exists(partialPath))) return false;
+  return readWriterState(`${outFile}.state.json`, partialPath, identity).then(
+    (state) => state !== undefined,
+    () => false,
+  );
+}
+
+/**
  * A running SHA-256 of the inputs consumed, in order (id and text of each): what a resumed output
  * checks so that its kept rows belong to the same inputs, not just to the same number of them.
  */

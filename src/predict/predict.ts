@@ -148,7 +148,7 @@ export async function predictFile(clf: Classifier, opts: PredictFileOptions): Pr
       digest.add(rec.id, rec.text);
       consumed++;
       if (rec.index < writer.resumedRows) {
-        if (rec.index === writer.resumedRows - 1) checkResumed(writer, digest, opts);
+        if (rec.index === writer.resumedRows - 1) checkResumed(writer, digest, opts.input);
         continue;
       }
       chunk.push({ index: rec.index, id: rec.id, text: rec.text });
@@ -160,12 +160,7 @@ export async function predictFile(clf: Classifier, opts: PredictFileOptions): Pr
         }
       }
     }
-    if (consumed < writer.resumedRows) {
-      throw new DataError({
-        file: opts.input,
-        reason: `cannot resume: the input has ${consumed} rows but ${writer.partialPath} already holds ${writer.resumedRows}; it was made from another input`,
-      });
-    }
+    checkResumedCount(writer, consumed, opts.input);
     if (!interrupted) await flush();
   } catch (err) {
     await writer.suspend();
@@ -226,12 +221,30 @@ async function predictIdentity(clf: Classifier, opts: PredictFileOptions): Promi
   };
 }
 
-/** The inputs before the resume point must be the ones the kept rows were made from. */
-function checkResumed(writer: ResumableJsonlWriter, digest: RowDigest, opts: PredictFileOptions): void {
+/**
+ * The inputs before the resume point must be the ones the kept rows were made from: call with the
+ * digest of the first `writer.resumedRows` inputs (`hint` says how to start over instead).
+ */
+export function checkResumed(
+  writer: ResumableJsonlWriter,
+  digest: RowDigest,
+  input: string,
+  hint = "run without --resume to start over",
+): void {
   if (writer.resumedDigest !== undefined && writer.resumedDigest !== digest.value()) {
     throw new DataError({
-      file: opts.input,
-      reason: `cannot resume: its first ${writer.resumedRows} rows are not the ones ${writer.partialPath} was made from; run without --resume to start over`,
+      file: input,
+      reason: `cannot resume: its first ${writer.resumedRows} rows are not the ones ${writer.partialPath} was made from; ${hint}`,
+    });
+  }
+}
+
+/** A resumed output's input must have at least the rows kept (call after reading all of it). */
+export function checkResumedCount(writer: ResumableJsonlWriter, consumed: number, input: string): void {
+  if (consumed < writer.resumedRows) {
+    throw new DataError({
+      file: input,
+      reason: `cannot resume: the input has ${consumed} rows but ${writer.partialPath} already holds ${writer.resumedRows}; it was made from another input`,
     });
   }
 }

@@ -1,13 +1,17 @@
 // `tweets score`: run a Classifier over a tweets JSONL in batches, write one scored row per tweet, and
 // summarise how many tweets each label flags with the most confident examples.
-import { dirname, join } from "node:path";
+import { statSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { barChart, type RenderOptions, writeChart } from "../charts/charts.js";
 import { displayWidth } from "../data/format.js";
 import { writeJsonAtomicSync } from "../io/atomic.js";
 import { refuseOutputOverInput } from "../io/same-file.js";
+import { openResumableJsonlWriter, RowDigest, resumableOutput } from "../predict/io.js";
+import { checkResumed, checkResumedCount } from "../predict/predict.js";
 import { type ScoredFields, scoredFields } from "../run/output.js";
 import type { Classifier, Scored } from "../run/types.js";
-import { AtomicLineWriter, jsonLines } from "./files.js";
+import { jsonLines } from "./files.js";
 import { normalizeTweetText } from "./normalize.js";
 
 export interface ScoreOptions {
@@ -29,6 +33,18 @@ export interface ScoreOptions {
   /** Progress lines for stderr. */
   log?: (line: string) => void;
   signal?: AbortSignal;
+  /**
+   * Continue the `<out>.partial` of an interrupted run (rows appended per batch, `<out>.state.json`
+   * saying what they were made from), refusing one made from another input, run or options;
+   * "auto": continue it only when it is the same job, else start over (what `--queue` does).
+   */
+  resume?: boolean | "auto";
+}
+
+/** {@link ScoreOptions} of {@link scoreTweetsWith}: what the scorer is, for a resumed output's check. */
+export interface ScoreWithOptions extends ScoreOptions {
+  /** The scorer's identity (e.g. the run and a hash of its weights); null when unknown. */
+  classifierIdentity?: Record<string, unknown> | null;
 }
 
 /** One output row: the tweet's fields and the shared scored fields (src/run/output.ts). */
@@ -147,7 +163,10 @@ export async function scoreTweets(
 ): Promise<ScoreSummary> {
   const batchSize = Math.max(1, opts.batchSize ?? 32);
   const scorer = classifierScorer(classifier, batchSize, opts.signal);
-  return scoreTweetsWith(scorer, classifier.labels, classifier.thresholds, inputFile, outFile, opts);
+  return scoreTweetsWith(scorer, classifier.labels, classifier.thresholds, inputFile, outFile, {
+    ...opts,
+    classifierIdentity: (await classifier.identity?.()) ?? null,
+  });
 }
 
 /** {@link scoreTweets} with the scores coming from `scorer` (the same rows, summary and chart). */
@@ -157,7 +176,7 @@ export async function scoreTweetsWith(
   classifierThresholds: readonly number[],
   inputFile: string,
   outFile: string,
-  opts: ScoreOptions = {},
+  opts: ScoreWithOptions = {},
 ): Promise<ScoreSummary> {
   const topK = Math.max(0, opts.topK ?? 5);
   const labels = [...classifierLabels];
@@ -174,25 +193,63 @@ export async function scoreTweetsWith(
         ? join(dirname(summaryFile), "summary")
         : null;
   refuseOutputOverInput(
-    [outFile, summaryFile, chartBase && `${chartBase}.svg`, chartBase && `${chartBase}.png`].filter(
-      (f): f is string => typeof f === "string",
-    ),
+    [
+      outFile,
+      `${outFile}.partial`,
+      summaryFile,
+      chartBase && `${chartBase}.svg`,
+      chartBase && `${chartBase}.png`,
+    ].filter((f): f is string => typeof f === "string"),
     [inputFile],
   );
 
-  const flagged = new Array<number>(labels.length).fill(0);
-  const top: TopExample[][] = labels.map(() => []);
-  let total = 0;
-  let anyFlagged = 0;
+  const tally = new ScoreTally(labels, topK);
   const started = Date.now();
-
-  const writer = new AtomicLineWriter(outFile);
+  // What the rows are made from: a resume must match it (batch size: where classifier calls are cut).
+  const identity = {
+    input: resolve(inputFile),
+    inputBytes: statSync(inputFile).size,
+    normalize: opts.normalize === true,
+    batchSize: Math.max(1, opts.batchSize ?? 32),
+    labels,
+    thresholds,
+    classifier: opts.classifierIdentity ?? null,
+  };
+  const asked = opts.resume === true;
+  const resume = asked || (opts.resume === "auto" && (await resumableOutput(outFile, identity)));
+  const writer = await openResumableJsonlWriter(outFile, { resume, identity });
+  if (writer.resumedRows > 0) {
+    for await (const { value } of jsonLines(writer.partialPath)) tally.add(value as ScoredTweet);
+    opts.log?.(`resuming after ${writer.resumedRows} tweets already in ${writer.partialPath}`);
+  }
+  const digest = new RowDigest(); // of the tweets written (and kept): saved with the rows
+  const addToDigest = (t: TweetToScore) =>
+    digest.add(t.id, JSON.stringify([t.created_at, t.author_id, t.text, t.input]));
+  async function* todo(): AsyncGenerator<TweetToScore> {
+    let consumed = 0;
+    for await (const t of readTweetsToScore(inputFile, opts.normalize)) {
+      consumed++;
+      if (t.index < writer.resumedRows) {
+        addToDigest(t);
+        if (t.index === writer.resumedRows - 1)
+          checkResumed(
+            writer,
+            digest,
+            inputFile,
+            asked ? undefined : `delete ${writer.partialPath} to start over`,
+          );
+        continue;
+      }
+      yield t;
+    }
+    checkResumedCount(writer, consumed, inputFile);
+  }
 
   const write = async (batch: TweetToScore[], scored: Scored[]) => {
     if (scored.length !== batch.length) {
       throw new Error(`classifier returned ${scored.length} results for ${batch.length} texts`);
     }
-    let lines = "";
+    const rows: ScoredTweet[] = [];
     for (const [i, row] of batch.entries()) {
       const s = scored[i];
       if (s === undefined || s.probs.length !== labels.length || s.decisions.length !== labels.length) {
@@ -205,52 +262,87 @@ export async function scoreTweetsWith(
         text: row.text,
         ...scoredFields(labels, s.probs, s.decisions),
       };
-      for (const j of labels.keys()) {
-        const p = s.probs[j] as number;
-        const d = s.decisions[j] as boolean;
-        if (d) flagged[j] = (flagged[j] as number) + 1;
-        keepTop(top[j] as TopExample[], topK, {
-          id: row.id,
-          prob: p,
-          flagged: d,
-          created_at: row.created_at,
-          author_id: row.author_id,
-          text: row.text,
-        });
-      }
-      if (out.flagged.length > 0) anyFlagged++;
-      lines += `${JSON.stringify(out)}\n`;
+      tally.add(out);
+      rows.push(out);
+      addToDigest(row);
     }
-    writer.write(lines);
-    total += batch.length;
-    const perS = total / Math.max(0.001, (Date.now() - started) / 1000);
-    opts.log?.(`scored ${total} tweets (${perS.toFixed(1)}/s)`);
+    await writer.append(rows, digest.value());
+    const perS = (writer.rowCount - writer.resumedRows) / Math.max(0.001, (Date.now() - started) / 1000);
+    opts.log?.(`scored ${tally.total} tweets (${perS.toFixed(1)}/s)`);
   };
 
   try {
-    await scorer(readTweetsToScore(inputFile, opts.normalize), write);
-    writer.commit();
+    await scorer(todo(), write);
   } catch (err) {
-    writer.abort();
+    await writer.suspend(); // the rows so far stay in <out>.partial for a resume
+    if (writer.rowCount === 0) {
+      // Nothing to resume: leave no files behind.
+      await rm(writer.partialPath, { force: true });
+      if (writer.statePath) await rm(writer.statePath, { force: true });
+    }
+    if (opts.signal?.aborted) {
+      throw new Error(
+        `interrupted: ${writer.rowCount} tweets kept in ${writer.partialPath}; run the same command with --resume to continue`,
+      );
+    }
     throw err;
   }
+  await writer.close();
 
-  const byLabel = <T>(f: (j: number) => T): Record<string, T> =>
-    Object.fromEntries(labels.map((l, j) => [l, f(j)]));
-  const summary: ScoreSummary = {
-    input: inputFile,
-    output: outFile,
-    total,
-    labels,
-    thresholds: byLabel((j) => thresholds[j] as number),
-    flagged: byLabel((j) => flagged[j] as number),
-    rate: byLabel((j) => (total > 0 ? (flagged[j] as number) / total : 0)),
-    anyFlagged,
-    top: byLabel((j) => top[j] as TopExample[]),
-  };
+  const summary = tally.summary(inputFile, outFile, thresholds);
   if (chartBase !== null) summary.chart = await writeScoreChart(summary, chartBase, opts.chartRender);
   if (summaryFile !== null) writeJsonAtomicSync(summaryFile, summary);
   return summary;
+}
+
+/** The summary's counts and top examples, built row by row (kept rows of a resume included). */
+class ScoreTally {
+  total = 0;
+  private anyFlagged = 0;
+  private readonly flagged: number[];
+  private readonly top: TopExample[][];
+
+  constructor(
+    private readonly labels: readonly string[],
+    private readonly topK: number,
+  ) {
+    this.flagged = labels.map(() => 0);
+    this.top = labels.map(() => []);
+  }
+
+  add(row: ScoredTweet): void {
+    for (const [j, label] of this.labels.entries()) {
+      const d = row.decisions[label] === true;
+      if (d) this.flagged[j] = (this.flagged[j] as number) + 1;
+      keepTop(this.top[j] as TopExample[], this.topK, {
+        id: row.id,
+        prob: row.probs[label] as number,
+        flagged: d,
+        created_at: row.created_at,
+        author_id: row.author_id,
+        text: row.text,
+      });
+    }
+    if (row.flagged.length > 0) this.anyFlagged++;
+    this.total++;
+  }
+
+  summary(input: string, output: string, thresholds: readonly number[]): ScoreSummary {
+    const byLabel = <T>(f: (j: number) => T): Record<string, T> =>
+      Object.fromEntries(this.labels.map((l, j) => [l, f(j)]));
+    const total = this.total;
+    return {
+      input,
+      output,
+      total,
+      labels: [...this.labels],
+      thresholds: byLabel((j) => thresholds[j] as number),
+      flagged: byLabel((j) => this.flagged[j] as number),
+      rate: byLabel((j) => (total > 0 ? (this.flagged[j] as number) / total : 0)),
+      anyFlagged: this.anyFlagged,
+      top: byLabel((j) => this.top[j] as TopExample[]),
+    };
+  }
 }
 
 /** Bar chart of how many tweets each label flags → `<outBase>.svg` and `<outBase>.png`. */
