@@ -236,15 +236,18 @@ export function register(program: Command): void {
         onNotice: (line) => log(`note: ${line}`),
       });
       try {
-        const summary = await scoreTweets(classifier, flags.input, flags.out, {
-          resume: flags.resume,
-          batchSize: flags.batchSize,
-          normalize: flags.normalize,
-          topK: flags.top,
-          summaryFile: flags.summary,
-          chartBase: flags.chart ? undefined : null,
-          log,
-        });
+        const summary = await withInterrupt("stopping after this batch", (signal) =>
+          scoreTweets(classifier, flags.input, flags.out, {
+            resume: flags.resume,
+            batchSize: flags.batchSize,
+            normalize: flags.normalize,
+            topK: flags.top,
+            summaryFile: flags.summary,
+            chartBase: flags.chart ? undefined : null,
+            signal,
+            log,
+          }),
+        );
         process.stdout.write(formatScoreSummary(summary));
         const files = [flags.out, flags.summary ?? defaultSummaryFile(flags.out), summary.chart?.png].filter(
           Boolean,

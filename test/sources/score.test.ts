@@ -196,6 +196,42 @@ describe("scoreTweets", () => {
     assert.deepEqual(readdirSync(dir), ["tweets.jsonl"]);
   });
 
+  test("interrupted, then resume: kept rows are not scored again; same file and summary; another job refused", async () => {
+    const input = join(dir, "tweets.jsonl");
+    writeFileSync(input, `${rows.map((r) => JSON.stringify(r)).join("\n")}\n`);
+    const full = await scoreTweets(new KeywordClassifier(), input, join(dir, "full", "scored.jsonl"), {
+      batchSize: 2,
+      topK: 2,
+      chartBase: null,
+    });
+    const out = join(dir, "part", "scored.jsonl");
+    const ac = new AbortController();
+    const first = new KeywordClassifier();
+    const predict = first.predict.bind(first);
+    first.predict = async (texts) => {
+      if (first.batches.length === 1) ac.abort(); // stop after the second batch
+      return predict(texts);
+    };
+    const opts = { batchSize: 2, topK: 2, chartBase: null } as const;
+    await assert.rejects(
+      scoreTweets(first, input, out, { ...opts, signal: ac.signal }),
+      /interrupted: 4 tweets kept in .*scored\.jsonl\.partial; run the same command with --resume/,
+    );
+    assert.equal(existsSync(out), false);
+    await assert.rejects(
+      scoreTweets(new KeywordClassifier(), input, out, { ...opts, batchSize: 3, resume: true }),
+      /cannot resume: it was made with batchSize 2, not 3/,
+    );
+    const second = new KeywordClassifier();
+    const summary = await scoreTweets(second, input, out, { ...opts, resume: true });
+    assert.deepEqual(
+      second.batches.flat(),
+      rows.slice(4).map((r) => r.text),
+    );
+    assert.ok(readFileSync(out).equals(readFileSync(join(dir, "full", "scored.jsonl"))));
+    assert.deepEqual({ ...summary, output: undefined }, { ...full, output: undefined });
+  });
+
   test("a classifier that returns the wrong number of results is caught", async () => {
     const input = join(dir, "tweets.jsonl");
     writeFileSync(input, `${JSON.stringify(tweet(1, "a"))}\n${JSON.stringify(tweet(2, "b"))}\n`);
