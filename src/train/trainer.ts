@@ -453,24 +453,54 @@ async function checkSameData(runDir: string, files: { path: string; sha256: stri
   }
 }
 
+/** What is fixed once a run starts: its directory, resolved config and prepared data. */
+interface RunPlan {
+  runDir: string;
+  stateFile: string;
+  cfg: TrainConfig;
+  /** The saved trainer state when resuming, else null. */
+  resumed: TrainerState | null;
+  /** An adapter to start from (--init-adapter), if any. */
+  startAdapter: LoraAdapter | undefined;
+  modelDir: string;
+  data: Awaited<ReturnType<typeof prepareData>>;
+  labels: string[];
+  tok: Tokenizer;
+  padId: number;
+  posWeight: ReturnType<typeof resolvePosWeight>;
+  head: { kind: TrainConfig["head"]; numLabels: number; posWeight: ReturnType<typeof resolvePosWeight> };
+  /** Each epoch's (re-sampled) training records. */
+  epochs: DataRecord[][];
+}
+
+/** Every split tokenized once, the epochs' batches and the learning-rate schedule over them. */
+interface EncodedRun {
+  valid: Encoded;
+  test: Encoded;
+  epochs: Encoded[];
+  epochBatches: number[][][];
+  totalSteps: number;
+  lrOf: (step: number) => number;
+}
+
+/** The epoch loop's mutable part: the trainer state (checkpointed) and the best parameters so far. */
+interface LoopState {
+  state: TrainerState;
+  best: Map<string, Float32Array>;
+}
+
 /**
- * Fine-tunes a classifier as `config` says and writes a complete run directory. `model: "tfidf-lr"`
- * trains the character n-gram TF-IDF + logistic regression baseline instead (src/baseline/).
+ * Step 1, resolve config: the given config, or the saved one when resuming (which then wins:
+ * a resumed run must see the same data, model and schedule), with an adapter's settings applied.
  */
-export async function train(
-  input: TrainConfigInput | BaselineConfigInput,
-  options: TrainOptions = {},
-): Promise<TrainResult> {
-  if (isBaselineModel(input.model)) return trainBaseline(input as BaselineConfigInput, options);
-  let given = input as TrainConfigInput;
-  let cfg = resolveTrainConfig(given);
-  const runDir = resolve(cfg.out ?? defaultRunDir(cfg.model));
-  const progress = new Progress("train", options.progress ?? "auto");
+async function resolveRun(input: TrainConfigInput) {
+  let given = input;
+  const first = resolveTrainConfig(given);
+  const runDir = resolve(first.out ?? defaultRunDir(first.model));
   const stateFile = join(runDir, CHECKPOINT_DIR, "trainer_state.json");
   let resumed: TrainerState | null = null;
-  if (cfg.resume) {
+  if (first.resume) {
     if (!existsSync(stateFile)) throw new Error(`--resume: ${runDir} has no checkpoint to resume from`);
-    // The saved config wins: a resumed run must see the same data, model and schedule.
     const saved = JSON.parse(await readFile(join(runDir, RUN_FILES.config), "utf8")) as {
       train: TrainConfig;
     };
@@ -482,314 +512,429 @@ export async function train(
   }
   // An adapter to start from decides the LoRA settings and the head kind.
   const start = await withAdapterSettings(given);
-  cfg = resolveTrainConfig(start.input);
+  return {
+    runDir,
+    stateFile,
+    resumed,
+    cfg: resolveTrainConfig(start.input),
+    startAdapter: start.adapter ?? undefined,
+  };
+}
 
-  // Everything that can be refused is checked before the run directory exists, so a start that
-  // fails leaves nothing behind and the same command can simply be run again.
+/**
+ * Step 2, prepare data: model folder, splits and epochs, tokenizer, max length, class weights.
+ * Everything that can be refused is checked here, before the run directory exists, so a start that
+ * fails leaves nothing behind and the same command can simply be run again.
+ */
+async function prepareRun(run: Awaited<ReturnType<typeof resolveRun>>, progress: Progress): Promise<RunPlan> {
+  let cfg = run.cfg;
   const modelDir = await resolveModel(cfg.model);
   const data = await prepareData(cfg);
-  if (resumed) await checkSameData(runDir, data.manifest.files);
+  if (run.resumed) await checkSameData(run.runDir, data.manifest.files);
   for (const w of data.manifest.warnings) progress.warn(w);
   const labels = data.labels;
   const tok = await loadTokenizer(modelDir);
-  const padId = tok.padId;
   const fitted = fitMaxLength(cfg.maxLength, await readHfConfig(modelDir), specialTokenCount(tok));
   if (fitted.notice) progress.log(`note: ${fitted.notice}`);
   cfg = { ...cfg, maxLength: fitted.maxLength };
   const posWeight = resolvePosWeight(cfg.posWeight, data.train, labels);
   const epochs = Array.from({ length: cfg.epochs }, (_, e) => epochRecords(data.train, labels, cfg, e + 1));
   const head = { kind: cfg.head, numLabels: labels.length, posWeight };
+  return { ...run, cfg, modelDir, data, labels, tok, padId: tok.padId, posWeight, head, epochs };
+}
+
+/** Step 3, build sessions: the training and evaluation sessions (the weights then live in onnxruntime). */
+async function buildSessions(
+  plan: RunPlan,
+  options: TrainOptions,
+  progress: Progress,
+): Promise<TrainingSessions> {
+  const { cfg, modelDir } = plan;
   progress.log(`loading ${modelDir}`);
   const so: SessionOptions = { device: cfg.device, threads: cfg.threads ?? availableParallelism() };
-  const model = await createSessions(modelDir, cfg, head, padId, so, {
+  const model = await createSessions(modelDir, cfg, plan.head, plan.padId, so, {
     lowMemory: options.lowMemory,
-    adapter: start.adapter ?? undefined,
+    adapter: plan.startAdapter,
   });
   collectGarbage(); // the JS copy of the weights is unreachable now that the sessions hold them
   for (const w of model.warnings) progress.log(`note: ${w}`);
+  return model;
+}
+
+/** The run directory's first files (config.json, manifest), written once the model is known to work. */
+async function openRunDir(plan: RunPlan, family: ModelFamily): Promise<void> {
+  const { runDir, cfg } = plan;
+  await mkdir(runDir, { recursive: true });
+  if (plan.resumed) return;
+  await writeJsonAtomic(join(runDir, RUN_FILES.config), {
+    toxloraVersion: VERSION,
+    labels: plan.labels,
+    model: cfg.model,
+    modelDir: plan.modelDir,
+    family,
+    head: cfg.head,
+    maxLength: cfg.maxLength,
+    padTokenId: plan.padId,
+    posWeight: plan.posWeight ?? null,
+    train: cfg,
+  });
+  await writeJsonAtomic(join(runDir, RUN_FILES.manifest), plan.data.manifest);
+  await rm(join(runDir, RUN_FILES.metrics), { force: true });
+}
+
+/** Tokenizes every split once and lays out the epochs' batches and the learning-rate schedule. */
+function encodeRun(plan: RunPlan): EncodedRun {
+  const { tok, cfg, data } = plan;
+  const valid = encodeRecords(tok, data.valid, cfg.maxLength);
+  const test = encodeRecords(tok, data.test, cfg.maxLength);
+  const epochs = plan.epochs.map((recs) => encodeRecords(tok, recs, cfg.maxLength));
+  const epochBatches = epochs.map((enc, e) => trainBatches(enc, cfg, e + 1));
+  const stepsPerEpoch = epochBatches.map((b) => Math.ceil(b.length / cfg.gradAccum));
+  const totalSteps = stepsPerEpoch.reduce((a, b) => a + b, 0);
+  const warmupSteps = warmupStepsFromRatio(totalSteps, cfg.warmupRatio);
+  const lrOf = (step: number) => lrAt(step, { base: cfg.lr, totalSteps, warmupSteps, kind: cfg.scheduler });
+  return { valid, test, epochs, epochBatches, totalSteps, lrOf };
+}
+
+/** A fresh trainer state, or the checkpoint's: optimizer state, metrics cut back, best adapter so far. */
+async function restoreLoop(plan: RunPlan, model: TrainingSessions, progress: Progress): Promise<LoopState> {
+  const { runDir, resumed } = plan;
+  const state: TrainerState = resumed ?? {
+    epoch: 1,
+    batch: 0,
+    optimizerSteps: 0,
+    best: null,
+    bestStep: 0,
+    badEvals: 0,
+    trainSeconds: 0,
+    done: false,
+  };
+  let best = new Map(model.initial);
+  if (resumed) {
+    const st = await readSafetensors(join(runDir, CHECKPOINT_DIR, "state.safetensors"));
+    model.stepper.update.loadState({
+      step: resumed.optimizerSteps,
+      tensors: new Map([...st].map(([k, v]) => [k, { data: v.data, dims: v.shape }])),
+    });
+    // Steps logged after the checkpoint will run again: drop their lines.
+    if (resumed.metricsBytes !== undefined)
+      await truncate(join(runDir, RUN_FILES.metrics), resumed.metricsBytes);
+    const adapterFile = join(runDir, RUN_FILES.adapter, "adapter_model.safetensors");
+    if (existsSync(adapterFile)) {
+      const saved = await readSafetensors(adapterFile);
+      best = new Map([...saved].map(([k, v]) => [k, v.data]));
+    }
+    progress.log(
+      `resuming ${runDir} at epoch ${state.epoch}, batch ${state.batch} (step ${state.optimizerSteps})`,
+    );
+  }
+  return { state, best };
+}
+
+const logMetric = (runDir: string, rec: object) =>
+  appendFile(join(runDir, RUN_FILES.metrics), `${JSON.stringify(rec)}\n`);
+
+/**
+ * One validation evaluation during training: logs it, keeps the parameters when they are the best
+ * so far (writing the adapter), and says whether early stopping should stop the run.
+ */
+async function validate(
+  plan: RunPlan,
+  model: TrainingSessions,
+  enc: EncodedRun,
+  loop: LoopState,
+  epoch: number,
+  progress: Progress,
+): Promise<boolean> {
+  const { runDir, cfg, labels, padId } = plan;
   const { stepper, evaluator, family } = model;
-  const withTokenTypes = family === "bert";
+  const { state } = loop;
+  const { valid } = enc;
+  if (valid.ids.length === 0) {
+    loop.best = stepper.update.params();
+    await writeBestAdapter(runDir, model, cfg, loop.best);
+    return false;
+  }
+  const paramFeeds = stepper.update.paramFeeds();
+  const { probs, loss: vloss } = await evaluator.use((session) =>
+    predictProbs(session, paramFeeds, valid, padId, family === "bert", cfg.batchSize * 2),
+  );
+  const report = evaluate(probs, valid.labels, labels);
+  const value = metricValue(report, vloss, cfg.bestMetric);
+  const perLabel = Object.fromEntries(
+    labels.map((l) => {
+      const x = report.perLabel[l];
+      return [l, { f1: x.f1, precision: x.precision, recall: x.recall, prAuc: x.prAuc, rocAuc: x.rocAuc }];
+    }),
+  );
+  await logMetric(runDir, {
+    type: "eval",
+    split: "valid",
+    step: state.optimizerSteps,
+    epoch,
+    loss: vloss,
+    macroF1: report.macroF1,
+    microF1: report.microF1,
+    macroPrAuc: report.macro.prAuc,
+    perLabel,
+  });
+  progress.log(
+    `eval step ${state.optimizerSteps}: loss ${vloss.toFixed(4)}  macro-F1 ${report.macroF1.toFixed(4)}  ${labels
+      .map((l) => `${l} ${report.perLabel[l].f1.toFixed(3)}`)
+      .join("  ")}`,
+  );
+  if (state.best === null || value > state.best) {
+    state.best = value;
+    state.bestStep = state.optimizerSteps;
+    state.badEvals = 0;
+    loop.best = stepper.update.params();
+    await writeBestAdapter(runDir, model, cfg, loop.best);
+    return false;
+  }
+  state.badEvals++;
+  return cfg.earlyStopping > 0 && state.badEvals >= cfg.earlyStopping;
+}
+
+/**
+ * Step 4, the epoch loop: optimizer steps over each epoch's batches, metrics.jsonl lines, validation
+ * every `evalEvery` steps or epoch, a checkpoint after each, early stopping. Returns whether the run
+ * was interrupted (by `options.signal`).
+ */
+async function epochLoop(
+  plan: RunPlan,
+  model: TrainingSessions,
+  enc: EncodedRun,
+  loop: LoopState,
+  options: TrainOptions,
+  progress: Progress,
+): Promise<boolean> {
+  const { runDir, cfg, labels, padId } = plan;
+  const { stepper } = model;
+  const { state } = loop;
+  const withTokenTypes = model.family === "bert";
+  // Its own clock, so elapsed time and ETA count from the first step, not from model loading.
+  const bar = new Progress("train", options.progress ?? "auto", process.stderr, state.optimizerSteps);
+  let interrupted = false;
+  let stop = false;
+  let runningLoss = Number.NaN;
+  let tokensSinceLog = 0;
+  let lastLog = Date.now();
+  const t0 = Date.now() - state.trainSeconds * 1000;
+  for (let e = state.epoch; e <= cfg.epochs && !stop; e++) {
+    const epoch = enc.epochs[e - 1];
+    const batches = enc.epochBatches[e - 1];
+    if (state.batch === 0) {
+      await logMetric(runDir, {
+        type: "epoch",
+        epoch: e,
+        rows: epoch.ids.length,
+        ids: epoch.records.map((r) => r.id),
+        labelRates: labelRates(epoch.records, labels),
+      });
+    }
+    for (let b = state.batch; b < batches.length; b += cfg.gradAccum) {
+      const micro = batches.slice(b, b + cfg.gradAccum).map((idx) => ({
+        ...batchFeeds(epoch.ids, idx, padId, withTokenTypes, epoch.labels),
+        rows: idx.length,
+      }));
+      const lr = enc.lrOf(state.optimizerSteps);
+      const r = await stepper.step(
+        micro.map((x) => ({ feeds: x.feeds, rows: x.rows })),
+        lr,
+        cfg.seed,
+      );
+      if (!Number.isFinite(r.loss))
+        throw new Error(`training diverged: loss is ${r.loss} at step ${state.optimizerSteps + 1}`);
+      state.optimizerSteps++;
+      state.batch = b + cfg.gradAccum;
+      const tokens = micro.reduce((s, x) => s + x.tokens, 0);
+      tokensSinceLog += tokens;
+      const now = Date.now();
+      const tokPerS = (tokensSinceLog * 1000) / Math.max(1, now - lastLog);
+      runningLoss = Number.isNaN(runningLoss) ? r.loss : 0.9 * runningLoss + 0.1 * r.loss;
+      await logMetric(runDir, {
+        type: "step",
+        step: state.optimizerSteps,
+        epoch: e,
+        loss: r.loss,
+        lr,
+        gradNorm: r.gradNorm,
+        tokens,
+        paddedTokens: micro.reduce((s, x) => s + x.padded, 0),
+        tokensPerS: tokPerS,
+      });
+      if (now - lastLog > 2000) {
+        tokensSinceLog = 0;
+        lastLog = now;
+      }
+      bar.update({
+        done: state.optimizerSteps,
+        total: enc.totalSteps,
+        fields: { epoch: `${e}/${cfg.epochs}`, loss: runningLoss, lr, "tok/s": Math.round(tokPerS) },
+      });
+      state.trainSeconds = (Date.now() - t0) / 1000;
+      if (typeof cfg.evalEvery === "number" && state.optimizerSteps % cfg.evalEvery === 0) {
+        stop = await validate(plan, model, enc, loop, e, progress);
+        await saveState(runDir, stepper, state);
+        if (stop) break;
+      }
+      if (options.signal?.aborted) {
+        interrupted = true;
+        stop = true;
+        break;
+      }
+    }
+    if (!interrupted && !stop) {
+      if (cfg.evalEvery === "epoch" || state.optimizerSteps % (cfg.evalEvery as number) !== 0)
+        stop = await validate(plan, model, enc, loop, e, progress);
+      state.epoch = e + 1;
+      state.batch = 0;
+    }
+    await saveState(runDir, stepper, state);
+    if (stop && !interrupted)
+      progress.log(`early stopping after epoch ${e}: no improvement in ${state.badEvals} evaluations`);
+  }
+  return interrupted;
+}
+
+/**
+ * Step 5, evaluate and select: the best parameters scored on validation and test, calibrated when
+ * asked (--calibrate), thresholds tuned on validation. Frees the sessions.
+ */
+async function evaluateAndSelect(plan: RunPlan, model: TrainingSessions, enc: EncodedRun, loop: LoopState) {
+  const { runDir, cfg, labels, padId } = plan;
+  const { valid, test } = enc;
+  const withTokenTypes = model.family === "bert";
+  const evalBatch = cfg.batchSize * 2;
+  const bestFeeds = Object.fromEntries(
+    model.params.map((p) => [
+      p.name,
+      tensor("float32", loop.best.get(p.name) ?? new Float32Array(), p.shape),
+    ]),
+  );
+  const final = await model.evaluator.use(
+    async (session) => ({
+      valid:
+        valid.ids.length > 0
+          ? await predictProbs(session, bestFeeds, valid, padId, withTokenTypes, evalBatch)
+          : null,
+      test: await predictProbs(session, bestFeeds, test, padId, withTokenTypes, evalBatch),
+    }),
+    true,
+  );
+  await model.release();
+  // With --calibrate, both splits' probabilities are calibrated before thresholds are tuned.
+  const calibrated = await calibrateRun(
+    runDir,
+    cfg.calibrate,
+    labels,
+    final.valid ? { probs: final.valid.probs, truth: valid.labels } : null,
+    final.test.probs,
+  );
+  const thresholds = calibrated.valid
+    ? tuneThresholds(calibrated.valid, valid.labels, { minPositives: MIN_TUNING_POSITIVES })
+    : labels.map(() => 0.5);
+  return { thresholds, test: { ...final.test, probs: calibrated.test } };
+}
+
+/** Step 6, write run: thresholds.json, the test evaluation (eval.json and per-row files), state done. */
+async function writeRun(
+  plan: RunPlan,
+  enc: EncodedRun,
+  loop: LoopState,
+  selected: Awaited<ReturnType<typeof evaluateAndSelect>>,
+  progress: Progress,
+): Promise<TrainResult> {
+  const { runDir, cfg, labels } = plan;
+  const { valid, test } = enc;
+  const { state } = loop;
+  const { thresholds, test: t } = selected;
+  await writeJsonAtomic(join(runDir, RUN_FILES.thresholds), {
+    labels,
+    thresholds,
+    tunedOn: valid.ids.length > 0 ? "valid" : null,
+  });
+  const { at05: evalAt05, tuned: evalTuned } = evaluateSplit(t.probs, test.labels, labels, thresholds, {
+    resamples: cfg.bootstrap,
+    seed: cfg.seed,
+  });
+  await writeJsonAtomic(join(runDir, RUN_FILES.eval), {
+    split: "test",
+    rows: test.ids.length,
+    loss: t.loss,
+    at05: evalAt05,
+    tuned: evalTuned,
+    thresholds,
+    bestStep: state.bestStep,
+    steps: state.optimizerSteps,
+    trainSeconds: state.trainSeconds,
+  });
+  await writeEvaluationFiles(
+    runDir,
+    RUN_FILES.evalPredictions,
+    { records: test.records, labels, probs: t.probs },
+    evalAt05,
+    evalTuned,
+  );
+  state.done = true;
+  await writeJsonAtomic(plan.stateFile, state);
+  progress.log(
+    `test (${test.ids.length} rows) at tuned thresholds:\n${formatPrototypeTable(evalTuned).text}`,
+  );
+  return {
+    runDir,
+    labels,
+    eval: evalTuned,
+    evalAt05,
+    thresholds,
+    bestStep: state.bestStep,
+    steps: state.optimizerSteps,
+    trainSeconds: state.trainSeconds,
+    interrupted: false,
+  };
+}
+
+/** What an interrupted run returns: no evaluation yet, the run stays resumable. */
+function interruptedResult(plan: RunPlan, state: TrainerState): TrainResult {
+  const { runDir, labels } = plan;
+  return {
+    runDir,
+    labels,
+    eval: evaluate([], [], labels),
+    evalAt05: evaluate([], [], labels),
+    thresholds: labels.map(() => 0.5),
+    bestStep: state.bestStep,
+    steps: state.optimizerSteps,
+    trainSeconds: state.trainSeconds,
+    interrupted: true,
+  };
+}
+
+/**
+ * Fine-tunes a classifier as `config` says and writes a complete run directory. `model: "tfidf-lr"`
+ * trains the character n-gram TF-IDF + logistic regression baseline instead (src/baseline/).
+ * The steps: resolve config → prepare data → build sessions → epoch loop → evaluate and select →
+ * write run (the files are RUN_FILES in src/run/types.ts).
+ */
+export async function train(
+  input: TrainConfigInput | BaselineConfigInput,
+  options: TrainOptions = {},
+): Promise<TrainResult> {
+  if (isBaselineModel(input.model)) return trainBaseline(input as BaselineConfigInput, options);
+  const progress = new Progress("train", options.progress ?? "auto");
+  const plan = await prepareRun(await resolveRun(input as TrainConfigInput), progress);
+  const model = await buildSessions(plan, options, progress);
   // Sessions and temporary model files are freed however the run ends.
   try {
-    await mkdir(runDir, { recursive: true }); // only now: the model and options are known to work
-    if (!resumed) {
-      await writeJsonAtomic(join(runDir, RUN_FILES.config), {
-        toxloraVersion: VERSION,
-        labels,
-        model: cfg.model,
-        modelDir,
-        family,
-        head: cfg.head,
-        maxLength: cfg.maxLength,
-        padTokenId: padId,
-        posWeight: posWeight ?? null,
-        train: cfg,
-      });
-      await writeJsonAtomic(join(runDir, RUN_FILES.manifest), data.manifest);
-      await rm(join(runDir, RUN_FILES.metrics), { force: true });
-    }
-    const logMetric = (rec: object) =>
-      appendFile(join(runDir, RUN_FILES.metrics), `${JSON.stringify(rec)}\n`);
-
-    // Tokenize every split once.
-    const valid = encodeRecords(tok, data.valid, cfg.maxLength);
-    const test = encodeRecords(tok, data.test, cfg.maxLength);
-    const encodedEpochs = epochs.map((recs) => encodeRecords(tok, recs, cfg.maxLength));
-    const epochBatches = encodedEpochs.map((enc, e) => trainBatches(enc, cfg, e + 1));
-    const stepsPerEpoch = epochBatches.map((b) => Math.ceil(b.length / cfg.gradAccum));
-    const totalSteps = stepsPerEpoch.reduce((a, b) => a + b, 0);
-    const warmupSteps = warmupStepsFromRatio(totalSteps, cfg.warmupRatio);
-    const lrOf = (step: number) => lrAt(step, { base: cfg.lr, totalSteps, warmupSteps, kind: cfg.scheduler });
-
-    const state: TrainerState = resumed ?? {
-      epoch: 1,
-      batch: 0,
-      optimizerSteps: 0,
-      best: null,
-      bestStep: 0,
-      badEvals: 0,
-      trainSeconds: 0,
-      done: false,
-    };
-    let best = new Map(model.initial);
-    if (resumed) {
-      const st = await readSafetensors(join(runDir, CHECKPOINT_DIR, "state.safetensors"));
-      stepper.update.loadState({
-        step: resumed.optimizerSteps,
-        tensors: new Map([...st].map(([k, v]) => [k, { data: v.data, dims: v.shape }])),
-      });
-      // Steps logged after the checkpoint will run again: drop their lines.
-      if (resumed.metricsBytes !== undefined)
-        await truncate(join(runDir, RUN_FILES.metrics), resumed.metricsBytes);
-      const adapterFile = join(runDir, RUN_FILES.adapter, "adapter_model.safetensors");
-      if (existsSync(adapterFile)) {
-        const saved = await readSafetensors(adapterFile);
-        best = new Map([...saved].map(([k, v]) => [k, v.data]));
-      }
-      progress.log(
-        `resuming ${runDir} at epoch ${state.epoch}, batch ${state.batch} (step ${state.optimizerSteps})`,
-      );
-    }
-
-    const evalBatch = cfg.batchSize * 2;
-    const runEval = async (epoch: number): Promise<boolean> => {
-      if (valid.ids.length === 0) {
-        best = stepper.update.params();
-        await writeBestAdapter(runDir, model, cfg, best);
-        return false;
-      }
-      const paramFeeds = stepper.update.paramFeeds();
-      const { probs, loss: vloss } = await evaluator.use((session) =>
-        predictProbs(session, paramFeeds, valid, padId, withTokenTypes, evalBatch),
-      );
-      const report = evaluate(probs, valid.labels, labels);
-      const value = metricValue(report, vloss, cfg.bestMetric);
-      const perLabel = Object.fromEntries(
-        labels.map((l) => {
-          const x = report.perLabel[l];
-          return [
-            l,
-            { f1: x.f1, precision: x.precision, recall: x.recall, prAuc: x.prAuc, rocAuc: x.rocAuc },
-          ];
-        }),
-      );
-      await logMetric({
-        type: "eval",
-        split: "valid",
-        step: state.optimizerSteps,
-        epoch,
-        loss: vloss,
-        macroF1: report.macroF1,
-        microF1: report.microF1,
-        macroPrAuc: report.macro.prAuc,
-        perLabel,
-      });
-      progress.log(
-        `eval step ${state.optimizerSteps}: loss ${vloss.toFixed(4)}  macro-F1 ${report.macroF1.toFixed(4)}  ${labels
-          .map((l) => `${l} ${report.perLabel[l].f1.toFixed(3)}`)
-          .join("  ")}`,
-      );
-      if (state.best === null || value > state.best) {
-        state.best = value;
-        state.bestStep = state.optimizerSteps;
-        state.badEvals = 0;
-        best = stepper.update.params();
-        await writeBestAdapter(runDir, model, cfg, best);
-        return false;
-      }
-      state.badEvals++;
-      return cfg.earlyStopping > 0 && state.badEvals >= cfg.earlyStopping;
-    };
-
-    // Its own clock, so elapsed time and ETA count from the first step, not from model loading.
-    const bar = new Progress("train", options.progress ?? "auto", process.stderr, state.optimizerSteps);
-    let interrupted = false;
-    let stop = false;
-    let runningLoss = Number.NaN;
-    let tokensSinceLog = 0;
-    let lastLog = Date.now();
-    const t0 = Date.now() - state.trainSeconds * 1000;
-    for (let e = state.epoch; e <= cfg.epochs && !stop; e++) {
-      const enc = encodedEpochs[e - 1];
-      const batches = epochBatches[e - 1];
-      if (state.batch === 0) {
-        await logMetric({
-          type: "epoch",
-          epoch: e,
-          rows: enc.ids.length,
-          ids: enc.records.map((r) => r.id),
-          labelRates: labelRates(enc.records, labels),
-        });
-      }
-      for (let b = state.batch; b < batches.length; b += cfg.gradAccum) {
-        const micro = batches.slice(b, b + cfg.gradAccum).map((idx) => ({
-          ...batchFeeds(enc.ids, idx, padId, withTokenTypes, enc.labels),
-          rows: idx.length,
-        }));
-        const lr = lrOf(state.optimizerSteps);
-        const r = await stepper.step(
-          micro.map((x) => ({ feeds: x.feeds, rows: x.rows })),
-          lr,
-          cfg.seed,
-        );
-        if (!Number.isFinite(r.loss))
-          throw new Error(`training diverged: loss is ${r.loss} at step ${state.optimizerSteps + 1}`);
-        state.optimizerSteps++;
-        state.batch = b + cfg.gradAccum;
-        const tokens = micro.reduce((s, x) => s + x.tokens, 0);
-        tokensSinceLog += tokens;
-        const now = Date.now();
-        const tokPerS = (tokensSinceLog * 1000) / Math.max(1, now - lastLog);
-        runningLoss = Number.isNaN(runningLoss) ? r.loss : 0.9 * runningLoss + 0.1 * r.loss;
-        await logMetric({
-          type: "step",
-          step: state.optimizerSteps,
-          epoch: e,
-          loss: r.loss,
-          lr,
-          gradNorm: r.gradNorm,
-          tokens,
-          paddedTokens: micro.reduce((s, x) => s + x.padded, 0),
-          tokensPerS: tokPerS,
-        });
-        if (now - lastLog > 2000) {
-          tokensSinceLog = 0;
-          lastLog = now;
-        }
-        bar.update({
-          done: state.optimizerSteps,
-          total: totalSteps,
-          fields: { epoch: `${e}/${cfg.epochs}`, loss: runningLoss, lr, "tok/s": Math.round(tokPerS) },
-        });
-        state.trainSeconds = (Date.now() - t0) / 1000;
-        if (typeof cfg.evalEvery === "number" && state.optimizerSteps % cfg.evalEvery === 0) {
-          stop = await runEval(e);
-          await saveState(runDir, stepper, state);
-          if (stop) break;
-        }
-        if (options.signal?.aborted) {
-          interrupted = true;
-          stop = true;
-          break;
-        }
-      }
-      if (!interrupted && !stop) {
-        if (cfg.evalEvery === "epoch" || state.optimizerSteps % (cfg.evalEvery as number) !== 0)
-          stop = await runEval(e);
-        state.epoch = e + 1;
-        state.batch = 0;
-      }
-      await saveState(runDir, stepper, state);
-      if (stop && !interrupted)
-        progress.log(`early stopping after epoch ${e}: no improvement in ${state.badEvals} evaluations`);
-    }
-
-    if (interrupted) {
+    await openRunDir(plan, model.family); // only now: the model and options are known to work
+    const enc = encodeRun(plan);
+    const loop = await restoreLoop(plan, model, progress);
+    if (await epochLoop(plan, model, enc, loop, options, progress)) {
       await model.release();
-      progress.log(`interrupted: run \`toxlora train --out ${runDir} --resume\` to continue`);
-      return {
-        runDir,
-        labels,
-        eval: evaluate([], [], labels),
-        evalAt05: evaluate([], [], labels),
-        thresholds: labels.map(() => 0.5),
-        bestStep: state.bestStep,
-        steps: state.optimizerSteps,
-        trainSeconds: state.trainSeconds,
-        interrupted,
-      };
+      progress.log(`interrupted: run \`toxlora train --out ${plan.runDir} --resume\` to continue`);
+      return interruptedResult(plan, loop.state);
     }
-
-    // Final: the best parameters, thresholds tuned on validation, evaluation of the test split.
-    const bestFeeds = Object.fromEntries(
-      model.params.map((p) => [p.name, tensor("float32", best.get(p.name) ?? new Float32Array(), p.shape)]),
-    );
-    const final = await evaluator.use(
-      async (session) => ({
-        valid:
-          valid.ids.length > 0
-            ? await predictProbs(session, bestFeeds, valid, padId, withTokenTypes, evalBatch)
-            : null,
-        test: await predictProbs(session, bestFeeds, test, padId, withTokenTypes, evalBatch),
-      }),
-      true,
-    );
-    await model.release();
-    // With --calibrate, both splits' probabilities are calibrated before thresholds are tuned.
-    const calibrated = await calibrateRun(
-      runDir,
-      cfg.calibrate,
-      labels,
-      final.valid ? { probs: final.valid.probs, truth: valid.labels } : null,
-      final.test.probs,
-    );
-    const thresholds = calibrated.valid
-      ? tuneThresholds(calibrated.valid, valid.labels, { minPositives: MIN_TUNING_POSITIVES })
-      : labels.map(() => 0.5);
-    await writeJsonAtomic(join(runDir, RUN_FILES.thresholds), {
-      labels,
-      thresholds,
-      tunedOn: valid.ids.length > 0 ? "valid" : null,
-    });
-    const t = { ...final.test, probs: calibrated.test };
-    const { at05: evalAt05, tuned: evalTuned } = evaluateSplit(t.probs, test.labels, labels, thresholds, {
-      resamples: cfg.bootstrap,
-      seed: cfg.seed,
-    });
-    await writeJsonAtomic(join(runDir, RUN_FILES.eval), {
-      split: "test",
-      rows: test.ids.length,
-      loss: t.loss,
-      at05: evalAt05,
-      tuned: evalTuned,
-      thresholds,
-      bestStep: state.bestStep,
-      steps: state.optimizerSteps,
-      trainSeconds: state.trainSeconds,
-    });
-    await writeEvaluationFiles(
-      runDir,
-      RUN_FILES.evalPredictions,
-      { records: test.records, labels, probs: t.probs },
-      evalAt05,
-      evalTuned,
-    );
-    state.done = true;
-    await writeJsonAtomic(stateFile, state);
-    progress.log(
-      `test (${test.ids.length} rows) at tuned thresholds:\n${formatPrototypeTable(evalTuned).text}`,
-    );
-    return {
-      runDir,
-      labels,
-      eval: evalTuned,
-      evalAt05,
-      thresholds,
-      bestStep: state.bestStep,
-      steps: state.optimizerSteps,
-      trainSeconds: state.trainSeconds,
-      interrupted: false,
-    };
+    return await writeRun(plan, enc, loop, await evaluateAndSelect(plan, model, enc, loop), progress);
   } finally {
     await model.release();
   }
