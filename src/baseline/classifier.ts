@@ -1,9 +1,11 @@
 // A tfidf-lr run directory as a Classifier, for eval, predict, serve and tweets score.
-import { join } from "node:path";
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
 import { decide } from "../run/output.js";
 import type { RunConfig } from "../run/run-config.js";
 import type { Scored, TrainedClassifier } from "../run/types.js";
-import { loadTfidfLr, type TfidfLrModel } from "./model.js";
+import { loadTfidfLr, TFIDF_LR_FILES, type TfidfLrModel } from "./model.js";
 
 /** Where a tfidf-lr run keeps its model (see TFIDF_LR_FILES in ./model.ts). */
 export const BASELINE_MODEL_DIR = "model";
@@ -37,4 +39,12 @@ export class TfidfClassifier implements TrainedClassifier {
   }
 
   async close(): Promise<void> {}
+
+  /** The run and a hash of its config and model files: a resumed output must come from the same model. */
+  async identity(): Promise<Record<string, unknown>> {
+    const hash = createHash("sha256");
+    const files = ["config.json", ...Object.values(TFIDF_LR_FILES).map((f) => join(BASELINE_MODEL_DIR, f))];
+    for (const f of files) hash.update(`${f}\0`).update(await readFile(join(this.runDir, f)));
+    return { run: resolve(this.runDir), runSha256: hash.digest("hex") };
+  }
 }

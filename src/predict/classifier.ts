@@ -19,7 +19,12 @@ import {
   loadCheckpoint,
   sessionOptionsFor,
 } from "../models/registry.js";
-import { checkpointQuantOptions, type QuantizeOptions, type QuantLoadOptions } from "../quant/weights.js";
+import {
+  blockSizeOf,
+  checkpointQuantOptions,
+  type QuantizeOptions,
+  type QuantLoadOptions,
+} from "../quant/weights.js";
 import { applyCalibration, type Calibration, readCalibration } from "../run/calibration.js";
 import { encodeTextsCapped, scoreRows } from "../run/encode.js";
 import { decide } from "../run/output.js";
@@ -94,6 +99,8 @@ export class RunClassifier implements TrainedClassifier {
     private readonly sessionOptions: SessionOptions = {},
     /** The run's calibration (calibration.json), applied to every probability; null when none. */
     readonly calibration: Calibration | null = null,
+    /** How the base's linear weights are quantized (scheme, effective block size); null: float32. */
+    readonly quant: { scheme: string; blockSize: number } | null = null,
   ) {}
 
   private attributorLoad?: Promise<Attributor>;
@@ -121,7 +128,8 @@ export class RunClassifier implements TrainedClassifier {
     const run = await readRunConfig(runDir);
     const modelDir = await runModelDir(run);
     const tokenizer = await loadTokenizer(modelDir);
-    const ckpt = await loadCheckpoint(modelDir, checkpointQuantOptions(opts));
+    const quantOpts = checkpointQuantOptions(opts);
+    const ckpt = await loadCheckpoint(modelDir, quantOpts);
     const { g, m } = await buildRunGraph(runDir, run, ckpt);
     g.output("probs", m.probs);
     const fitted = fitMaxLength(
@@ -144,6 +152,9 @@ export class RunClassifier implements TrainedClassifier {
       fitted.notice ? [fitted.notice] : [],
       { threads: opts.threads, device: opts.device },
       await readCalibration(runDir, run.labels),
+      quantOpts.quantize
+        ? { scheme: quantOpts.quantize.scheme, blockSize: blockSizeOf(quantOpts.quantize) }
+        : null,
     );
   }
 
@@ -179,7 +190,10 @@ export class RunClassifier implements TrainedClassifier {
     if (this.attributorLoad) await (await this.attributorLoad.catch(() => null))?.close();
   }
 
-  /** The run (its folder, config, calibration and adapter weights, hashed) and the max length in use. */
+  /**
+   * The run (its folder, config, calibration and adapter weights, hashed), the max length in use and,
+   * when the base is quantized, how (a quantized base changes the probabilities).
+   */
   async identity(): Promise<Record<string, unknown>> {
     const hash = createHash("sha256");
     const files = [
@@ -191,7 +205,12 @@ export class RunClassifier implements TrainedClassifier {
       const file = join(this.runDir, f);
       if (existsSync(file)) hash.update(await readFile(file));
     }
-    return { run: resolve(this.runDir), runSha256: hash.digest("hex"), maxLength: this.maxLength };
+    return {
+      run: resolve(this.runDir),
+      runSha256: hash.digest("hex"),
+      maxLength: this.maxLength,
+      ...(this.quant ? { quantize: this.quant } : {}),
+    };
   }
 }
 
