@@ -322,6 +322,30 @@ test("Redis unreachable at start: one clear line, password masked", async () => 
   assert.match(w.output().trim(), /^toxlora: cannot use Redis at redis:\/\/:\*\*\*@127\.0\.0\.1:1: [^\n]*$/);
 });
 
+test("from the CLI: worker --quantize and predict --queue --quantize give predict --quantize's bytes", async () => {
+  const quant = ["--quantize", "int8", "--quant-block-size", "16", "--no-quant-cache"];
+  const small = join(dir, "small.jsonl");
+  writeFileSync(small, `${readFileSync(input, "utf8").split("\n").slice(0, 300).join("\n")}\n`);
+  const local = cli([
+    "predict",
+    "--run",
+    run,
+    "--input",
+    small,
+    "--out",
+    join(dir, "q-local.jsonl"),
+    ...quant,
+  ]);
+  assert.equal(await local.exit, 0, local.output());
+  const w = worker(run, quant);
+  const out = join(dir, "q-queue.jsonl");
+  const c = cli(["predict", "--run", run, "--input", small, "--out", out, "--queue", redis.url, ...quant]);
+  assert.equal(await c.exit, 0, c.output());
+  await stop(w);
+  assert.match(w.output(), /quantize int8 \(block 16\)/);
+  assert.ok(readFileSync(out).equals(readFileSync(join(dir, "q-local.jsonl"))), "queued int8 output differs");
+});
+
 test("the password appears in no file and no log of any run above", () => {
   assert.ok(logs.length >= 8, `${logs.length} processes logged`);
   for (const log of logs) assert.ok(!log.includes(PASSWORD), `password in a log:\n${log}`);
