@@ -159,6 +159,8 @@ async function redisContents(): Promise<string> {
 
 test("coordinator + 2 workers on 3,000 rows: byte-identical to predict; no text left in Redis", async () => {
   const workers = [worker(), worker()];
+  // Both listening before the first chunk, so that a slow start (a loaded machine) cannot leave one idle.
+  await until("both workers", () => workers.every((w) => w.output().includes("ready")));
   const out = join(dir, "two-workers.jsonl");
   // 700-row chunks do not line up with predict's 256-row classifier calls: workers cut them the same.
   const c = coordinator(out, ["--chunk-size", "700"]);
