@@ -1,8 +1,8 @@
 // The configuration of a tfidf-lr run: the LoRA trainer's data, split, balance, re-sampling,
-// pos-weight and seed settings (same names, same meaning) plus the baseline's own. Saved in full as
-// <run>/config.json's `train`.
+// pos-weight, seed and calibration settings (same names, same meaning) plus the baseline's own.
+// Saved in full as <run>/config.json's `train`.
 import { z } from "zod";
-import { TrainConfigSchema } from "../run/config.js";
+import { checkCalibrate, TrainConfigSchema } from "../run/config.js";
 
 /** The `model` value that selects the baseline instead of a pretrained transformer. */
 export const BASELINE_MODEL = "tfidf-lr";
@@ -33,6 +33,7 @@ export const BaselineConfigSchema = TrainConfigSchema.pick({
   epochs: true,
   posWeight: true,
   seed: true,
+  calibrate: true,
   bootstrap: true,
   out: true,
   resume: true,
@@ -63,5 +64,6 @@ export function resolveBaselineConfig(input: BaselineConfigInput): BaselineConfi
     const msg = r.error.issues.map((i) => `${i.path.join(".") || "config"}: ${i.message}`).join("; ");
     throw new Error(`invalid tfidf-lr config: ${msg}`);
   }
+  checkCalibrate(r.data, "tfidf-lr config");
   return r.data;
 }

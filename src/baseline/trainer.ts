@@ -4,12 +4,14 @@
 //
 //   data → split (+ balance) → training rows (with --resample-each-epoch: every epoch's draw,
 //   concatenated) → fit the vectorizer and one L-BFGS logistic regression per label → validation:
-//   metrics + tuned thresholds → test: eval.json, log.csv, predictions/eval.jsonl.
+//   metrics (+ calibration.json with --calibrate) + tuned thresholds → test: eval.json, log.csv,
+//   predictions/eval.jsonl.
 import { existsSync } from "node:fs";
 import { appendFile, mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { DataRecord } from "../data/load.js";
 import { writeJsonAtomic } from "../io/atomic.js";
+import { calibrateRun } from "../run/calibration.js";
 import { epochRecords, labelRates, prepareData, resolvePosWeight } from "../run/data.js";
 import { evaluateSplit, writeEvaluationFiles } from "../run/eval-files.js";
 import {
@@ -159,10 +161,11 @@ async function finish(
   ctx: { trainSeconds: number; steps: number; logMetric: (rec: object) => Promise<void>; progress: Progress },
 ): Promise<TrainResult> {
   const labels = data.labels;
-  let thresholds = labels.map(() => 0.5);
+  let valid: { probs: number[][]; truth: number[][] } | null = null;
   if (data.valid.length > 0) {
     const probs = model.probs(data.valid.map((r) => r.text));
     const truth = data.valid.map((r) => r.labels);
+    valid = { probs, truth };
     const report = evaluate(probs, truth, labels);
     await ctx.logMetric({
       type: "eval",
@@ -175,14 +178,26 @@ async function finish(
       macroPrAuc: report.macro.prAuc,
       perLabel: perLabelSummary(report, labels),
     });
-    thresholds = tuneThresholds(probs, truth, { minPositives: MIN_TUNING_POSITIVES });
   }
+  // The LoRA trainer's calibration step: with --calibrate, both splits are calibrated before
+  // thresholds are tuned (and calibration.json is what loadClassifier applies later).
+  const calibrated = await calibrateRun(
+    runDir,
+    cfg.calibrate,
+    labels,
+    valid,
+    model.probs(data.test.map((r) => r.text)),
+  );
+  const thresholds =
+    valid && calibrated.valid
+      ? tuneThresholds(calibrated.valid, valid.truth, { minPositives: MIN_TUNING_POSITIVES })
+      : labels.map(() => 0.5);
   await writeJsonAtomic(join(runDir, RUN_FILES.thresholds), {
     labels,
     thresholds,
-    tunedOn: data.valid.length > 0 ? "valid" : null,
+    tunedOn: valid ? "valid" : null,
   });
-  const probs = model.probs(data.test.map((r) => r.text));
+  const probs = calibrated.test;
   const truth = data.test.map((r) => r.labels);
   const { at05: evalAt05, tuned: evalTuned } = evaluateSplit(probs, truth, labels, thresholds, {
     resamples: cfg.bootstrap,

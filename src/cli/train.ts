@@ -144,6 +144,7 @@ export function baselineConfigFromFlags(f: TrainFlags): BaselineConfigInput {
     epochs: c.epochs,
     posWeight: c.posWeight,
     seed: c.seed,
+    calibrate: c.calibrate,
     bootstrap: c.bootstrap,
     out: c.out,
     resume: c.resume,

@@ -95,9 +95,12 @@ export function resolveTrainConfig(input: TrainConfigInput): TrainConfig {
     const msg = r.error.issues.map((i) => `${i.path.join(".") || "config"}: ${i.message}`).join("; ");
     throw new Error(`invalid training config: ${msg}`);
   }
-  if (r.data.calibrate && r.data.validRatio === 0)
-    throw new Error(
-      `invalid training config: calibrate: --calibrate ${r.data.calibrate} needs --valid-ratio > 0`,
-    );
+  checkCalibrate(r.data, "training config");
   return r.data;
+}
+
+/** `--calibrate` fits on the validation split: refuses a config that has none (LoRA and tfidf-lr). */
+export function checkCalibrate(cfg: Pick<TrainConfig, "calibrate" | "validRatio">, what: string): void {
+  if (cfg.calibrate && cfg.validRatio === 0)
+    throw new Error(`invalid ${what}: calibrate: --calibrate ${cfg.calibrate} needs --valid-ratio > 0`);
 }
