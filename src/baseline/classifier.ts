@@ -6,8 +6,7 @@ import { join, resolve } from "node:path";
 import { applyCalibration, type Calibration, readCalibration } from "../run/calibration.js";
 import { decide } from "../run/output.js";
 import type { RunConfig } from "../run/run-config.js";
-import type { Scored, TrainedClassifier } from "../run/types.js";
-import { RUN_FILES } from "../run/types.js";
+import { RUN_FILES, type Scored, type TrainedClassifier } from "../run/types.js";
 import { loadTfidfLr, TFIDF_LR_FILES, type TfidfLrModel } from "./model.js";
 
 /** Where a tfidf-lr run keeps its model (see TFIDF_LR_FILES in ./model.ts). */
