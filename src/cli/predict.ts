@@ -81,6 +81,8 @@ async function predictOnQueue(f: PredictFlags & QuantFlags, signal: AbortSignal)
       input: f.input,
       out: f.out,
       resume: f.resume,
+      maxTextBytes: f.maxTextBytes,
+      strictUtf8: f.strictUtf8,
       format: f.format,
       textField: f.textField,
       idField: f.idField,
@@ -149,6 +151,7 @@ export function register(program: Command): void {
         (signal) => predictOnQueue(f, signal),
       );
       if (!f.quiet) process.stderr.write(finished(r, f.out));
+      for (const w of inputWarnings(r, f.input)) process.stderr.write(`warning: ${w}\n`);
       if (r.interrupted) process.exitCode = 130;
       return;
     }

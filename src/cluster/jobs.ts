@@ -45,16 +45,21 @@ export const chunkJobSchema = z.object({
 });
 export type ChunkJob = z.infer<typeof chunkJobSchema>;
 
-/** A scored chunk: probabilities as computed (JSON keeps doubles exact) and 0/1 decisions. */
+/**
+ * A scored chunk: probabilities as computed (JSON keeps doubles exact), 0/1 decisions and the
+ * offsets of texts cut at the model's max length.
+ */
 export interface ChunkResult {
   probs: number[][];
   decisions: number[][];
+  truncated?: number[];
 }
 
 export function toResult(scored: readonly Scored[]): ChunkResult {
   return {
     probs: scored.map((s) => s.probs),
     decisions: scored.map((s) => s.decisions.map((d) => (d ? 1 : 0))),
+    truncated: scored.flatMap((s, i) => (s.truncated ? [i] : [])),
   };
 }
 
@@ -62,7 +67,12 @@ export function fromResult(r: ChunkResult, rows: number): Scored[] {
   if (!Array.isArray(r?.probs) || r.probs.length !== rows || r.decisions?.length !== rows) {
     throw new Error(`a worker returned a malformed result (expected ${rows} rows)`);
   }
-  return r.probs.map((probs, i) => ({ probs, decisions: r.decisions[i].map((d) => d === 1) }));
+  const truncated = new Set(r.truncated ?? []);
+  return r.probs.map((probs, i) => ({
+    probs,
+    decisions: r.decisions[i].map((d) => d === 1),
+    ...(truncated.has(i) ? { truncated: true } : {}),
+  }));
 }
 
 /**

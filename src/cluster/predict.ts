@@ -9,6 +9,7 @@ import {
   type InputFormat,
   type InputRecord,
   openResumableJsonlWriter,
+  type ReadInputOptions,
   RowDigest,
   readInputs,
   resumableOutput,
@@ -16,6 +17,7 @@ import {
 import {
   checkResumed,
   checkResumedCount,
+  DEFAULT_MAX_TEXT_BYTES,
   PREDICT_BLOCK,
   type PredictFileResult,
   predictionRows,
@@ -40,6 +42,10 @@ export interface QueuePredictOptions extends QuantLoadOptions {
   format?: InputFormat;
   textField?: string;
   idField?: string;
+  /** Largest text accepted, in UTF-8 bytes (default 1 MiB, as `predict`). */
+  maxTextBytes?: number;
+  /** Bytes that are not UTF-8 stop the run (naming the line) instead of becoming U+FFFD. */
+  strictUtf8?: boolean;
   /** Rows per job (default 2000). */
   chunkSize?: number;
   /** Rows per forward pass on the workers (default 16, as `predict`). */
@@ -62,7 +68,7 @@ export function queueClassifierIdentity(run: string, fingerprint: string, quant:
 }
 
 /** Number of input records (for the ETA); undefined for stdin or an unreadable input. */
-async function countRecords(path: string, opts: QueuePredictOptions): Promise<number | undefined> {
+async function countRecords(path: string, opts: ReadInputOptions): Promise<number | undefined> {
   if (path === "-") return undefined;
   let n = 0;
   try {
@@ -100,11 +106,26 @@ export async function predictFileOnQueue(opts: QueuePredictOptions): Promise<Pre
   if (writer.resumedRows > 0)
     opts.log?.(`resuming after ${writer.resumedRows} rows already in ${writer.partialPath}`);
 
+  // Read as `predict` reads (same limits); lines that are not UTF-8 are counted for the summary.
+  const reading: ReadInputOptions = {
+    format: opts.format,
+    textField: opts.textField,
+    idField: opts.idField,
+    maxTextBytes: opts.maxTextBytes ?? DEFAULT_MAX_TEXT_BYTES,
+    strictUtf8: opts.strictUtf8,
+  };
+  let invalidUtf8Lines = 0;
+  let firstInvalidUtf8Line: number | undefined;
+  let truncatedRows = 0;
   const lines = new Map<number, number>(); // input index → line, for the rows in flight
   const digest = new RowDigest(); // of the inputs written (and kept): saved with the rows
   async function* todo(): AsyncGenerator<InputRecord> {
     let consumed = 0;
-    for await (const rec of readInputs(opts.input, opts)) {
+    const onInvalidUtf8 = (line: number) => {
+      invalidUtf8Lines++;
+      firstInvalidUtf8Line ??= line;
+    };
+    for await (const rec of readInputs(opts.input, { ...reading, onInvalidUtf8 })) {
       consumed++;
       if (rec.index < writer.resumedRows) {
         digest.add(rec.id, rec.text);
@@ -129,6 +150,7 @@ export async function predictFileOnQueue(opts: QueuePredictOptions): Promise<Pre
       todo(),
       async (recs, scored) => {
         for (const r of recs) digest.add(r.id, r.text);
+        truncatedRows += scored.filter((x) => x.truncated).length;
         await writer.append(predictionRows(run.labels, recs, scored), digest.value());
         for (const r of recs) lines.delete(r.index);
       },
@@ -142,7 +164,7 @@ export async function predictFileOnQueue(opts: QueuePredictOptions): Promise<Pre
         batchSize,
         maxAttempts: opts.maxAttempts,
         inFlight: opts.inFlight,
-        remainingRows: countRecords(opts.input, opts).then((n) =>
+        remainingRows: countRecords(opts.input, reading).then((n) =>
           n === undefined ? undefined : n - writer.resumedRows,
         ),
         signal: opts.signal,
@@ -167,5 +189,8 @@ export async function predictFileOnQueue(opts: QueuePredictOptions): Promise<Pre
     seconds,
     rowsPerSecond: seconds > 0 ? result.rows / seconds : 0,
     interrupted: result.interrupted,
+    truncatedRows,
+    invalidUtf8Lines,
+    ...(firstInvalidUtf8Line === undefined ? {} : { firstInvalidUtf8Line }),
   };
 }

@@ -260,3 +260,28 @@ test("tweets score --queue resumes: kept tweets are not scored again; same file 
   const summary = (d: string) => ({ ...JSON.parse(read(d, "summary.json").toString()), output: undefined });
   assert.deepEqual(summary("tw-queue"), summary("tw-local"));
 });
+
+test("predict --queue reads its input as predict does: invalid UTF-8 and cut texts are counted alike; --max-text-bytes stops it", async () => {
+  const texts = demoTexts();
+  const odd = join(dir, "odd.jsonl");
+  const lines = Array.from({ length: 400 }, (_, i) =>
+    Buffer.from(`${JSON.stringify({ id: i, text: i % 7 === 0 ? texts[i].repeat(8) : texts[i] })}\n`),
+  );
+  lines[5] = Buffer.concat([Buffer.from('{"id":5,"text":"bad '), Buffer.from([0xff]), Buffer.from('"}\n')]);
+  writeFileSync(odd, Buffer.concat(lines));
+  const clf = await loadClassifier(run, { threads: 1 });
+  const expected = await predictFile(clf, { input: odd, out: join(dir, "odd-single.jsonl") }).finally(() =>
+    clf.close(),
+  );
+  assert.ok((expected.truncatedRows ?? 0) > 0 && expected.invalidUtf8Lines === 1, JSON.stringify(expected));
+  const out = join(dir, "odd-queue.jsonl");
+  const got = await withWorker({}, () => predictFileOnQueue({ redis, run, input: odd, out, chunkSize: 150 }));
+  assert.ok(readFileSync(out).equals(readFileSync(join(dir, "odd-single.jsonl"))));
+  assert.equal(got.truncatedRows, expected.truncatedRows);
+  assert.equal(got.invalidUtf8Lines, 1);
+  assert.equal(got.firstInvalidUtf8Line, 6);
+  await assert.rejects(
+    predictFileOnQueue({ redis, run, input: odd, out: join(dir, "odd-limit.jsonl"), maxTextBytes: 100 }),
+    /odd\.jsonl:1: field "text": the text is \d+ bytes, more than --max-text-bytes 100/,
+  );
+});
