@@ -105,7 +105,12 @@ function start() {
     document.body.dataset.state = "post";
     note.blur();
   }
+  async function showProgress() {
+    const h = await api("/healthz");
+    $("progress").textContent = "完了 " + h.complete + " / " + h.posts + " 件 · done " + h.complete + " of " + h.posts;
+  }
   async function loadNext() {
+    showProgress().catch(() => {});
     const post = await api("/api/next?annotator=" + encodeURIComponent(annotator));
     if (!post) {
       current = null;
@@ -244,6 +249,7 @@ ${options.overall
 <body data-state="loading">
 <template id="page">
 <header><h1>toxlora ラベル付け <span class="en" style="color:#c9d3de">labelling</span></h1>${title}
+<span id="progress" class="sub" role="status"></span>
 <span id="who" hidden>担当 / Annotator: <b id="who-name"></b><button type="button" class="link" id="change-name">変更 / change</button></span></header>
 <main>
 <form id="name-form" hidden>

@@ -119,6 +119,7 @@ it("labels three posts with the keyboard only and the database holds the answers
   await page.waitForSelector('body[data-state="post"]');
   assert.equal(await postId(page), "post-4");
   assert.equal(await page.textContent("#who-name"), "山田");
+  await page.waitForSelector("#progress:has-text('3 / 4')");
 
   const rows = store.db
     .prepare(
