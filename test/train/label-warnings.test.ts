@@ -132,4 +132,15 @@ test("the LoRA trainer keeps 0.5 for a label with too few validation positives",
   assert.ok(manifest.warnings.some((w: string) => w.startsWith('label "rare":')));
   const thresholds = JSON.parse(readFileSync(join(out, "thresholds.json"), "utf8"));
   assert.deepEqual(thresholds.thresholds.slice(1), [0.5, 0.5]);
+  // The symptom issue #13 reported ("flagged all 72 test rows as that label"): the label with no
+  // positive row must not flag every test row. (For a label with no validation positive a tuned
+  // threshold is 0.5 too: every threshold gives F1 0 and ties go to the one nearest 0.5; what flags
+  // every row is a model whose probability for the label sits above 0.5 everywhere.)
+  const preds = readFileSync(join(out, "predictions", "eval.jsonl"), "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => JSON.parse(l) as { decisions: Record<string, boolean> });
+  assert.equal(preds.length, (manifest.splits.test as string[]).length);
+  const flagged = preds.filter((p) => p.decisions.never).length;
+  assert.ok(flagged < preds.length, `never: ${flagged} of ${preds.length} test rows flagged`);
 });
