@@ -13,10 +13,10 @@ const LAYERS: readonly (readonly string[])[] = [
   ["data", "html"],
   ["models"],
   ["run"],
-  ["baseline", "explain", "sources"],
+  ["baseline", "explain"],
   ["train", "predict", "serve"],
-  ["report", "cluster", "label"],
-  ["demo"],
+  ["report", "label", "sources"],
+  ["cluster", "demo"],
   ["cli"],
   ["index.ts"],
 ];
