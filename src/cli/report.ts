@@ -12,6 +12,7 @@ interface ReportFlags {
   explainErrors: number;
   explainSteps: number;
   threads?: number;
+  showPaths?: boolean;
 }
 
 function count(value: string): number {
@@ -41,6 +42,10 @@ export function register(program: Command): void {
     )
     .option("--explain-steps <n>", "integrated-gradients steps of those attributions", positiveInt, 32)
     .option("--threads <n>", "CPU threads of the model when explaining", positiveInt)
+    .option(
+      "--show-paths",
+      "keep absolute local paths (run, model, data files); default: relative to the run",
+    )
     .addHelpText(
       "after",
       "\nExamples:\n  toxlora report --run outputs/bert/2026-01-01/12-00-00\n" +
@@ -62,6 +67,7 @@ export function register(program: Command): void {
         explainErrors: flags.explainErrors,
         explainSteps: flags.explainSteps,
         threads: flags.threads,
+        showPaths: flags.showPaths,
         onProgress: progress,
       });
       process.stdout.write(`${out}\n`);

@@ -2,7 +2,7 @@
 // network), plus every chart as SVG and PNG in `<run>/imgs/`; and a comparison page for several runs.
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
-import { basename, join, resolve, sep } from "node:path";
+import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { barChart, type RenderOptions, renderChart, type VegaLiteSpec } from "../charts/charts.js";
 import { loadDataset } from "../data/load.js";
 import { schemaFromOptions } from "../data/schema.js";
@@ -19,6 +19,7 @@ import {
   explainErrors,
   explainedErrorsHtml,
 } from "./explain-errors.js";
+import { pathsRelativeToRun } from "./paths.js";
 import { type EvalPrediction, type RunData, readRun } from "./run.js";
 import {
   confusionChart,
@@ -50,6 +51,8 @@ export interface ReportOptions extends RenderOptions {
   threads?: number;
   /** Called with a short message before each slow step (the CLI prints them on stderr). */
   onProgress?: (message: string) => void;
+  /** Keep absolute local paths (run, model, data files); by default they are relative to the run. */
+  showPaths?: boolean;
 }
 
 /** A chart of the report: file base name in imgs/, spec, and a one-line explanation. */
@@ -596,7 +599,8 @@ ${run.manifest ? html`<p class="note">Long id lists are shortened here; the full
 </main>`;
   options.onProgress?.(`writing ${out}`);
   const css = explained ? EXPLAINED_ERRORS_CSS : "";
-  await writeFileAtomic(out, await page(`toxlora report — ${runName(runDir)}`, body, css));
+  const text = await page(`toxlora report — ${runName(runDir)}`, body, css);
+  await writeFileAtomic(out, options.showPaths ? text : await pathsRelativeToRun(text, runDir));
   return out;
 }
 
@@ -612,19 +616,13 @@ function formatDuration(seconds: number): string {
   return m < 60 ? `${m} min ${s} s` : `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
-/** A relative URL from the HTML file's folder to `target` (falls back to a file: URL). */
+/** A relative URL from the HTML file's folder to `target` (a file: URL only across drives). */
 function relativeHref(htmlFile: string, target: string): string {
-  const from = resolve(htmlFile, "..");
   const to = resolve(target);
-  if (to === from) return ".";
-  if (to.startsWith(from + sep)) {
-    return to
-      .slice(from.length + 1)
-      .split(sep)
-      .map(encodeURIComponent)
-      .join("/");
-  }
-  return `file://${to.split(sep).map(encodeURIComponent).join("/")}`;
+  const rel = relative(resolve(htmlFile, ".."), to);
+  if (rel === "") return ".";
+  if (isAbsolute(rel)) return `file://${to.split(sep).map(encodeURIComponent).join("/")}`;
+  return rel.split(sep).map(encodeURIComponent).join("/");
 }
 
 // ---------------------------------------------------------------------------------------------

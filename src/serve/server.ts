@@ -15,9 +15,10 @@ import { createReadStream, existsSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import { type AddressInfo, isIP } from "node:net";
-import { basename, dirname, isAbsolute, join, relative, resolve } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { japaneseFontFiles } from "../charts/fonts.js";
 import { ExplainInputError, explain, isExplainable } from "../explain/explain.js";
+import { pathsRelativeToRun } from "../report/paths.js";
 import { scoredFields } from "../run/output.js";
 import type { Classifier, Scored } from "../run/types.js";
 import { MicroBatcher } from "./batcher.js";
@@ -356,7 +357,7 @@ export async function createServer(
   // how this machine is laid out: they are shown relative to the run unless showPaths.
   const runDir = options.runDir;
   const reportHtml = async (html: string): Promise<string> =>
-    options.showPaths || runDir === undefined ? html : relativizePaths(html, runDir, await runPaths(runDir));
+    options.showPaths || runDir === undefined ? html : pathsRelativeToRun(html, runDir);
 
   // Request bytes received and not yet answered, across all requests: the memory a flood can pin.
   let queuedBytes = 0;
@@ -628,53 +629,4 @@ export async function sendFile(
   await new Promise<void>((resolve, reject) => {
     createReadStream(file).on("error", reject).pipe(res).on("finish", resolve).on("error", reject);
   });
-}
-
-/** The absolute paths a run's report may show: the run, its model folder and its data files. */
-async function runPaths(runDir: string): Promise<string[]> {
-  const paths = [resolve(runDir)];
-  const read = async (name: string): Promise<unknown> => {
-    try {
-      return JSON.parse(await readFile(join(runDir, name), "utf8"));
-    } catch {
-      return undefined;
-    }
-  };
-  const collect = (v: unknown): void => {
-    if (typeof v === "string" && isAbsolute(v)) paths.push(v);
-    else if (Array.isArray(v)) v.forEach(collect);
-    else if (v !== null && typeof v === "object") Object.values(v).forEach(collect);
-  };
-  const config = (await read("config.json")) as Record<string, unknown> | undefined;
-  collect([config?.modelDir, config?.model, config?.train]);
-  const manifest = (await read("manifest.json")) as { files?: unknown } | undefined;
-  collect(manifest?.files);
-  return paths;
-}
-
-/** Each of `paths` in `html` (as written, JSON- or HTML-escaped) replaced by its path relative to the run. */
-export function relativizePaths(html: string, runDir: string, paths: readonly string[]): string {
-  const escapeHtml = (t: string) =>
-    t
-      .replace(/&/g, "&amp;")
-      .replace(/</g, "&lt;")
-      .replace(/>/g, "&gt;")
-      .replace(/"/g, "&quot;")
-      .replace(/'/g, "&#39;");
-  let out = html;
-  // Longest first, so a data file inside the run folder is not cut at the folder's path.
-  for (const p of [...new Set(paths)].sort((a, b) => b.length - a.length)) {
-    const rel = relative(resolve(runDir), p) || ".";
-    const json = JSON.stringify(p).slice(1, -1);
-    const jsonRel = JSON.stringify(rel).slice(1, -1);
-    for (const [form, to] of [
-      [p, rel],
-      [json, jsonRel],
-      [escapeHtml(p), escapeHtml(rel)],
-      [escapeHtml(json), escapeHtml(jsonRel)],
-    ] as const) {
-      out = out.split(form).join(to);
-    }
-  }
-  return out;
 }
