@@ -31,7 +31,11 @@ export async function runPaths(runDir: string): Promise<string[]> {
   return paths;
 }
 
-/** Each of `paths` in `html` (as written, JSON- or HTML-escaped) replaced by its path relative to the run. */
+/**
+ * Each of `paths` in `html` (as written, JSON- or HTML-escaped) replaced by its path relative to
+ * the run. One pass over the text: a relative path that still ends with an absolute one (a folder
+ * outside the run becomes ../../that/folder) is never replaced again.
+ */
 export function relativizePaths(html: string, runDir: string, paths: readonly string[]): string {
   const escapeHtml = (t: string) =>
     t
@@ -40,20 +44,19 @@ export function relativizePaths(html: string, runDir: string, paths: readonly st
       .replace(/>/g, "&gt;")
       .replace(/"/g, "&quot;")
       .replace(/'/g, "&#39;");
-  let out = html;
-  // Longest first, so a data file inside the run folder is not cut at the folder's path.
-  for (const p of [...new Set(paths)].sort((a, b) => b.length - a.length)) {
+  const to = new Map<string, string>();
+  for (const p of new Set(paths)) {
     const rel = relative(resolve(runDir), p) || ".";
     const json = JSON.stringify(p).slice(1, -1);
     const jsonRel = JSON.stringify(rel).slice(1, -1);
-    for (const [form, to] of [
-      [p, rel],
-      [json, jsonRel],
-      [escapeHtml(p), escapeHtml(rel)],
-      [escapeHtml(json), escapeHtml(jsonRel)],
-    ] as const) {
-      out = out.split(form).join(to);
-    }
+    to.set(p, rel);
+    to.set(json, jsonRel);
+    to.set(escapeHtml(p), escapeHtml(rel));
+    to.set(escapeHtml(json), escapeHtml(jsonRel));
   }
-  return out;
+  if (to.size === 0) return html;
+  // Longest first, so a data file inside the run folder is not cut at the folder's path.
+  const forms = [...to.keys()].sort((a, b) => b.length - a.length);
+  const pattern = new RegExp(forms.map((f) => f.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "g");
+  return html.replace(pattern, (m) => to.get(m) ?? m);
 }

@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
+import { relativizePaths } from "../../src/report/paths.js";
 import { buildReport } from "../../src/report/report.js";
 import { writeSyntheticRun } from "./synthetic-run.js";
 
@@ -49,4 +50,13 @@ test("report --show-paths keeps them absolute", async () => {
   const html = await readFile(out, "utf8");
   assert.ok(html.includes(join(dir, "models", "bert")));
   assert.ok(html.includes(join(dir, "runs", "r1-data.jsonl")));
+});
+
+test("relativizePaths: one pass, so a folder outside the run is not replaced twice", () => {
+  const runDir = "/data/runs/r1";
+  const html = `model /models/bert, data &quot;/data/runs/r1-data.jsonl&quot;, run /data/runs/r1`;
+  assert.equal(
+    relativizePaths(html, runDir, [runDir, "/models/bert", "/data/runs/r1-data.jsonl"]),
+    "model ../../../models/bert, data &quot;../r1-data.jsonl&quot;, run .",
+  );
 });
