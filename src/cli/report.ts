@@ -9,7 +9,7 @@ interface ReportFlags {
   compare?: string[];
   out?: string;
   worst: number;
-  explainErrors: number;
+  explainErrors?: number;
   explainSteps: number;
   threads?: number;
   showPaths?: boolean;
@@ -36,9 +36,8 @@ export function register(program: Command): void {
     .option("--worst <n>", "misclassified rows listed per label", count, 10)
     .option(
       "--explain-errors <n>",
-      "worst false positives and false negatives per label shown with their token attributions (0: none)",
+      "worst false positives and false negatives per label shown with their token attributions (0: none; default 3 when the base model has at most 30 M parameters, else 0 with a note)",
       count,
-      3,
     )
     .option("--explain-steps <n>", "integrated-gradients steps of those attributions", positiveInt, 32)
     .option("--threads <n>", "CPU threads of the model when explaining", positiveInt)

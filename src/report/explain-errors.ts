@@ -9,11 +9,23 @@ import { type Explanation, explain, isExplainable } from "../explain/explain.js"
 import { HIGHLIGHT_CSS, HIGHLIGHT_LEGEND, highlightHtml } from "../explain/highlight.js";
 import { type Html, html, num } from "../html/html.js";
 import { resolveModel } from "../io/hub.js";
+import { numel, openCheckpoint } from "../io/safetensors.js";
 import type { EvalPrediction, RunData } from "./run.js";
+
+/**
+ * Above this many base-model parameters the report does not explain by default: an IG run costs
+ * about 2 × steps forward passes per label, ~1 minute per post for BERT-base (110 M) on 2 cores.
+ */
+export const EXPLAIN_BY_DEFAULT_MAX_PARAMS = 30_000_000;
 
 export interface ExplainErrorsOptions {
   /** False positives and false negatives explained per label, each (0 turns the section off). */
   perKind: number;
+  /**
+   * Set when perKind is the default, not asked for: a base model with more parameters than this
+   * is not loaded, and a note says how to ask (default {@link EXPLAIN_BY_DEFAULT_MAX_PARAMS}).
+   */
+  maxParams?: number;
   /** Integrated-gradients steps (default 32). */
   steps?: number;
   /** CPU threads of the model session. */
@@ -72,21 +84,33 @@ export async function explainErrors(run: RunData, opts: ExplainErrorsOptions): P
       "This is a TF-IDF + logistic regression baseline run: it has no gradients to attribute, so its errors are shown without highlights.",
     );
   }
-  opts.onProgress?.("loading the run's model to explain the worst errors");
   // Imported here: a report without explanations never loads ONNX Runtime.
   const { loadClassifier, readRunConfig } = await import("../predict/classifier.js");
   let clf: Awaited<ReturnType<typeof loadClassifier>>;
   try {
     // A report never downloads: a model that is neither in its folder nor in the cache is a note.
     const config = await readRunConfig(run.dir);
-    if (!existsSync(join(config.modelDir, "config.json"))) {
-      const cached = await resolveModel(config.model, { offline: true }).catch(() => null);
-      if (cached === null) {
+    const modelDir = existsSync(join(config.modelDir, "config.json"))
+      ? config.modelDir
+      : await resolveModel(config.model, { offline: true }).catch(() => null);
+    if (modelDir === null) {
+      return bare(
+        `No highlights: the run's model ${config.model} is neither in ${config.modelDir} nor in the Hugging Face cache, and a report does not download it.`,
+      );
+    }
+    if (opts.maxParams !== undefined) {
+      const params = await parameterCount(modelDir);
+      if (params > opts.maxParams) {
+        const m = formatCount;
+        opts.onProgress?.(
+          `not explaining the worst errors by default: the model has ${m(params)} parameters (more than ${m(opts.maxParams)}); --explain-errors 3 explains them`,
+        );
         return bare(
-          `No highlights: the run's model ${config.model} is neither in ${config.modelDir} nor in the Hugging Face cache, and a report does not download it.`,
+          `Not explained by default: the run's model has ${m(params)} parameters (more than ${m(opts.maxParams)}), where each post costs about a minute or more on a CPU. Run \`toxlora report --explain-errors 3\` (and a lower --explain-steps) to add the highlights.`,
         );
       }
     }
+    opts.onProgress?.("loading the run's model to explain the worst errors");
     clf = await loadClassifier(run.dir, { threads: opts.threads });
   } catch (err) {
     return bare(`No highlights: the run's model could not be loaded (${(err as Error).message}).`);
@@ -96,8 +120,18 @@ export async function explainErrors(run: RunData, opts: ExplainErrorsOptions): P
       return bare("No highlights: this run's classifier has no gradients to attribute.");
     // One attribution run gives every label, so a text wrong for several labels is explained once.
     const texts = [...new Set(chosen.flat().map((c) => c.text))].filter((t) => t.trim() !== "");
-    opts.onProgress?.(`explaining ${texts.length} misclassified posts (${opts.steps ?? 32} IG steps)`);
-    const out = await explain(clf, texts, { steps: opts.steps });
+    const steps = opts.steps ?? 32;
+    opts.onProgress?.(
+      `explaining ${texts.length} misclassified posts (${steps} IG steps × ${run.labels.length} labels each)`,
+    );
+    const t0 = performance.now();
+    const out = await explain(clf, texts, {
+      steps,
+      onProgress: (done, total) =>
+        opts.onProgress?.(
+          `explained ${done}/${total} posts (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+        ),
+    });
     const byKey = new Map(out.map((e) => [`${e.index}\u0000${e.label}`, e]));
     const cases = chosen.map((cs, j) =>
       cs.map((c) => ({
@@ -108,6 +142,23 @@ export async function explainErrors(run: RunData, opts: ExplainErrorsOptions): P
     return { cases, note: null };
   } finally {
     await clf.close();
+  }
+}
+
+/** 25 k, 4.4 M, 110 M, 1.8 B. */
+function formatCount(n: number): string {
+  const [div, unit] = n >= 1e9 ? [1e9, "B"] : n >= 1e6 ? [1e6, "M"] : [1e3, "k"];
+  const x = n / div;
+  return `${x < 10 && unit !== "k" ? x.toFixed(1) : Math.round(x)} ${unit}`;
+}
+
+/** Parameters of a checkpoint folder's weights, read from the safetensors headers only. */
+async function parameterCount(modelDir: string): Promise<number> {
+  const ckpt = await openCheckpoint(modelDir);
+  try {
+    return ckpt.keys().reduce((n, k) => n + numel(ckpt.info(k).shape), 0);
+  } finally {
+    await ckpt.close();
   }
 }
 

@@ -14,6 +14,7 @@ import { RUN_FILES } from "../run/types.js";
 import { VERSION } from "../version.js";
 import { COMPARISON_HEADER, compareRuns, comparisonRows } from "./compare-runs.js";
 import {
+  EXPLAIN_BY_DEFAULT_MAX_PARAMS,
   EXPLAINED_ERRORS_CSS,
   type ExplainedErrors,
   explainErrors,
@@ -42,9 +43,12 @@ export interface ReportOptions extends RenderOptions {
   worstErrors?: number;
   /**
    * Worst false positives and false negatives per label shown with their token attributions, each
-   * (default 3; 0 turns them off). Needs the run's model, loaded only then.
+   * (0 turns them off). Needs the run's model, loaded only then. Default: 3 when the base model has
+   * at most `explainMaxParams` parameters, else none (with a note saying how to ask).
    */
   explainErrors?: number;
+  /** Largest base model explained when explainErrors is not given (default 30 M parameters). */
+  explainMaxParams?: number;
   /** Integrated-gradients steps of those attributions (default 32). */
   explainSteps?: number;
   /** CPU threads for the model when explaining. */
@@ -532,11 +536,16 @@ export async function buildReport(runDir: string, options: ReportOptions = {}): 
       )
     : html`<p class="note">No label rates recorded.</p>`;
 
+  // Not asked for: explained only when the model is small enough for it to be quick.
   const perKind = options.explainErrors ?? 3;
   const explained: ExplainedErrors | null =
     perKind > 0 && run.predictions.length > 0
       ? await explainErrors(run, {
           perKind,
+          maxParams:
+            options.explainErrors === undefined
+              ? (options.explainMaxParams ?? EXPLAIN_BY_DEFAULT_MAX_PARAMS)
+              : undefined,
           steps: options.explainSteps,
           threads: options.threads,
           onProgress: options.onProgress,

@@ -121,6 +121,39 @@ describe("report: worst errors with their highlights", () => {
     assert.ok(progress.some((m) => /loading the run's model/.test(m)));
   });
 
+  it("by default only a small model is explained: a larger one gets a note and is not loaded", async () => {
+    // The tiny model has some thousands of parameters: under a limit of 1,000 it counts as large.
+    const progress: string[] = [];
+    const out = await buildReport(run, {
+      out: join(dir, "large.html"),
+      explainMaxParams: 1_000,
+      onProgress: (m) => progress.push(m),
+    });
+    const html = await readFile(out, "utf8");
+    assert.doesNotMatch(html, /<mark /);
+    assert.match(
+      html,
+      /Not explained by default: the run&#39;s model has \d+ k parameters \(more than 1 k\)/,
+    );
+    assert.ok(html.includes("--explain-errors 3"));
+    assert.ok(!progress.some((m) => /loading the run's model|^explaining/.test(m)), progress.join("; "));
+    assert.ok(progress.some((m) => /not explaining the worst errors by default/.test(m)));
+    // Within the limit (the default is 30 M), or asked for, they are explained, post by post.
+    for (const opts of [{}, { explainErrors: 1, explainMaxParams: 1_000 }]) {
+      const seen: string[] = [];
+      const html2 = await readFile(
+        await buildReport(run, { out: join(dir, "small.html"), ...opts, onProgress: (m) => seen.push(m) }),
+        "utf8",
+      );
+      assert.match(html2, /class="why-label"[^>]*data-logit/);
+      const total = Number(
+        /explaining (\d+) misclassified posts \(32 IG steps × \d labels each\)/.exec(seen.join("\n"))?.[1],
+      );
+      assert.ok(total > 0, seen.join("; "));
+      assert.ok(seen.some((m) => m.startsWith(`explained ${total}/${total} posts (`)));
+    }
+  });
+
   it("--explain-errors 0: no highlights, and the model is not loaded", async () => {
     const progress: string[] = [];
     const out = await buildReport(run, {
