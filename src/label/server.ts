@@ -11,13 +11,13 @@
 // `Authorization: Bearer <token>`, or the cookie the page sets when opened once as /?token=<token>.
 import { createHash, timingSafeEqual } from "node:crypto";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { japaneseFontFiles } from "../charts/fonts.js";
 import { FONT_PATH } from "../serve/page.js";
 import {
   HttpError,
   hostChecker,
   isJson,
+  listenOn,
   readBody,
   SECURITY_HEADERS,
   sendError,
@@ -280,14 +280,7 @@ export async function createLabelServer(
       else sendError(res, httpErr);
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 8090, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOn(server, host, options.port ?? 8090);
   const urlHost = host.includes(":") ? `[${host}]` : host;
   return {
     url: `http://${urlHost}:${port}`,

@@ -333,6 +333,22 @@ function listenError(err: NodeJS.ErrnoException, host: string, port: number): Er
   return err;
 }
 
+/**
+ * Listens on host:port (0 = any free port) and resolves with the port taken; a failure (port in use,
+ * no permission, not an address here) rejects with one line saying what to do. Shared by `serve` and
+ * `label serve`.
+ */
+export function listenOn(server: http.Server, host: string, port: number): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const failed = (err: NodeJS.ErrnoException) => reject(listenError(err, host, port));
+    server.once("error", failed);
+    server.listen(port, host, () => {
+      server.off("error", failed);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
 /** Starts the server; resolves once it is listening. */
 export async function createServer(
   classifier: Classifier,
@@ -587,16 +603,7 @@ export async function createServer(
     }
   });
 
-  const wanted = options.port ?? 8080;
-  await new Promise<void>((resolve, reject) => {
-    const failed = (err: NodeJS.ErrnoException) => reject(listenError(err, host, wanted));
-    server.once("error", failed);
-    server.listen(wanted, host, () => {
-      server.off("error", failed);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenOn(server, host, options.port ?? 8080);
   const urlHost = host.includes(":") ? `[${host}]` : host;
   return {
     url: `http://${urlHost}:${port}`,

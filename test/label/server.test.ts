@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
+import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
@@ -146,4 +147,22 @@ test("token: every request needs it (Bearer or the cookie /?token= sets); the fo
   assert.match(opened.headers.get("set-cookie") ?? "", /HttpOnly; SameSite=Strict/);
   assert.equal((await fetch(`${u}/api/next?annotator=a`, { headers: { cookie } })).status, 200);
   assert.equal((await fetch(`${u}/assets/noto-sans-jp.ttf`, { method: "HEAD" })).status, 200);
+});
+
+test("a port in use says which port and suggests --port, as serve does", async () => {
+  const store = await setup("busy", ["a"]);
+  const taken = createNetServer();
+  await new Promise<void>((done) => taken.listen(0, "127.0.0.1", done));
+  const port = (taken.address() as { port: number }).port;
+  try {
+    await assert.rejects(
+      createLabelServer(store, { port, host: "127.0.0.1" }),
+      new RegExp(
+        `^Error: port ${port} is already in use on 127\\.0\\.0\\.1 .*choose another with --port <n>$`,
+      ),
+    );
+  } finally {
+    taken.close();
+    store.close();
+  }
 });
