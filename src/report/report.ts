@@ -10,6 +10,7 @@ import { type Html, html, inlineSvg, num, page, pct, raw, table } from "../html/
 import { writeFileAtomic } from "../io/atomic.js";
 import { ECE_BINS, expectedCalibrationError, readCalibration } from "../run/calibration.js";
 import { type AverageMetrics, type EvalReport, evaluate, type LabelMetrics } from "../run/metrics.js";
+import { pathsRelativeToRun } from "../run/paths.js";
 import { RUN_FILES } from "../run/types.js";
 import { VERSION } from "../version.js";
 import { COMPARISON_HEADER, compareRuns, comparisonRows } from "./compare-runs.js";
@@ -20,7 +21,6 @@ import {
   explainErrors,
   explainedErrorsHtml,
 } from "./explain-errors.js";
-import { pathsRelativeToRun } from "./paths.js";
 import { type EvalPrediction, type RunData, readRun } from "./run.js";
 import {
   confusionChart,

@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { promisify } from "node:util";
-import { relativizePaths } from "../../src/report/paths.js";
 import { buildReport } from "../../src/report/report.js";
+import { relativizePaths } from "../../src/run/paths.js";
 import { writeSyntheticRun } from "./synthetic-run.js";
 
 let dir: string;
