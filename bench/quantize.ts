@@ -12,9 +12,9 @@
 // Environment: BENCH_LAYERS (default 24), BENCH_ROWS (default 8), BENCH_SEQ (default 512),
 // BENCH_SKIP_TRAIN=1 (prediction only).
 import { execFileSync } from "node:child_process";
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { Graph, toOnnx } from "../src/engine/index.js";
@@ -22,11 +22,11 @@ import { buildClassifier, loadCheckpoint } from "../src/models/registry.js";
 import { writeSyntheticCheckpoint } from "../src/models/synthetic.js";
 import type { QuantScheme } from "../src/quant/weights.js";
 import { train } from "../src/train/trainer.js";
+import { writeLlmJpScaleModel, writeLongPosts } from "./llmjp-scale.js";
 
 const layers = Number(process.env.BENCH_LAYERS ?? 24);
 const rows = Number(process.env.BENCH_ROWS ?? 8);
 const seq = Number(process.env.BENCH_SEQ ?? 512);
-const SPM = resolve(process.cwd(), "test/fixtures/tokenizers/llm-jp/llm-jp-tokenizer-100k.ver3.0b1.model");
 const SCHEMES: QuantScheme[] = ["none", "int8", "int4", "nf4"];
 
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
@@ -154,27 +154,9 @@ async function trainChild(model: string, data: string, out: string, scheme: Quan
 
 async function trainPart(dir: string) {
   const model = join(dir, "llm-jp");
-  await writeSyntheticCheckpoint(model, {
-    family: "llama",
-    hidden: 2048,
-    layers,
-    heads: 16,
-    kvHeads: 16,
-    intermediate: 7168,
-    vocab: 99_584,
-    maxPositions: 4096,
-    dtype: "BF16",
-    config: { rms_norm_eps: 1e-5, bos_token_id: 1, eos_token_id: 2, pad_token_id: 2 },
-  });
-  copyFileSync(SPM, join(model, "tokenizer.model"));
+  await writeLlmJpScaleModel(model, layers);
   const data = join(dir, "data.jsonl");
-  const line = "このアニメの感想を書きます。作画も音楽も素晴らしいが、脚本には不満が残る。".repeat(40);
-  writeFileSync(
-    data,
-    Array.from({ length: rows * 2 }, (_, i) =>
-      JSON.stringify({ id: `r${i}`, text: `${i} ${line}`, a: i % 2 ? "yes" : "no", b: i % 3 ? "no" : "yes" }),
-    ).join("\n"),
-  );
+  writeLongPosts(data, rows * 2);
   const out: Record<string, number | number[]> = {};
   for (const scheme of SCHEMES) {
     const stdout = execFileSync(

@@ -6,16 +6,15 @@
 // Results: one JSON line and bench/results/trainer-scale.json (peak RSS, times).
 //
 // Environment: BENCH_LAYERS (default 24), BENCH_ROWS (default 16), BENCH_SEQ (default 512).
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import { writeSyntheticCheckpoint } from "../src/models/synthetic.js";
+import { join } from "node:path";
 import { train } from "../src/train/trainer.js";
+import { writeLlmJpScaleModel, writeLongPosts } from "./llmjp-scale.js";
 
 const layers = Number(process.env.BENCH_LAYERS ?? 24);
 const rows = Number(process.env.BENCH_ROWS ?? 16);
 const seq = Number(process.env.BENCH_SEQ ?? 512);
-const SPM = resolve(process.cwd(), "test/fixtures/tokenizers/llm-jp/llm-jp-tokenizer-100k.ver3.0b1.model");
 
 const peakGB = () => Math.round((process.resourceUsage().maxRSS / 1e6) * 100) / 100;
 
@@ -23,33 +22,9 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), "toxlora-bench-scale-"));
   try {
     const model = join(dir, "model");
-    await writeSyntheticCheckpoint(model, {
-      family: "llama",
-      hidden: 2048,
-      layers,
-      heads: 16,
-      kvHeads: 16,
-      intermediate: 7168,
-      vocab: 99_584,
-      maxPositions: 4096,
-      dtype: "BF16",
-      config: { rms_norm_eps: 1e-5, bos_token_id: 1, eos_token_id: 2, pad_token_id: 2 },
-    });
-    copyFileSync(SPM, join(model, "tokenizer.model"));
-    // Long synthetic posts so every row fills the sequence length.
+    await writeLlmJpScaleModel(model, layers);
     const data = join(dir, "data.jsonl");
-    const line = "このアニメの感想を書きます。作画も音楽も素晴らしいが、脚本には不満が残る。".repeat(40);
-    writeFileSync(
-      data,
-      Array.from({ length: rows }, (_, i) =>
-        JSON.stringify({
-          id: `r${i}`,
-          text: `${i} ${line}`,
-          a: i % 2 ? "yes" : "no",
-          b: i % 3 ? "no" : "yes",
-        }),
-      ).join("\n"),
-    );
+    writeLongPosts(data, rows);
     const out = join(dir, "run");
     mkdirSync(out, { recursive: true });
     const t0 = performance.now();
