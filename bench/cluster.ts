@@ -17,54 +17,15 @@ import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeJsonAtomic } from "../src/io/atomic.js";
-import { writeRandomCheckpoint } from "../src/models/random-checkpoint.js";
-import { buildCharTokenizer } from "../src/tokenizers/build.js";
-import { train } from "../src/train/trainer.js";
 import { startRedis } from "../test/cluster/redis-server.js";
+import { demoTexts, trainDemoRun } from "./demo-run.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const MAIN = join(ROOT, "src/cli/main.ts");
-const DEMO = join(ROOT, "assets/demo/toxicity-ja.jsonl");
 const ROWS = Number(process.env.BENCH_ROWS ?? 6000);
 const CHUNK = Number(process.env.BENCH_CHUNK ?? 500);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const SIZE = { hidden: 384, layers: 4, heads: 6, ffn: 1536 };
-
-const texts = readFileSync(DEMO, "utf8")
-  .split("\n")
-  .filter(Boolean)
-  .map((l) => String((JSON.parse(l) as { text: string }).text));
-
-async function trainRun(dir: string): Promise<string> {
-  const model = join(dir, "model");
-  const tok = await buildCharTokenizer(texts, { outDir: model, style: "bert" });
-  await writeRandomCheckpoint(model, {
-    arch: "bert",
-    vocabSize: tok.vocabSize,
-    hidden: SIZE.hidden,
-    layers: SIZE.layers,
-    heads: SIZE.heads,
-    intermediate: SIZE.ffn,
-    maxPositions: 512,
-    dropout: 0,
-    seed: 1,
-  });
-  const r = await train(
-    {
-      model,
-      data: DEMO,
-      preset: "llmjp-toxicity",
-      epochs: 1,
-      batchSize: 16,
-      maxLength: 128,
-      loraR: 8,
-      loraAlpha: 16,
-      out: join(dir, "run"),
-    },
-    { progress: "quiet" },
-  );
-  return r.runDir;
-}
 
 interface Proc {
   child: ChildProcess;
@@ -120,13 +81,13 @@ const redisDir = join(dir, "redis");
 mkdirSync(redisDir);
 const redis = await startRedis(redisDir);
 try {
-  const run = await trainRun(dir);
+  const run = await trainDemoRun(dir, SIZE);
   const input = join(dir, "in.jsonl");
   writeFileSync(
     input,
     Array.from(
       { length: ROWS },
-      (_, i) => `${JSON.stringify({ id: `p${i}`, text: texts[i % texts.length] })}\n`,
+      (_, i) => `${JSON.stringify({ id: `p${i}`, text: demoTexts[i % demoTexts.length] })}\n`,
     ).join(""),
   );
   const rounds: { single: number; oneWorker: number; twoWorkers: number }[] = [];

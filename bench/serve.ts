@@ -14,56 +14,16 @@
 // round (default 500 for tiny, 200 for bert), BENCH_WAIT_MS (the server's --batch-wait-ms, default 5).
 // Results: one JSON line on stdout and bench/results/serve.json.
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { writeJsonAtomic } from "../src/io/atomic.js";
-import { writeRandomCheckpoint } from "../src/models/random-checkpoint.js";
-import { buildCharTokenizer } from "../src/tokenizers/build.js";
-import { train } from "../src/train/trainer.js";
+import { demoTexts, trainDemoRun } from "./demo-run.js";
 
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 16);
 const WAIT_MS = Number(process.env.BENCH_WAIT_MS ?? 5);
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const DEMO = join(ROOT, "assets/demo/toxicity-ja.jsonl");
-
-const demoTexts = readFileSync(DEMO, "utf8")
-  .split("\n")
-  .filter(Boolean)
-  .map((l) => String((JSON.parse(l) as { text: string }).text));
-
-/** Trains a run of the given size on the demo data and returns its directory. */
-async function trainRun(dir: string, size: { hidden: number; layers: number; heads: number; ffn: number }) {
-  const model = join(dir, "model");
-  const tok = await buildCharTokenizer(demoTexts, { outDir: model, style: "bert" });
-  await writeRandomCheckpoint(model, {
-    arch: "bert",
-    vocabSize: tok.vocabSize,
-    hidden: size.hidden,
-    layers: size.layers,
-    heads: size.heads,
-    intermediate: size.ffn,
-    maxPositions: 512,
-    dropout: 0,
-    seed: 1,
-  });
-  const r = await train(
-    {
-      model,
-      data: DEMO,
-      preset: "llmjp-toxicity",
-      epochs: 1,
-      batchSize: 16,
-      maxLength: 128,
-      loraR: 8,
-      loraAlpha: 16,
-      out: join(dir, "run"),
-    },
-    { progress: "quiet" },
-  );
-  return r.runDir;
-}
 
 interface Server {
   url: string;
@@ -243,7 +203,7 @@ async function main() {
     } else {
       for (const s of SIZES) {
         process.stderr.write(`bench:serve: training the ${s.name} run\n`);
-        const run = await trainRun(join(dir, s.name), s.size);
+        const run = await trainDemoRun(join(dir, s.name), s.size);
         const configs = batchingOnAndOff(s.name, s.model, run);
         results.push(...(await measure(configs, Number(process.env.BENCH_REQUESTS ?? s.requests), rounds)));
       }
