@@ -166,6 +166,36 @@ function busy(what: string): HttpError {
 }
 
 /**
+ * Reads and drops what is left of a request body (at most `limit` more bytes) before `then` answers.
+ * A 503 sent while the client is still uploading, followed by closing the socket, resets the
+ * connection: the client sees a network error instead of the 503 and its Retry-After.
+ */
+function drainThen(req: IncomingMessage, limit: number, then: () => void): void {
+  if (req.complete) {
+    then();
+    return;
+  }
+  let left = limit;
+  let answered = false;
+  const answer = () => {
+    if (answered) return;
+    answered = true;
+    req.removeListener("data", count);
+    then();
+  };
+  const count = (chunk: Buffer) => {
+    left -= chunk.length;
+    if (left < 0) answer(); // an endless body is not drained: answer now and close
+  };
+  req.removeAllListeners("data");
+  req.on("data", count);
+  req.once("end", answer);
+  req.once("close", answer);
+  req.once("error", answer);
+  req.resume();
+}
+
+/**
  * Reads the body up to `limit` bytes; larger bodies are refused without reading them all. Each
  * chunk is first offered to `admit` (the server-wide byte budget), which refuses with a 503.
  */
@@ -585,7 +615,8 @@ export async function createServer(
         return;
       }
       // With "connection: close" (body too large) Node closes the socket after the response.
-      sendError(res, httpErr);
+      if (httpErr.status === 503) drainThen(req, maxBodyBytes, () => sendError(res, httpErr));
+      else sendError(res, httpErr);
     });
   });
   // Malformed HTTP (not just bad JSON) is answered with a 400 rather than a silent reset.

@@ -39,7 +39,10 @@ async function flood(budgetBytes: number) {
         await r.arrayBuffer();
         return { status: r.status, retryAfter: r.headers.get("retry-after") };
       },
-      () => ({ status: 0, retryAfter: null }),
+      (err: Error & { cause?: { code?: string } }) => ({
+        status: `network error ${err.cause?.code ?? err.message}`,
+        retryAfter: null,
+      }),
     );
   await post(["warm-up"]);
   const base = await ask("base");
@@ -54,7 +57,17 @@ test("a flood is bounded by --max-queue-bytes: 503 + Retry-After beyond it, RSS 
   const bounded = await flood(8 * 2 ** 20);
   const unbounded = await flood(2 ** 40);
   const grew = (r: typeof bounded) => r.peak.peak - r.base.rss;
-  const summary = { boundedMB: grew(bounded), unboundedMB: grew(unbounded) };
+  const statuses = (r: typeof bounded) => {
+    const count: Record<string, number> = {};
+    for (const { status } of r.replies) count[status] = (count[status] ?? 0) + 1;
+    return count;
+  };
+  const summary = {
+    boundedMB: grew(bounded),
+    unboundedMB: grew(unbounded),
+    boundedStatuses: statuses(bounded),
+    unboundedStatuses: statuses(unbounded),
+  };
 
   assert.ok(
     bounded.replies.every((r) => r.status === 200 || r.status === 503),
@@ -65,7 +78,7 @@ test("a flood is bounded by --max-queue-bytes: 503 + Retry-After beyond it, RSS 
   assert.ok(busy.every((r) => r.retryAfter === "1"));
   assert.ok(
     unbounded.replies.every((r) => r.status === 200),
-    "without a budget, every request is queued",
+    `without a budget, every request is queued: ${JSON.stringify(summary)}`,
   );
   // The bounded server's RSS grows by well under half of what the same flood costs unbounded.
   assert.ok(grew(bounded) < 0.5 * grew(unbounded), JSON.stringify(summary));
