@@ -695,10 +695,146 @@ async function validate(
   return cfg.earlyStopping > 0 && state.badEvals >= cfg.earlyStopping;
 }
 
+/** Running loss and tokens/s of the steps: the progress bar and metrics.jsonl's step lines. */
+class StepMeter {
+  private runningLoss = Number.NaN;
+  private tokensSinceLog = 0;
+  private lastLog = Date.now();
+  // Its own clock, so elapsed time and ETA count from the first step, not from model loading.
+  private readonly bar: Progress;
+  private readonly t0: number;
+
+  constructor(
+    private readonly plan: RunPlan,
+    private readonly totalSteps: number,
+    private readonly state: TrainerState,
+    mode: TrainOptions["progress"],
+  ) {
+    this.bar = new Progress("train", mode ?? "auto", process.stderr, state.optimizerSteps);
+    this.t0 = Date.now() - state.trainSeconds * 1000;
+  }
+
+  /** Logs the step just taken (state.optimizerSteps counts it) and moves the bar. */
+  async record(epoch: number, lr: number, r: { loss: number; gradNorm: number }, micro: StepBatch[]) {
+    const { state } = this;
+    const tokens = micro.reduce((s, x) => s + x.tokens, 0);
+    this.tokensSinceLog += tokens;
+    const now = Date.now();
+    const tokPerS = (this.tokensSinceLog * 1000) / Math.max(1, now - this.lastLog);
+    this.runningLoss = Number.isNaN(this.runningLoss) ? r.loss : 0.9 * this.runningLoss + 0.1 * r.loss;
+    await logMetric(this.plan.runDir, {
+      type: "step",
+      step: state.optimizerSteps,
+      epoch,
+      loss: r.loss,
+      lr,
+      gradNorm: r.gradNorm,
+      tokens,
+      paddedTokens: micro.reduce((s, x) => s + x.padded, 0),
+      tokensPerS: tokPerS,
+    });
+    if (now - this.lastLog > 2000) {
+      this.tokensSinceLog = 0;
+      this.lastLog = now;
+    }
+    this.bar.update({
+      done: state.optimizerSteps,
+      total: this.totalSteps,
+      fields: {
+        epoch: `${epoch}/${this.plan.cfg.epochs}`,
+        loss: this.runningLoss,
+        lr,
+        "tok/s": Math.round(tokPerS),
+      },
+    });
+    state.trainSeconds = (Date.now() - this.t0) / 1000;
+  }
+}
+
+/** The micro-batches of one optimizer step: graph feeds, rows and token counts. */
+type StepBatch = MicroBatch & { tokens: number; padded: number };
+
+/** metrics.jsonl's line at the start of epoch `e`: its rows and label rates. */
+async function logEpochStart(plan: RunPlan, enc: EncodedRun, e: number): Promise<void> {
+  const epoch = enc.epochs[e - 1];
+  await logMetric(plan.runDir, {
+    type: "epoch",
+    epoch: e,
+    rows: epoch.ids.length,
+    ids: epoch.records.map((r) => r.id),
+    labelRates: labelRates(epoch.records, plan.labels),
+  });
+}
+
+/** One optimizer step over the micro-batches of epoch `e` from batch `b` on; advances the state. */
+async function trainStep(
+  plan: RunPlan,
+  model: TrainingSessions,
+  enc: EncodedRun,
+  state: TrainerState,
+  at: { e: number; b: number },
+  meter: StepMeter,
+): Promise<void> {
+  const { cfg, padId } = plan;
+  const epoch = enc.epochs[at.e - 1];
+  const micro: StepBatch[] = enc.epochBatches[at.e - 1].slice(at.b, at.b + cfg.gradAccum).map((idx) => ({
+    ...batchFeeds(epoch.ids, idx, padId, model.family === "bert", epoch.labels),
+    rows: idx.length,
+  }));
+  const lr = enc.lrOf(state.optimizerSteps);
+  const r = await model.stepper.step(
+    micro.map((x) => ({ feeds: x.feeds, rows: x.rows })),
+    lr,
+    cfg.seed,
+  );
+  if (!Number.isFinite(r.loss))
+    throw new Error(`training diverged: loss is ${r.loss} at step ${state.optimizerSteps + 1}`);
+  state.optimizerSteps++;
+  state.batch = at.b + cfg.gradAccum;
+  await meter.record(at.e, lr, r, micro);
+}
+
+/** Whether --eval-every N asks for a validation right after the step just taken. */
+const evalDue = (cfg: TrainConfig, steps: number) =>
+  typeof cfg.evalEvery === "number" && steps % cfg.evalEvery === 0;
+
+/** How an epoch ended: run the next one, stop early (no improvement), or stop because of the signal. */
+type EpochEnd = "next" | "early-stop" | "interrupted";
+
 /**
- * Step 4, the epoch loop: optimizer steps over each epoch's batches, metrics.jsonl lines, validation
- * every `evalEvery` steps or epoch, a checkpoint after each, early stopping. Returns whether the run
- * was interrupted (by `options.signal`).
+ * Epoch `e` from the state's batch on: its steps, the validations --eval-every asks for (each
+ * followed by a checkpoint), and the end-of-epoch validation unless the last step just had one.
+ */
+async function runEpoch(
+  plan: RunPlan,
+  model: TrainingSessions,
+  enc: EncodedRun,
+  loop: LoopState,
+  e: number,
+  ctx: { meter: StepMeter; signal?: AbortSignal; progress: Progress },
+): Promise<EpochEnd> {
+  const { runDir, cfg } = plan;
+  const { state } = loop;
+  if (state.batch === 0) await logEpochStart(plan, enc, e);
+  for (let b = state.batch; b < enc.epochBatches[e - 1].length; b += cfg.gradAccum) {
+    await trainStep(plan, model, enc, state, { e, b }, ctx.meter);
+    if (evalDue(cfg, state.optimizerSteps)) {
+      const stop = await validate(plan, model, enc, loop, e, ctx.progress);
+      await saveState(runDir, model.stepper, state);
+      if (stop) return "early-stop";
+    }
+    if (ctx.signal?.aborted) return "interrupted";
+  }
+  const stop =
+    !evalDue(cfg, state.optimizerSteps) && (await validate(plan, model, enc, loop, e, ctx.progress));
+  state.epoch = e + 1;
+  state.batch = 0;
+  return stop ? "early-stop" : "next";
+}
+
+/**
+ * Step 4, the epoch loop: the epochs from the checkpoint's on, a checkpoint after each, early
+ * stopping. Returns whether the run was interrupted (by `options.signal`).
  */
 async function epochLoop(
   plan: RunPlan,
@@ -708,93 +844,18 @@ async function epochLoop(
   options: TrainOptions,
   progress: Progress,
 ): Promise<boolean> {
-  const { runDir, cfg, labels, padId } = plan;
-  const { stepper } = model;
   const { state } = loop;
-  const withTokenTypes = model.family === "bert";
-  // Its own clock, so elapsed time and ETA count from the first step, not from model loading.
-  const bar = new Progress("train", options.progress ?? "auto", process.stderr, state.optimizerSteps);
-  let interrupted = false;
-  let stop = false;
-  let runningLoss = Number.NaN;
-  let tokensSinceLog = 0;
-  let lastLog = Date.now();
-  const t0 = Date.now() - state.trainSeconds * 1000;
-  for (let e = state.epoch; e <= cfg.epochs && !stop; e++) {
-    const epoch = enc.epochs[e - 1];
-    const batches = enc.epochBatches[e - 1];
-    if (state.batch === 0) {
-      await logMetric(runDir, {
-        type: "epoch",
-        epoch: e,
-        rows: epoch.ids.length,
-        ids: epoch.records.map((r) => r.id),
-        labelRates: labelRates(epoch.records, labels),
-      });
-    }
-    for (let b = state.batch; b < batches.length; b += cfg.gradAccum) {
-      const micro = batches.slice(b, b + cfg.gradAccum).map((idx) => ({
-        ...batchFeeds(epoch.ids, idx, padId, withTokenTypes, epoch.labels),
-        rows: idx.length,
-      }));
-      const lr = enc.lrOf(state.optimizerSteps);
-      const r = await stepper.step(
-        micro.map((x) => ({ feeds: x.feeds, rows: x.rows })),
-        lr,
-        cfg.seed,
-      );
-      if (!Number.isFinite(r.loss))
-        throw new Error(`training diverged: loss is ${r.loss} at step ${state.optimizerSteps + 1}`);
-      state.optimizerSteps++;
-      state.batch = b + cfg.gradAccum;
-      const tokens = micro.reduce((s, x) => s + x.tokens, 0);
-      tokensSinceLog += tokens;
-      const now = Date.now();
-      const tokPerS = (tokensSinceLog * 1000) / Math.max(1, now - lastLog);
-      runningLoss = Number.isNaN(runningLoss) ? r.loss : 0.9 * runningLoss + 0.1 * r.loss;
-      await logMetric(runDir, {
-        type: "step",
-        step: state.optimizerSteps,
-        epoch: e,
-        loss: r.loss,
-        lr,
-        gradNorm: r.gradNorm,
-        tokens,
-        paddedTokens: micro.reduce((s, x) => s + x.padded, 0),
-        tokensPerS: tokPerS,
-      });
-      if (now - lastLog > 2000) {
-        tokensSinceLog = 0;
-        lastLog = now;
-      }
-      bar.update({
-        done: state.optimizerSteps,
-        total: enc.totalSteps,
-        fields: { epoch: `${e}/${cfg.epochs}`, loss: runningLoss, lr, "tok/s": Math.round(tokPerS) },
-      });
-      state.trainSeconds = (Date.now() - t0) / 1000;
-      if (typeof cfg.evalEvery === "number" && state.optimizerSteps % cfg.evalEvery === 0) {
-        stop = await validate(plan, model, enc, loop, e, progress);
-        await saveState(runDir, stepper, state);
-        if (stop) break;
-      }
-      if (options.signal?.aborted) {
-        interrupted = true;
-        stop = true;
-        break;
-      }
-    }
-    if (!interrupted && !stop) {
-      if (cfg.evalEvery === "epoch" || state.optimizerSteps % (cfg.evalEvery as number) !== 0)
-        stop = await validate(plan, model, enc, loop, e, progress);
-      state.epoch = e + 1;
-      state.batch = 0;
-    }
-    await saveState(runDir, stepper, state);
-    if (stop && !interrupted)
+  const meter = new StepMeter(plan, enc.totalSteps, state, options.progress);
+  for (let e = state.epoch; e <= plan.cfg.epochs; e++) {
+    const end = await runEpoch(plan, model, enc, loop, e, { meter, signal: options.signal, progress });
+    await saveState(plan.runDir, model.stepper, state);
+    if (end === "interrupted") return true;
+    if (end === "early-stop") {
       progress.log(`early stopping after epoch ${e}: no improvement in ${state.badEvals} evaluations`);
+      return false;
+    }
   }
-  return interrupted;
+  return false;
 }
 
 /**
