@@ -237,14 +237,26 @@ export {
 } from "./predict/predict.js";
 export {
   type BlockQuantized,
+  type Blockwise8Quantized,
+  type CompressedAbsmax,
+  compressAbsmax,
+  DOUBLE_QUANT_BLOCK_SIZE,
+  DYNAMIC_MAP_8BIT,
+  decompressAbsmax,
+  dequantizeBlockwise8,
   dequantizeInt4,
   dequantizeInt8,
   dequantizeNf4,
+  dequantizeNf4Double,
+  meanF32,
   NF4_LEVELS,
+  type Nf4DoubleQuantized,
   type Nf4Quantized,
+  quantizeBlockwise8,
   quantizeInt4,
   quantizeInt8,
   quantizeNf4,
+  quantizeNf4Double,
 } from "./quant/codecs.js";
 export {
   DEFAULT_BLOCK_SIZE,

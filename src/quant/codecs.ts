@@ -56,13 +56,30 @@ export function quantizeNf4(data: Float32Array, blockSize = 64): Nf4Quantized {
     let m = 0;
     for (let i = start; i < end; i++) m = Math.max(m, Math.abs(data[i]));
     absmax[b] = m;
+    const scale = blockScaler(m, end - start === blockSize);
     for (let i = start; i < end; i++) {
-      const c = nf4Code(Math.fround(data[i] / m));
+      const c = nf4Code(scale(data[i]));
       codes[i >> 1] |= i & 1 ? c : c << 4;
     }
   }
   return { codes, absmax };
 }
+
+/**
+ * x ↦ x / absmax in float32 as bitsandbytes computes it (backends/default/ops.py): a whole block
+ * multiplies by the float32 reciprocal 1 / max(absmax, 1e-38), a partial last block divides;
+ * clamped to [-1, 1]. (The two differ in the last bit for a few values, which can change a code.)
+ */
+function blockScaler(absmax: number, whole: boolean): (x: number) => number {
+  const m = Math.fround(Math.max(absmax, TINY));
+  const inv = Math.fround(1 / m);
+  return whole
+    ? (x) => Math.min(1, Math.max(-1, Math.fround(x * inv)))
+    : (x) => Math.min(1, Math.max(-1, Math.fround(x / m)));
+}
+
+/** torch's clamp(min=1e-38) on a float32 absmax. */
+const TINY = Math.fround(1e-38);
 
 /** Inverse of quantizeNf4: level[code] · absmax (`length` defaults to two values per byte). */
 export function dequantizeNf4(
@@ -84,6 +101,164 @@ export function dequantizeNf4(
     out[i] = NF4_LEVELS[c] * absmax[Math.floor(i / blockSize)];
   }
   return out;
+}
+
+/**
+ * bitsandbytes' signed dynamic 8-bit map (`create_dynamic_map(signed=True)`), the code of its
+ * double quantization: 256 sorted float32 values, ±(10^e · fraction) for e = -6..0, then 0 and 1.
+ * Tabulated as torch (1.13, CPU) computes it: its float32 linspace rounds differently from a
+ * plain re-computation in 44 entries. Positive half here; the negative half is its mirror.
+ */
+const DYNAMIC_POSITIVE = [
+  5.5000004e-7, 3.2500002e-6, 7.75e-6, 2.1249998e-5, 4.375e-5, 6.625e-5, 8.875e-5, 0.00015625001,
+  0.00026875004, 0.00038125002, 0.00049375003, 0.0006062501, 0.00071875006, 0.00083125, 0.0009437501,
+  0.0012812499, 0.00184375, 0.00240625, 0.00296875, 0.0035312497, 0.00409375, 0.0046562497, 0.0052187503,
+  0.00578125, 0.00634375, 0.00690625, 0.00746875, 0.00803125, 0.00859375, 0.009156249, 0.00971875, 0.01140625,
+  0.01421875, 0.01703125, 0.01984375, 0.02265625, 0.02546875, 0.028281247, 0.03109375, 0.033906247,
+  0.036718752, 0.03953125, 0.042343747, 0.04515625, 0.04796875, 0.05078125, 0.05359375, 0.05640625,
+  0.059218753, 0.062031247, 0.06484375, 0.067656256, 0.070468746, 0.07328125, 0.07609375, 0.07890625,
+  0.08171874, 0.08453125, 0.08734375, 0.09015625, 0.092968754, 0.095781244, 0.09859375, 0.107031256,
+  0.12109375, 0.13515624, 0.14921875, 0.16328125, 0.17734374, 0.19140625, 0.20546874, 0.21953125, 0.23359376,
+  0.24765626, 0.26171875, 0.27578127, 0.28984374, 0.30390626, 0.31796873, 0.33203125, 0.3460937, 0.36015624,
+  0.37421876, 0.38828123, 0.40234375, 0.4164062, 0.43046874, 0.44453126, 0.45859373, 0.47265625, 0.48671877,
+  0.50078124, 0.51484376, 0.5289062, 0.54296875, 0.5570313, 0.5710938, 0.58515626, 0.5992187, 0.61328125,
+  0.6273438, 0.64140624, 0.65546876, 0.6695313, 0.68359375, 0.6976563, 0.7117188, 0.72578126, 0.7398438,
+  0.75390625, 0.7679688, 0.78203124, 0.7960937, 0.8101562, 0.82421875, 0.8382812, 0.85234374, 0.8664062,
+  0.8804687, 0.89453125, 0.9085938, 0.92265624, 0.9367187, 0.9507812, 0.96484375, 0.9789062, 0.99296874,
+];
+export const DYNAMIC_MAP_8BIT = Float32Array.from([
+  ...DYNAMIC_POSITIVE.map((v) => -v).reverse(),
+  0,
+  ...DYNAMIC_POSITIVE,
+  1,
+]);
+
+/** Midpoints of a sorted code map, in float32 (bitsandbytes' quantization thresholds). */
+function midpoints(code: Float32Array): Float32Array {
+  return Float32Array.from({ length: code.length - 1 }, (_, i) => Math.fround(code[i] + code[i + 1]) / 2);
+}
+const DYNAMIC_MIDPOINTS = midpoints(DYNAMIC_MAP_8BIT);
+
+/** torch.bucketize(v, bounds): the number of bounds strictly below v (a tie takes the lower code). */
+function bucketize(v: number, bounds: Float32Array): number {
+  let lo = 0;
+  let hi = bounds.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (bounds[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export interface Blockwise8Quantized {
+  /** One code (an index into the map) per value. */
+  codes: Uint8Array;
+  /** float32 absmax of each block. */
+  absmax: Float32Array;
+}
+
+/** bitsandbytes' quantize_blockwise: each value/absmax to the nearest entry of `code` (sorted). */
+export function quantizeBlockwise8(
+  data: Float32Array,
+  blockSize = 256,
+  code: Float32Array = DYNAMIC_MAP_8BIT,
+): Blockwise8Quantized {
+  checkBlockSize(blockSize, "quantizeBlockwise8");
+  const bounds = code === DYNAMIC_MAP_8BIT ? DYNAMIC_MIDPOINTS : midpoints(code);
+  const n = data.length;
+  const codes = new Uint8Array(n);
+  const absmax = new Float32Array(Math.ceil(n / blockSize));
+  for (let b = 0; b < absmax.length; b++) {
+    const start = b * blockSize;
+    const end = Math.min(n, start + blockSize);
+    let m = 0;
+    for (let i = start; i < end; i++) m = Math.max(m, Math.abs(data[i]));
+    absmax[b] = m;
+    const scale = blockScaler(m, end - start === blockSize);
+    for (let i = start; i < end; i++) codes[i] = bucketize(scale(data[i]), bounds);
+  }
+  return { codes, absmax };
+}
+
+/** Inverse of quantizeBlockwise8: code[q] · absmax, in float32. */
+export function dequantizeBlockwise8(
+  codes: Uint8Array,
+  absmax: Float32Array,
+  blockSize = 256,
+  code: Float32Array = DYNAMIC_MAP_8BIT,
+): Float32Array {
+  checkBlockSize(blockSize, "dequantizeBlockwise8");
+  if (Math.ceil(codes.length / blockSize) > absmax.length) {
+    throw new Error(
+      `dequantizeBlockwise8: ${absmax.length} absmax values cannot scale ${codes.length} codes in blocks of ${blockSize}`,
+    );
+  }
+  const out = new Float32Array(codes.length);
+  for (let i = 0; i < codes.length; i++) out[i] = code[codes[i]] * absmax[Math.floor(i / blockSize)];
+  return out;
+}
+
+/** Values per block when the NF4 absmax values are quantized again (bitsandbytes' 256). */
+export const DOUBLE_QUANT_BLOCK_SIZE = 256;
+
+/**
+ * NF4 absmax values quantized again, as bitsandbytes' `compress_statistics=True` stores them:
+ * `offset` = their float32 mean; absmax - offset in blocks of 256 with the signed dynamic 8-bit
+ * map: one code byte per NF4 block and a float32 absmax per 256 of them.
+ */
+export interface CompressedAbsmax {
+  /** One byte per NF4 block: index into DYNAMIC_MAP_8BIT. */
+  absmaxCodes: Uint8Array;
+  /** float32 absmax of each block of 256 (absmax - offset) values. */
+  absmax2: Float32Array;
+  /** float32 mean of the absmax values. */
+  offset: number;
+}
+
+/**
+ * The float32 mean of float32 values: the exact mean rounded once. torch's float32 `mean()` sums
+ * in float32 in an order set by the CPU's vector width, so bitsandbytes' own offset can differ
+ * from this in the last bit (and between machines); a stored offset is always used as stored.
+ */
+export function meanF32(values: Float32Array): number {
+  let sum = 0;
+  for (const v of values) sum += v;
+  return Math.fround(sum / values.length);
+}
+
+/** Double quantization of NF4 absmax values (bitsandbytes' compress_statistics). */
+export function compressAbsmax(absmax: Float32Array, offset = meanF32(absmax)): CompressedAbsmax {
+  const centred = absmax.map((v) => v - offset);
+  const q = quantizeBlockwise8(centred, DOUBLE_QUANT_BLOCK_SIZE);
+  return { absmaxCodes: q.codes, absmax2: q.absmax, offset };
+}
+
+/** The float32 absmax values a CompressedAbsmax stands for: map[code] · absmax2 + offset. */
+export function decompressAbsmax(c: CompressedAbsmax): Float32Array {
+  const out = dequantizeBlockwise8(c.absmaxCodes, c.absmax2, DOUBLE_QUANT_BLOCK_SIZE);
+  for (let i = 0; i < out.length; i++) out[i] += c.offset;
+  return out;
+}
+
+export interface Nf4DoubleQuantized extends CompressedAbsmax {
+  /** Packed NF4 codes, as quantizeNf4's. */
+  codes: Uint8Array;
+}
+
+/** NF4 with double quantization (bitsandbytes' quantize_4bit(..., compress_statistics=True)). */
+export function quantizeNf4Double(data: Float32Array, blockSize = 64): Nf4DoubleQuantized {
+  const { codes, absmax } = quantizeNf4(data, blockSize);
+  return { codes, ...compressAbsmax(absmax) };
+}
+
+/** Inverse of quantizeNf4Double: level[code] · (map[absmax code] · absmax2 + offset). */
+export function dequantizeNf4Double(
+  q: Nf4DoubleQuantized,
+  blockSize = 64,
+  length = q.codes.length * 2,
+): Float32Array {
+  return dequantizeNf4(q.codes, decompressAbsmax(q), blockSize, length);
 }
 
 export interface BlockQuantized {
