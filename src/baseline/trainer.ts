@@ -11,16 +11,9 @@ import { appendFile, mkdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { DataRecord } from "../data/load.js";
 import { writeJsonAtomic } from "../io/atomic.js";
-import { calibrateRun } from "../run/calibration.js";
 import { epochRecords, labelRates, prepareData, resolvePosWeight } from "../run/data.js";
-import { evaluateSplit, writeEvaluationFiles } from "../run/eval-files.js";
-import {
-  type EvalReport,
-  evaluate,
-  formatPrototypeTable,
-  MIN_TUNING_POSITIVES,
-  tuneThresholds,
-} from "../run/metrics.js";
+import { finishRun, validEvalLine } from "../run/finish.js";
+import { evaluate } from "../run/metrics.js";
 import { Progress } from "../run/progress.js";
 import { defaultRunDir, type TrainOptions, type TrainResult } from "../run/train-contract.js";
 import { RUN_FILES } from "../run/types.js";
@@ -49,15 +42,6 @@ function meanBce(probs: number[][], truth: number[][]): number {
     });
   });
   return n ? s / n : 0;
-}
-
-function perLabelSummary(report: EvalReport, labels: string[]) {
-  return Object.fromEntries(
-    labels.map((l) => {
-      const x = report.perLabel[l];
-      return [l, { f1: x.f1, precision: x.precision, recall: x.recall, prAuc: x.prAuc, rocAuc: x.rocAuc }];
-    }),
-  );
 }
 
 /** The rows the model is fitted on: the training split, or every epoch's re-sampled draw in turn. */
@@ -152,7 +136,7 @@ export async function trainBaseline(
   return finish(runDir, cfg, model, data, { trainSeconds, steps, logMetric, progress });
 }
 
-/** Validation metrics and tuned thresholds, then the test split's eval.json and files. */
+/** Validation metrics in metrics.jsonl, then the run's shared end (src/run/finish.ts). */
 async function finish(
   runDir: string,
   cfg: BaselineConfig,
@@ -167,72 +151,24 @@ async function finish(
     const truth = data.valid.map((r) => r.labels);
     valid = { probs, truth };
     const report = evaluate(probs, truth, labels);
-    await ctx.logMetric({
-      type: "eval",
-      split: "valid",
-      step: ctx.steps,
-      epoch: cfg.epochs,
-      loss: meanBce(probs, truth),
-      macroF1: report.macroF1,
-      microF1: report.microF1,
-      macroPrAuc: report.macro.prAuc,
-      perLabel: perLabelSummary(report, labels),
-    });
+    const at = { step: ctx.steps, epoch: cfg.epochs, loss: meanBce(probs, truth) };
+    await ctx.logMetric(validEvalLine(at, report, labels));
   }
-  // The LoRA trainer's calibration step: with --calibrate, both splits are calibrated before
-  // thresholds are tuned (and calibration.json is what loadClassifier applies later).
-  const calibrated = await calibrateRun(
-    runDir,
-    cfg.calibrate,
-    labels,
-    valid,
-    model.probs(data.test.map((r) => r.text)),
-  );
-  const thresholds =
-    valid && calibrated.valid
-      ? tuneThresholds(calibrated.valid, valid.truth, { minPositives: MIN_TUNING_POSITIVES })
-      : labels.map(() => 0.5);
-  await writeJsonAtomic(join(runDir, RUN_FILES.thresholds), {
-    labels,
-    thresholds,
-    tunedOn: valid ? "valid" : null,
-  });
-  const probs = calibrated.test;
   const truth = data.test.map((r) => r.labels);
-  const { at05: evalAt05, tuned: evalTuned } = evaluateSplit(probs, truth, labels, thresholds, {
-    resamples: cfg.bootstrap,
-    seed: cfg.seed,
-  });
-  await writeJsonAtomic(join(runDir, RUN_FILES.eval), {
-    split: "test",
-    rows: data.test.length,
-    loss: meanBce(probs, truth),
-    at05: evalAt05,
-    tuned: evalTuned,
-    thresholds,
-    bestStep: ctx.steps,
-    steps: ctx.steps,
-    trainSeconds: ctx.trainSeconds,
-  });
-  await writeEvaluationFiles(
-    runDir,
-    RUN_FILES.evalPredictions,
-    { records: data.test, labels, probs },
-    evalAt05,
-    evalTuned,
+  return finishRun(
+    {
+      runDir,
+      labels,
+      cfg,
+      valid,
+      // Its loss is that of the final (calibrated) probabilities.
+      test: {
+        records: data.test,
+        probs: model.probs(data.test.map((r) => r.text)),
+        loss: (p) => meanBce(p, truth),
+      },
+      summary: { bestStep: ctx.steps, steps: ctx.steps, trainSeconds: ctx.trainSeconds },
+    },
+    ctx.progress,
   );
-  ctx.progress.log(
-    `test (${data.test.length} rows) at tuned thresholds:\n${formatPrototypeTable(evalTuned).text}`,
-  );
-  return {
-    runDir,
-    labels,
-    eval: evalTuned,
-    evalAt05,
-    thresholds,
-    bestStep: ctx.steps,
-    steps: ctx.steps,
-    trainSeconds: ctx.trainSeconds,
-    interrupted: false,
-  };
 }

@@ -48,18 +48,11 @@ import {
 } from "../models/registry.js";
 import { checkpointQuantOptions } from "../quant/weights.js";
 import { bucketedBatches, naiveBatches } from "../run/batching.js";
-import { calibrateRun } from "../run/calibration.js";
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from "../run/config.js";
 import { epochRecords, labelRates, prepareData, resolvePosWeight } from "../run/data.js";
 import { batchFeeds, encodeTexts, scoreRows } from "../run/encode.js";
-import { evaluateSplit, writeEvaluationFiles } from "../run/eval-files.js";
-import {
-  type EvalReport,
-  evaluate,
-  formatPrototypeTable,
-  MIN_TUNING_POSITIVES,
-  tuneThresholds,
-} from "../run/metrics.js";
+import { finishRun, validEvalLine } from "../run/finish.js";
+import { type EvalReport, evaluate } from "../run/metrics.js";
 import { Progress } from "../run/progress.js";
 import { defaultRunDir, type TrainOptions, type TrainResult } from "../run/train-contract.js";
 import { RUN_FILES } from "../run/types.js";
@@ -661,23 +654,7 @@ async function validate(
   );
   const report = evaluate(probs, valid.labels, labels);
   const value = metricValue(report, vloss, cfg.bestMetric);
-  const perLabel = Object.fromEntries(
-    labels.map((l) => {
-      const x = report.perLabel[l];
-      return [l, { f1: x.f1, precision: x.precision, recall: x.recall, prAuc: x.prAuc, rocAuc: x.rocAuc }];
-    }),
-  );
-  await logMetric(runDir, {
-    type: "eval",
-    split: "valid",
-    step: state.optimizerSteps,
-    epoch,
-    loss: vloss,
-    macroF1: report.macroF1,
-    microF1: report.microF1,
-    macroPrAuc: report.macro.prAuc,
-    perLabel,
-  });
+  await logMetric(runDir, validEvalLine({ step: state.optimizerSteps, epoch, loss: vloss }, report, labels));
   progress.log(
     `eval step ${state.optimizerSteps}: loss ${vloss.toFixed(4)}  macro-F1 ${report.macroF1.toFixed(4)}  ${labels
       .map((l) => `${l} ${report.perLabel[l].f1.toFixed(3)}`)
@@ -858,12 +835,9 @@ async function epochLoop(
   return false;
 }
 
-/**
- * Step 5, evaluate and select: the best parameters scored on validation and test, calibrated when
- * asked (--calibrate), thresholds tuned on validation. Frees the sessions.
- */
-async function evaluateAndSelect(plan: RunPlan, model: TrainingSessions, enc: EncodedRun, loop: LoopState) {
-  const { runDir, cfg, labels, padId } = plan;
+/** Step 5, evaluate and select: the best parameters scored on validation and test. Frees the sessions. */
+async function evaluateBest(plan: RunPlan, model: TrainingSessions, enc: EncodedRun, loop: LoopState) {
+  const { cfg, padId } = plan;
   const { valid, test } = enc;
   const withTokenTypes = model.family === "bert";
   const evalBatch = cfg.batchSize * 2;
@@ -884,75 +858,35 @@ async function evaluateAndSelect(plan: RunPlan, model: TrainingSessions, enc: En
     true,
   );
   await model.release();
-  // With --calibrate, both splits' probabilities are calibrated before thresholds are tuned.
-  const calibrated = await calibrateRun(
-    runDir,
-    cfg.calibrate,
-    labels,
-    final.valid ? { probs: final.valid.probs, truth: valid.labels } : null,
-    final.test.probs,
-  );
-  const thresholds = calibrated.valid
-    ? tuneThresholds(calibrated.valid, valid.labels, { minPositives: MIN_TUNING_POSITIVES })
-    : labels.map(() => 0.5);
-  return { thresholds, test: { ...final.test, probs: calibrated.test } };
+  return final;
 }
 
-/** Step 6, write run: thresholds.json, the test evaluation (eval.json and per-row files), state done. */
+/**
+ * Step 6, write run: calibration and thresholds tuned on validation, the test evaluation (eval.json
+ * and per-row files; src/run/finish.ts, as the baseline trainer), then the state marked done.
+ */
 async function writeRun(
   plan: RunPlan,
   enc: EncodedRun,
   loop: LoopState,
-  selected: Awaited<ReturnType<typeof evaluateAndSelect>>,
+  final: Awaited<ReturnType<typeof evaluateBest>>,
   progress: Progress,
 ): Promise<TrainResult> {
-  const { runDir, cfg, labels } = plan;
-  const { valid, test } = enc;
   const { state } = loop;
-  const { thresholds, test: t } = selected;
-  await writeJsonAtomic(join(runDir, RUN_FILES.thresholds), {
-    labels,
-    thresholds,
-    tunedOn: valid.ids.length > 0 ? "valid" : null,
-  });
-  const { at05: evalAt05, tuned: evalTuned } = evaluateSplit(t.probs, test.labels, labels, thresholds, {
-    resamples: cfg.bootstrap,
-    seed: cfg.seed,
-  });
-  await writeJsonAtomic(join(runDir, RUN_FILES.eval), {
-    split: "test",
-    rows: test.ids.length,
-    loss: t.loss,
-    at05: evalAt05,
-    tuned: evalTuned,
-    thresholds,
-    bestStep: state.bestStep,
-    steps: state.optimizerSteps,
-    trainSeconds: state.trainSeconds,
-  });
-  await writeEvaluationFiles(
-    runDir,
-    RUN_FILES.evalPredictions,
-    { records: test.records, labels, probs: t.probs },
-    evalAt05,
-    evalTuned,
+  const result = await finishRun(
+    {
+      runDir: plan.runDir,
+      labels: plan.labels,
+      cfg: plan.cfg,
+      valid: final.valid ? { probs: final.valid.probs, truth: enc.valid.labels } : null,
+      test: { records: enc.test.records, probs: final.test.probs, loss: final.test.loss },
+      summary: { bestStep: state.bestStep, steps: state.optimizerSteps, trainSeconds: state.trainSeconds },
+    },
+    progress,
   );
   state.done = true;
   await writeJsonAtomic(plan.stateFile, state);
-  progress.log(
-    `test (${test.ids.length} rows) at tuned thresholds:\n${formatPrototypeTable(evalTuned).text}`,
-  );
-  return {
-    runDir,
-    labels,
-    eval: evalTuned,
-    evalAt05,
-    thresholds,
-    bestStep: state.bestStep,
-    steps: state.optimizerSteps,
-    trainSeconds: state.trainSeconds,
-    interrupted: false,
-  };
+  return result;
 }
 
 /** What an interrupted run returns: no evaluation yet, the run stays resumable. */
@@ -995,7 +929,7 @@ export async function train(
       progress.log(`interrupted: run \`toxlora train --out ${plan.runDir} --resume\` to continue`);
       return interruptedResult(plan, loop.state);
     }
-    return await writeRun(plan, enc, loop, await evaluateAndSelect(plan, model, enc, loop), progress);
+    return await writeRun(plan, enc, loop, await evaluateBest(plan, model, enc, loop), progress);
   } finally {
     await model.release();
   }
