@@ -20,7 +20,7 @@ import * as ort from "onnxruntime-node";
 import { Graph, toOnnx } from "../src/engine/index.js";
 import { buildClassifier, loadCheckpoint } from "../src/models/registry.js";
 import { writeSyntheticCheckpoint } from "../src/models/synthetic.js";
-import type { QuantScheme } from "../src/quant/weights.js";
+import type { QuantizeOptions, QuantScheme } from "../src/quant/weights.js";
 import { train } from "../src/train/trainer.js";
 import { writeLlmJpScaleModel, writeLongPosts } from "./llmjp-scale.js";
 
@@ -33,7 +33,7 @@ const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** The exported classifier's ONNX bytes (LoRA-free merged graph, optionally quantized). */
-async function exportedBytes(model: string, scheme: QuantScheme, accuracyLevel: 0 | 4): Promise<Uint8Array> {
+async function exportedBytes(model: string, quant: QuantizeOptions): Promise<Uint8Array> {
   const ckpt = await loadCheckpoint(model);
   const g = new Graph();
   const m = buildClassifier(g, ckpt, {
@@ -41,7 +41,7 @@ async function exportedBytes(model: string, scheme: QuantScheme, accuracyLevel: 
     merged: true,
     mergeInPlace: true,
     tokenTypeInput: false,
-    quantizeMerged: scheme === "none" ? undefined : { scheme, accuracyLevel },
+    quantizeMerged: quant.scheme === "none" ? undefined : quant,
   });
   g.output("probs", m.probs);
   return toOnnx(g);
@@ -70,15 +70,15 @@ async function predictPart(dir: string) {
     attention_mask: new ort.Tensor("int64", new BigInt64Array(batch * len).fill(1n), [batch, len]),
   };
   const results: Record<string, { textsPerS: number; bytes: number; probs: Float32Array }> = {};
-  const variants: [string, QuantScheme, 0 | 4][] = [
-    ["fp32", "none", 0],
-    ["int8", "int8", 4],
-    ["int4", "int4", 4],
-    ["int8_acc0", "int8", 0],
-    ["int4_acc0", "int4", 0],
+  const variants: [string, QuantizeOptions][] = [
+    ["fp32", { scheme: "none" }],
+    ["int8", { scheme: "int8", kernel: "qgemm" }],
+    ["int4", { scheme: "int4", kernel: "qgemm" }],
+    ["int8_nbits", { scheme: "int8", accuracyLevel: 4 }],
+    ["int4_nbits", { scheme: "int4", accuracyLevel: 4 }],
   ];
-  for (const [name, scheme, acc] of variants) {
-    const bytes = await exportedBytes(model, scheme, acc);
+  for (const [name, quant] of variants) {
+    const bytes = await exportedBytes(model, quant);
     // Plain onnxruntime-node: the exported bytes, no toxlora code in the loop.
     const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: "all" });
     let out = await session.run(feeds);
@@ -107,14 +107,14 @@ async function predictPart(dir: string) {
     predict_texts_per_s_fp32: round(results.fp32.textsPerS, 1),
     predict_speedup_int8: speed("int8"),
     predict_speedup_int4: speed("int4"),
-    predict_speedup_int8_accuracy_level_0: speed("int8_acc0"),
-    predict_speedup_int4_accuracy_level_0: speed("int4_acc0"),
+    predict_speedup_int8_matmulnbits: speed("int8_nbits"),
+    predict_speedup_int4_matmulnbits: speed("int4_nbits"),
     export_size_ratio_int4: round(results.int4.bytes / results.fp32.bytes),
     export_size_ratio_int8: round(results.int8.bytes / results.fp32.bytes),
     max_prob_shift_int8: shift("int8"),
     max_prob_shift_int4: shift("int4"),
-    max_prob_shift_int8_accuracy_level_0: shift("int8_acc0"),
-    max_prob_shift_int4_accuracy_level_0: shift("int4_acc0"),
+    max_prob_shift_int8_matmulnbits: shift("int8_nbits"),
+    max_prob_shift_int4_matmulnbits: shift("int4_nbits"),
   };
 }
 

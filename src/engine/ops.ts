@@ -7,6 +7,7 @@
 // Ops without `vjp` are not differentiable (comparisons, shapes, casts to integers...).
 
 import { NF4_LEVELS as NF4_TABLE } from "../quant/codecs.js";
+import type { QGemmAttrs } from "../quant/qgemm.js";
 import type { QuantAttrs } from "../quant/weights.js";
 import type { Emitter } from "./emitter.js";
 import {
@@ -334,6 +335,42 @@ export const OPS: Record<string, OpDef> = {
       const padded = e.tmp("padded");
       e.node("Reshape", [scaled, e.constI64([n, width])], [padded]);
       e.node("Slice", [padded, e.constI64([0]), e.constI64([k]), e.constI64([1])], outs);
+    },
+  },
+
+  // y = x · Wᵀ on onnxruntime's int8 QGEMM, for prediction graphs only (no gradient): W [n, k] =
+  // q · scale[n], q int8 per output channel (src/quant/qgemm.ts). The file keeps q as uint8 codes
+  // (q + 128, [n, k]), or for int4 as MatMulNBits' packed nibbles and block scales that are
+  // requantized to q in the graph; either way those nodes read only initializers, so onnxruntime
+  // folds them at session creation and the kernel packs a constant int8 B once. Activations go
+  // DynamicQuantizeLinear (uint8, per tensor) → MatMulInteger → ·scale, standard ONNX that
+  // onnxruntime fuses into com.microsoft DynamicQuantizeMatMul (MLAS u8s8 kernels, VNNI).
+  QGemm: {
+    infer: (ins, a) => {
+      const [x, codes] = ins;
+      const { n, k } = a as unknown as QGemmAttrs;
+      if (x.dtype !== "float32") fail("QGemm", "needs float32 activations", ins);
+      if (codes.dtype !== "uint8" || ins.slice(2).some((t) => t.dtype !== "float32"))
+        fail("QGemm", "needs uint8 codes and float32 scales", ins);
+      if (!sameDim(x.shape[x.rank - 1], k))
+        fail("QGemm", `inner dimensions differ (${x.shape[x.rank - 1]} vs ${k})`, ins);
+      return [{ dtype: "float32", shape: [...x.shape.slice(0, -1), n] }];
+    },
+    emit: (e, ins, outs, node) => {
+      const a = node.attrs as unknown as QGemmAttrs;
+      const scales = ins[ins.length - 1];
+      const q = a.source === "int4" ? int4ToInt8(e, ins[1], ins[2], scales, a) : uint8ToInt8(e, ins[1]);
+      const bT = e.tmp("qgemm_b");
+      e.node("Transpose", [q], [bT], { perm: { ints: [1, 0] } });
+      const [xq, xs, xz] = [e.tmp("xq"), e.tmp("xs"), e.tmp("xz")];
+      e.node("DynamicQuantizeLinear", [ins[0]], [xq, xs, xz]);
+      const yi = e.tmp("yi");
+      e.node("MatMulInteger", [xq, bT, xz], [yi]);
+      const yf = e.tmp("yf");
+      e.node("Cast", [yi], [yf], { to: { i: onnxDtype("float32") } });
+      const m = e.tmp("multiplier");
+      e.node("Mul", [xs, scales], [m]);
+      e.node("Mul", [yf, m], outs);
     },
   },
 
@@ -915,6 +952,81 @@ export function matmul(a: Tensor, b: Tensor, opts: Partial<MatMulAttrs> = {}): T
 /** x · Wᵀ for a quantized W [n, k] given as codes (uint8) and scales (float32); see QMatMul. */
 export function quantMatmul(x: Tensor, codes: Tensor, scales: Tensor, attrs: QuantAttrs): Tensor {
   return one("QMatMul", [x, codes, scales], { ...attrs });
+}
+
+/** ONNX's int8 element type (the graph's DType has no int8: it only lives inside QGemm). */
+const ONNX_INT8 = 3;
+
+/** int8 [n, k] from uint8 codes q + 128. */
+function uint8ToInt8(e: Emitter, codes: string): string {
+  const c = e.tmp("codes_i32");
+  e.node("Cast", [codes], [c], { to: { i: onnxDtype("int32") } });
+  const s = e.tmp("codes_signed");
+  e.node("Sub", [c, e.constScalar(128, "int32")], [s]);
+  const q = e.tmp("q8");
+  e.node("Cast", [s], [q], { to: { i: ONNX_INT8 } });
+  return q;
+}
+
+/**
+ * int8 [n, k] from MatMulNBits int4 (codes [n, blocks, bs/2], low nibble first, zero point 8;
+ * block scales [n · blocks]): q = round((nibble − 8) · blockScale / scale[n]).
+ */
+function int4ToInt8(e: Emitter, codes: string, blockScales: string, scales: string, a: QGemmAttrs): string {
+  const { n, k, blockSize: bs } = a;
+  const blocks = Math.ceil(k / bs);
+  const lo = e.tmp("lo");
+  e.node("BitwiseAnd", [codes, e.constScalar(15, "uint8")], [lo]);
+  const hi = e.tmp("hi");
+  e.node("BitShift", [codes, e.constScalar(4, "uint8")], [hi], { direction: { s: "RIGHT" } });
+  const pair = [lo, hi].map((t) => {
+    const u = e.tmp("nibble");
+    e.node("Unsqueeze", [t, e.constI64([-1])], [u]);
+    return u;
+  });
+  const both = e.tmp("nibbles");
+  e.node("Concat", pair, [both], { axis: { i: -1 } });
+  const flat = e.tmp("nibbles_flat");
+  e.node("Reshape", [both, e.constI64([n, blocks, bs])], [flat]);
+  const f = e.tmp("nibbles_f");
+  e.node("Cast", [flat], [f], { to: { i: onnxDtype("float32") } });
+  const centred = e.tmp("centred");
+  e.node("Sub", [f, e.constScalar(8, "float32")], [centred]);
+  const bsc = e.tmp("block_scales");
+  e.node("Reshape", [blockScales, e.constI64([n, blocks, 1])], [bsc]);
+  const w = e.tmp("w");
+  e.node("Mul", [centred, bsc], [w]);
+  const sc = e.tmp("row_scales");
+  e.node("Reshape", [scales, e.constI64([n, 1, 1])], [sc]);
+  const ratio = e.tmp("ratio");
+  e.node("Div", [w, sc], [ratio]);
+  const r = e.tmp("rounded");
+  e.node("Round", [ratio], [r]);
+  const rows = e.tmp("rows");
+  e.node("Reshape", [r, e.constI64([n, blocks * bs])], [rows]);
+  let cut = rows;
+  if (blocks * bs !== k) {
+    cut = e.tmp("rows_cut");
+    e.node("Slice", [rows, e.constI64([0]), e.constI64([k]), e.constI64([1])], [cut]);
+  }
+  const q = e.tmp("q8");
+  e.node("Cast", [cut], [q], { to: { i: ONNX_INT8 } });
+  return q;
+}
+
+/**
+ * x · Wᵀ on onnxruntime's int8 QGEMM (prediction only, see QGemm): `codes` uint8 [n, k] (int8
+ * source) or MatMulNBits int4 codes with `blockScales`; `scales` [n] per output channel.
+ */
+export function qgemmMatmul(
+  x: Tensor,
+  codes: Tensor,
+  scales: Tensor,
+  attrs: QGemmAttrs,
+  blockScales?: Tensor,
+): Tensor {
+  const ins = attrs.source === "int4" && blockScales ? [x, codes, blockScales, scales] : [x, codes, scales];
+  return one("QGemm", ins, { ...attrs });
 }
 
 /** Byte → value(s) table of a scheme: nf4 [256, 2] levels (high nibble first), int4 [256, 2] code-8 (low nibble first), int8 [256] code-128. */

@@ -15,7 +15,7 @@
 // is trained in full as a modules_to_save module).
 
 import type { Rng } from "../data/random.js";
-import { add, dropout, type Graph, matmul, quantMatmul, type Tensor } from "../engine/index.js";
+import { add, dropout, type Graph, matmul, qgemmMatmul, quantMatmul, type Tensor } from "../engine/index.js";
 import {
   isAllLinear,
   isLoraTarget,
@@ -25,6 +25,7 @@ import {
   loraScaling,
 } from "../io/peft.js";
 import type { F32Tensor } from "../io/safetensors.js";
+import { type QGemmWeight, qgemmFromFloat, qgemmFromInt4 } from "../quant/qgemm.js";
 import { type QuantizedTensor, type QuantizeOptions, quantizeWeight } from "../quant/weights.js";
 import { type Presence, requireWeight, type WeightSource, weightFor } from "./weights.js";
 
@@ -207,13 +208,17 @@ export function linear(
       w = mergeDelta(w, A, B, out, inF, r, s, ctx.mergeInPlace);
     }
   }
+  let qg: QGemmWeight | undefined;
   if (w && ctx.quantizeMerged && ctx.quantizeMerged.scheme !== "none") {
-    q = quantizeWeight(key, w, out, inF, ctx.quantizeMerged);
+    if (ctx.quantizeMerged.kernel === "qgemm") qg = qgemmWeight(key, w, out, inF, ctx.quantizeMerged);
+    else q = quantizeWeight(key, w, out, inF, ctx.quantizeMerged);
   }
 
-  let y = q
-    ? quantizedLinear(g, key, x, q)
-    : matmul(x, g.initializer(key, "float32", [out, inF], w as Float32Array), { transB: TRANS_B });
+  let y = qg
+    ? qgemmLinear(g, key, x, qg)
+    : q
+      ? quantizedLinear(g, key, x, q)
+      : matmul(x, g.initializer(key, "float32", [out, inF], w as Float32Array), { transB: TRANS_B });
   if (b) y = add(y, g.initializer(`${modulePath}.bias`, "float32", [out], b));
   if (lora && A && B && !(ctx.merged && !q)) {
     // Trainable factors, or frozen ones beside a quantized base in a prediction graph.
@@ -231,6 +236,23 @@ export function linear(
     y = add(y, matmul(h, pb, { transB: true, alpha: s }));
   }
   return y;
+}
+
+/** A merged weight for QGemm: per-channel int8, or int4 (MatMulNBits layout) requantized at load. */
+function qgemmWeight(key: string, w: Float32Array, n: number, k: number, opts: QuantizeOptions): QGemmWeight {
+  if (opts.scheme === "int8") return qgemmFromFloat(w, n, k);
+  if (opts.scheme === "int4") return qgemmFromInt4(quantizeWeight(key, w, n, k, opts));
+  throw new Error(`tensor "${key}": the qgemm kernel takes int8 or int4, not ${opts.scheme}`);
+}
+
+/** x · Wᵀ on the int8 QGEMM: initializers `<key>.codes/.scales` (+ `.block_scales` for int4). */
+function qgemmLinear(g: Graph, key: string, x: Tensor, w: QGemmWeight): Tensor {
+  const codes = g.initializer(`${key}.codes`, "uint8", w.codesShape, w.codes);
+  const scales = g.initializer(`${key}.scales`, "float32", [w.attrs.n], w.scales);
+  const blockScales = w.blockScales
+    ? g.initializer(`${key}.block_scales`, "float32", [w.blockScales.length], w.blockScales)
+    : undefined;
+  return qgemmMatmul(x, codes, scales, w.attrs, blockScales);
 }
 
 /** x · Wᵀ with W stored quantized: codes and scales are the graph's initializers `<key>.codes/.scales`. */
