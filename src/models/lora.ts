@@ -165,6 +165,8 @@ export function linear(
   ctx.linearModules.push(modulePath);
   const key = `${modulePath}.weight`;
   let q = weights.getQuantized?.(key);
+  // A quantized base keeps its LoRA branch even when merged (merging would need a requantization).
+  const quantizedBase = q !== undefined;
   if (q && (q.attrs.n !== out || q.attrs.k !== inF)) {
     throw new Error(
       `${weights.origin}: tensor "${key}" has shape [${q.attrs.n}, ${q.attrs.k}] but the config implies [${out}, ${inF}]`,
@@ -203,7 +205,6 @@ export function linear(
       B = new Float32Array(out * r);
     }
     ctx.loraModules.push(modulePath);
-    // A quantized base keeps its LoRA branch even when merged (merging would need a requantization).
     if (ctx.merged && w) {
       w = mergeDelta(w, A, B, out, inF, r, s, ctx.mergeInPlace);
     }
@@ -220,7 +221,7 @@ export function linear(
       ? quantizedLinear(g, key, x, q)
       : matmul(x, g.initializer(key, "float32", [out, inF], w as Float32Array), { transB: TRANS_B });
   if (b) y = add(y, g.initializer(`${modulePath}.bias`, "float32", [out], b));
-  if (lora && A && B && !(ctx.merged && !q)) {
+  if (lora && A && B && !(ctx.merged && !quantizedBase)) {
     // Trainable factors, or frozen ones beside a quantized base in a prediction graph.
     const [pa, pb] = ctx.merged
       ? [
