@@ -2,19 +2,21 @@
 // RAM for the float32 training run): a quantized frozen base against float32, side by side.
 //
 // 1. Prediction, BERT-base-shaped (12 layers, hidden 768), batch 32 of 64-token posts: the model
-//    as `toxlora export` writes it (LoRA merged, then quantized), run by plain onnxruntime-node:
-//    texts/s, file size, and the largest |Δ probability| against float32 on the same inputs.
+//    as `toxlora export` writes it (LoRA merged, then quantized; the default qgemm kernel and
+//    MatMulNBits), run by plain onnxruntime-node: texts/s, file size, the largest
+//    |Δ probability| against float32 on the same inputs, and onnxruntime's per-op profile.
 // 2. Training: a whole `train()` run of an llm-jp-3-1.8b-shaped random checkpoint (batch 1 × 512,
 //    r 16, all-linear, per-label-softmax, as bench:trainer-scale), one child process per scheme
 //    so each peak RSS is its own: peak RSS and the median optimizer-step time.
 // Results: one JSON line and bench/results/quantize.json.
 //
 // Environment: BENCH_LAYERS (default 24), BENCH_ROWS (default 8), BENCH_SEQ (default 512),
-// BENCH_SKIP_TRAIN=1 (prediction only).
+// BENCH_PREDICT_ROUNDS (default 9), BENCH_SKIP_TRAIN=1 (prediction only, ~1.5 GB of RAM: writes
+// bench/results/quantize-predict.json instead, `npm run bench:quantize-predict`).
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { Graph, toOnnx } from "../src/engine/index.js";
@@ -27,6 +29,7 @@ import { writeLlmJpScaleModel, writeLongPosts } from "./llmjp-scale.js";
 const layers = Number(process.env.BENCH_LAYERS ?? 24);
 const rows = Number(process.env.BENCH_ROWS ?? 8);
 const seq = Number(process.env.BENCH_SEQ ?? 512);
+const rounds = Number(process.env.BENCH_PREDICT_ROUNDS ?? 9);
 const SCHEMES: QuantScheme[] = ["none", "int8", "int4", "nf4"];
 
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
@@ -45,6 +48,49 @@ async function exportedBytes(model: string, quant: QuantizeOptions): Promise<Uin
   });
   g.output("probs", m.probs);
   return toOnnx(g);
+}
+
+/**
+ * Where one batch's time goes: onnxruntime's own profiler (a separate session, 3 runs), kernel
+ * time per op type as a share of all kernel time, largest first (ops under 1% summed as "other").
+ */
+async function opProfile(
+  bytes: Uint8Array,
+  feeds: Record<string, ort.Tensor>,
+  prefix: string,
+): Promise<Record<string, number>> {
+  const session = await ort.InferenceSession.create(bytes, {
+    graphOptimizationLevel: "all",
+    enableProfiling: true,
+    profileFilePrefix: prefix,
+  });
+  for (let i = 0; i < 3; i++) await session.run(feeds);
+  session.endProfiling();
+  await session.release();
+  const dir = dirname(prefix);
+  const file = readdirSync(dir).find((f) => join(dir, f).startsWith(prefix) && f.endsWith(".json"));
+  if (!file) throw new Error(`no onnxruntime profile beside ${prefix}`);
+  const events = JSON.parse(readFileSync(join(dir, file), "utf8")) as {
+    cat: string;
+    name: string;
+    dur: number;
+    args?: { op_name?: string };
+  }[];
+  const byOp = new Map<string, number>();
+  let total = 0;
+  for (const e of events) {
+    if (e.cat !== "Node" || !e.name.endsWith("_kernel_time") || !e.args?.op_name) continue;
+    byOp.set(e.args.op_name, (byOp.get(e.args.op_name) ?? 0) + e.dur);
+    total += e.dur;
+  }
+  const share: Record<string, number> = {};
+  let other = 0;
+  for (const [op, us] of [...byOp].sort((a, b) => b[1] - a[1])) {
+    if (us / total >= 0.01) share[op] = round(us / total);
+    else other += us;
+  }
+  if (other > 0) share.other = round(other / total);
+  return share;
 }
 
 async function predictPart(dir: string) {
@@ -69,31 +115,49 @@ async function predictPart(dir: string) {
     input_ids: new ort.Tensor("int64", ids, [batch, len]),
     attention_mask: new ort.Tensor("int64", new BigInt64Array(batch * len).fill(1n), [batch, len]),
   };
-  const results: Record<string, { textsPerS: number; bytes: number; probs: Float32Array }> = {};
   const variants: [string, QuantizeOptions][] = [
     ["fp32", { scheme: "none" }],
+    // As `toxlora export --quantize int8|int4` writes them (kernel qgemm, int4 blocks of 32).
     ["int8", { scheme: "int8", kernel: "qgemm" }],
     ["int4", { scheme: "int4", kernel: "qgemm" }],
-    ["int8_nbits", { scheme: "int8", accuracyLevel: 4 }],
-    ["int4_nbits", { scheme: "int4", accuracyLevel: 4 }],
+    // The same with `--quant-kernel matmulnbits` (accuracy_level 4).
+    ["int8_matmulnbits", { scheme: "int8", kernel: "matmulnbits", accuracyLevel: 4 }],
+    ["int4_matmulnbits", { scheme: "int4", kernel: "matmulnbits", accuracyLevel: 4 }],
   ];
-  for (const [name, quant] of variants) {
-    const bytes = await exportedBytes(model, quant);
-    // Plain onnxruntime-node: the exported bytes, no toxlora code in the loop.
-    const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: "all" });
-    let out = await session.run(feeds);
-    const times: number[] = [];
-    for (let i = 0; i < 7; i++) {
+  const files = new Map<string, Uint8Array>();
+  for (const [name, quant] of variants) files.set(name, await exportedBytes(model, quant));
+  // Plain onnxruntime-node on the exported bytes, no toxlora code in the loop. The variants take
+  // turns run by run, so a change in the machine's load hits them all alike.
+  const sessions = new Map<string, ort.InferenceSession>();
+  for (const [name] of variants) {
+    const session = await ort.InferenceSession.create(files.get(name) as Uint8Array, {
+      graphOptimizationLevel: "all",
+    });
+    await session.run(feeds); // warm-up
+    sessions.set(name, session);
+  }
+  const times = new Map<string, number[]>(variants.map(([name]) => [name, []]));
+  const probs = new Map<string, Float32Array>();
+  for (let i = 0; i < rounds; i++) {
+    for (const [name, session] of sessions) {
       const t0 = performance.now();
-      out = await session.run(feeds);
-      times.push((performance.now() - t0) / 1000);
+      const out = await session.run(feeds);
+      times.get(name)?.push((performance.now() - t0) / 1000);
+      probs.set(name, out.probs.data as Float32Array);
     }
+  }
+  for (const session of sessions.values()) await session.release();
+  const results: Record<string, { textsPerS: number; bytes: number; probs: Float32Array }> = {};
+  for (const [name] of variants) {
     results[name] = {
-      textsPerS: batch / median(times),
-      bytes: bytes.byteLength,
-      probs: out.probs.data as Float32Array,
+      textsPerS: batch / median(times.get(name) as number[]),
+      bytes: (files.get(name) as Uint8Array).byteLength,
+      probs: probs.get(name) as Float32Array,
     };
-    await session.release();
+  }
+  const profile: Record<string, Record<string, number>> = {};
+  for (const name of ["fp32", "int8", "int4"]) {
+    profile[name] = await opProfile(files.get(name) as Uint8Array, feeds, join(dir, `profile-${name}`));
   }
   const shift = (name: string) => {
     let m = 0;
@@ -103,18 +167,23 @@ async function predictPart(dir: string) {
     return round(m, 5);
   };
   const speed = (name: string) => round(results[name].textsPerS / results.fp32.textsPerS);
+  const size = (name: string) => round(results[name].bytes / results.fp32.bytes);
   return {
     predict_texts_per_s_fp32: round(results.fp32.textsPerS, 1),
     predict_speedup_int8: speed("int8"),
     predict_speedup_int4: speed("int4"),
-    predict_speedup_int8_matmulnbits: speed("int8_nbits"),
-    predict_speedup_int4_matmulnbits: speed("int4_nbits"),
-    export_size_ratio_int4: round(results.int4.bytes / results.fp32.bytes),
-    export_size_ratio_int8: round(results.int8.bytes / results.fp32.bytes),
+    predict_speedup_int8_matmulnbits: speed("int8_matmulnbits"),
+    predict_speedup_int4_matmulnbits: speed("int4_matmulnbits"),
+    export_size_ratio_int4: size("int4"),
+    export_size_ratio_int8: size("int8"),
+    export_size_ratio_int8_matmulnbits: size("int8_matmulnbits"),
     max_prob_shift_int8: shift("int8"),
     max_prob_shift_int4: shift("int4"),
-    max_prob_shift_int8_matmulnbits: shift("int8_nbits"),
-    max_prob_shift_int4_matmulnbits: shift("int4_nbits"),
+    max_prob_shift_int8_matmulnbits: shift("int8_matmulnbits"),
+    max_prob_shift_int4_matmulnbits: shift("int4_matmulnbits"),
+    predict_rounds: rounds,
+    predict_threads: "onnxruntime default (intra-op = cores)",
+    predict_profile_share: profile,
   };
 }
 
@@ -195,21 +264,27 @@ async function main() {
   try {
     const predict = await predictPart(dir);
     process.stderr.write(`${JSON.stringify(predict)}\n`);
-    const trainRes = process.env.BENCH_SKIP_TRAIN ? {} : await trainPart(dir);
+    const predictOnly = !!process.env.BENCH_SKIP_TRAIN;
+    const trainRes = predictOnly ? {} : await trainPart(dir);
     const result = {
-      bench: "quantize",
+      bench: predictOnly ? "quantize-predict" : "quantize",
       predict_model:
         "BERT-base-shaped random (12 layers, hidden 768, FFN 3072), batch 32 × 64 tokens, plain onnxruntime-node",
-      train_model: `llm-jp-3-1.8b-shaped random Llama (${layers} layers, hidden 2048, FFN 7168, vocab 99,584), batch 1 × ${seq}, r 16, all-linear, per-label-softmax`,
-      train_rows: rows * 2,
+      ...(predictOnly
+        ? {}
+        : {
+            train_model: `llm-jp-3-1.8b-shaped random Llama (${layers} layers, hidden 2048, FFN 7168, vocab 99,584), batch 1 × ${seq}, r 16, all-linear, per-label-softmax`,
+            train_rows: rows * 2,
+          }),
       ...predict,
       ...trainRes,
       date: new Date().toISOString(),
     };
     console.log(JSON.stringify(result));
     mkdirSync(new URL("./results/", import.meta.url), { recursive: true });
+    // The prediction half alone never overwrites the whole bench's file.
     writeFileSync(
-      new URL("./results/quantize.json", import.meta.url),
+      new URL(`./results/${predictOnly ? "quantize-predict" : "quantize"}.json`, import.meta.url),
       `${JSON.stringify(result, null, 2)}\n`,
     );
   } finally {

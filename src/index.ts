@@ -224,7 +224,13 @@ export {
   readThresholds,
 } from "./predict/classifier.js";
 export { type EvaluateRunResult, evaluateRun } from "./predict/evaluate.js";
-export { type ExportOptions, type ExportResult, exportOnnx } from "./predict/export.js";
+export {
+  EXPORT_QUANT_KERNELS,
+  type ExportOptions,
+  type ExportQuantKernel,
+  type ExportResult,
+  exportOnnx,
+} from "./predict/export.js";
 export * from "./predict/io.js";
 export {
   PREDICT_BLOCK,
@@ -258,6 +264,14 @@ export {
   quantizeNf4,
   quantizeNf4Double,
 } from "./quant/codecs.js";
+export {
+  type QGemmAttrs,
+  type QGemmWeight,
+  qgemmCodes,
+  qgemmDequantize,
+  qgemmFromFloat,
+  qgemmFromInt4,
+} from "./quant/qgemm.js";
 export {
   DEFAULT_BLOCK_SIZE,
   dequantizeWeight,

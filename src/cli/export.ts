@@ -1,7 +1,7 @@
 // `toxlora export --run <dir> --out model.onnx`: a standalone ONNX classifier with LoRA merged,
-// optionally quantized (int8/int4 as onnxruntime's MatMulNBits).
+// optionally quantized (int8/int4 on onnxruntime's int8 GEMM or MatMulNBits).
 import { type Command, Option } from "commander";
-import { exportOnnx } from "../predict/export.js";
+import { EXPORT_QUANT_KERNELS, type ExportQuantKernel, exportOnnx } from "../predict/export.js";
 import { positiveInt } from "./analyze.js";
 
 export function register(program: Command): void {
@@ -13,12 +13,24 @@ export function register(program: Command): void {
     .addOption(
       new Option(
         "--quantize <scheme>",
-        "store the linear weights quantized after merging LoRA (com.microsoft MatMulNBits; runs in onnxruntime)",
+        "store the linear weights quantized after merging LoRA (runs in plain onnxruntime)",
       )
         .choices(["none", "int8", "int4"])
         .default("none"),
     )
-    .option("--quant-block-size <n>", "values per quantization block", positiveInt, 32)
+    .addOption(
+      new Option(
+        "--quant-kernel <kernel>",
+        "qgemm: int8 GEMM (standard DynamicQuantizeLinear + MatMulInteger; fastest on x86 CPUs); matmulnbits: com.microsoft MatMulNBits",
+      )
+        .choices([...EXPORT_QUANT_KERNELS])
+        .default("qgemm"),
+    )
+    .option(
+      "--quant-block-size <n>",
+      "values per quantization block (default 32; int4, or int8 with --quant-kernel matmulnbits)",
+      positiveInt,
+    )
     .option(
       "--triton",
       "also write Triton's config.pbtxt (onnxruntime backend, dynamic batching); --out must be <repository>/<name>/<version>/model.onnx",
@@ -29,12 +41,14 @@ export function register(program: Command): void {
         run: string;
         out: string;
         quantize: "none" | "int8" | "int4";
-        quantBlockSize: number;
+        quantKernel: ExportQuantKernel;
+        quantBlockSize?: number;
         triton?: boolean;
         maxBatch: number;
       }) => {
         const r = await exportOnnx(f.run, f.out, {
           quantize: f.quantize,
+          quantKernel: f.quantKernel,
           quantBlockSize: f.quantBlockSize,
           triton: f.triton ? { maxBatchSize: f.maxBatch } : undefined,
         });

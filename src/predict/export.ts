@@ -35,8 +35,12 @@ import { VERSION } from "../version.js";
 import { buildRunGraph, readRunConfig, readThresholds, runModelDir } from "./classifier.js";
 import { type TritonOptions, tritonConfig, tritonModelPath } from "./triton.js";
 
-/** MatMulNBits accuracy_level of exported models; see bench/results/quantize.json. */
+/** MatMulNBits accuracy_level of exported models (with kernel "matmulnbits"). */
 const DEFAULT_ACCURACY_LEVEL = 4;
+
+/** Kernels a quantized export can use; qgemm measures fastest (bench/results/quantize*.json). */
+export const EXPORT_QUANT_KERNELS = ["qgemm", "matmulnbits"] as const;
+export type ExportQuantKernel = (typeof EXPORT_QUANT_KERNELS)[number];
 
 const TOKENIZER_FILES =
   /^(tokenizer\.json|tokenizer_config\.json|special_tokens_map\.json|added_tokens\.json|vocab\.txt|.*\.model)$/;
@@ -44,10 +48,17 @@ const TOKENIZER_FILES =
 export interface ExportOptions {
   /**
    * Store the backbone's linear weights quantized (after merging LoRA into float32, as PEFT
-   * merges): int8 or int4 as onnxruntime's com.microsoft MatMulNBits. Default none.
+   * merges): int8 or int4, run by `quantKernel`. Default none.
    */
   quantize?: QuantScheme;
-  /** Values per quantization block (default 32). */
+  /**
+   * "qgemm" (default): int8 weights per output channel (int4: MatMulNBits' blocks in the file,
+   * requantized to int8 at session creation) and activations quantized per tensor, as standard
+   * DynamicQuantizeLinear + MatMulInteger, which onnxruntime fuses into its int8 GEMM.
+   * "matmulnbits": com.microsoft MatMulNBits (blockwise weights, `accuracyLevel`).
+   */
+  quantKernel?: ExportQuantKernel;
+  /** Values per quantization block (default 32; int8 with qgemm is per channel and takes none). */
   quantBlockSize?: number;
   /** MatMulNBits accuracy_level: 0 keeps float32 activations, 4 (default) quantizes them to int8 per block. */
   accuracyLevel?: 0 | 4;
@@ -74,15 +85,7 @@ export async function exportOnnx(
       "export --quantize nf4 is not supported: exported models use onnxruntime's standard quantized kernels; choose int4 or int8",
     );
   }
-  const quantizeMerged: QuantizeOptions | undefined =
-    scheme === "none"
-      ? undefined
-      : {
-          scheme,
-          blockSize: opts.quantBlockSize,
-          accuracyLevel: opts.accuracyLevel ?? DEFAULT_ACCURACY_LEVEL,
-        };
-  if (quantizeMerged) blockSizeOf(quantizeMerged);
+  const quantizeMerged = exportQuantization(scheme, opts);
   const run = await readRunConfig(runDir);
   if (isBaselineModel(run.model))
     throw new Error(
@@ -147,7 +150,7 @@ export async function exportOnnx(
       head: run.head,
       maxLength: fitted.maxLength,
       onnx: basename(out),
-      quantization: quantizeMerged ? { scheme, block_size: blockSizeOf(quantizeMerged) } : null,
+      quantization: quantizeMerged ? quantizationRecord(quantizeMerged) : null,
       // Already applied inside the graph's `logits`; kept here so the numbers are on record.
       calibration: calibration
         ? { method: calibration.method, scale: calibration.scale, bias: calibration.bias, inGraph: true }
@@ -167,6 +170,42 @@ export async function exportOnnx(
     files.push(triton.configFile);
   }
   return { model: out, files, notices: fitted.notice ? [fitted.notice] : [] };
+}
+
+/** The merged weights' quantization of an export, its options checked. */
+function exportQuantization(scheme: QuantScheme, opts: ExportOptions): QuantizeOptions | undefined {
+  if (scheme === "none") return undefined;
+  const kernel = opts.quantKernel ?? "qgemm";
+  if (!(EXPORT_QUANT_KERNELS as readonly string[]).includes(kernel)) {
+    throw new Error(
+      `--quant-kernel: unknown kernel "${kernel}" (expected one of ${EXPORT_QUANT_KERNELS.join(", ")})`,
+    );
+  }
+  if (kernel === "qgemm" && scheme === "int8" && opts.quantBlockSize !== undefined) {
+    throw new Error(
+      "--quant-block-size: an int8 export with --quant-kernel qgemm is quantized per output channel; block sizes apply to int4 or to --quant-kernel matmulnbits",
+    );
+  }
+  const q: QuantizeOptions = {
+    scheme,
+    blockSize: opts.quantBlockSize,
+    kernel,
+    ...(kernel === "matmulnbits" ? { accuracyLevel: opts.accuracyLevel ?? DEFAULT_ACCURACY_LEVEL } : {}),
+  };
+  blockSizeOf(q);
+  return q;
+}
+
+/** config.json's record of an export's quantization: scheme, kernel and weight granularity. */
+function quantizationRecord(q: QuantizeOptions) {
+  const perChannel = q.kernel === "qgemm" && q.scheme === "int8";
+  return {
+    scheme: q.scheme,
+    kernel: q.kernel,
+    // int8 + qgemm: one scale per output channel; int4 + qgemm keeps blocks in the file.
+    block_size: perChannel ? null : blockSizeOf(q),
+    ...(q.accuracyLevel !== undefined ? { accuracy_level: q.accuracyLevel } : {}),
+  };
 }
 
 /** scale · logits + bias per label (the calibration of src/run/calibration.ts on the logit). */

@@ -41,10 +41,10 @@ export interface QuantizeOptions {
   /** int4/int8: MatMulNBits accuracy_level (0 = float32 compute; 4 = int8 activations, faster). */
   accuracyLevel?: 0 | 4;
   /**
-   * Prediction graphs only: "nbits" (default) runs MatMulNBits; "qgemm" runs onnxruntime's int8
+   * Prediction graphs only: "matmulnbits" (default) runs MatMulNBits; "qgemm" runs onnxruntime's int8
    * QGEMM on per-channel int8 weights (src/quant/qgemm.ts), faster for batches on x86.
    */
-  kernel?: "nbits" | "qgemm";
+  kernel?: "matmulnbits" | "qgemm";
 }
 
 /** The quantization options every loader takes (train, loadModel, loadClassifier). */
