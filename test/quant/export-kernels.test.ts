@@ -3,7 +3,8 @@
 //   GEMM with the int8 weight codes, one float scale), checked against a plain-JS emulation,
 //   which also pins the int4 → int8 requantization the graph does at session creation;
 // - a whole exported model (LoRA merged, then quantized) run by plain onnxruntime-node is close
-//   to toxlora's float32 model built from the dequantized weights, for each architecture.
+//   to toxlora's float32 model built from the dequantized weights, for each architecture; with
+//   MatMulNBits at accuracy_level 0 (float32 activations) it equals it to 1e-4.
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,8 +22,21 @@ import {
   qgemmFromFloat,
   qgemmFromInt4,
 } from "../../src/quant/qgemm.js";
-import { quantizeWeight } from "../../src/quant/weights.js";
-import { type Arch, batchFeeds, fixtureInputs, maxAbsDiff, REFERENCE } from "../models/helpers.js";
+import {
+  dequantizeWeight,
+  type QuantAttrs,
+  type QuantizedTensor,
+  type QuantizeOptions,
+  quantizeWeight,
+} from "../../src/quant/weights.js";
+import {
+  type Arch,
+  assertClose,
+  batchFeeds,
+  fixtureInputs,
+  maxAbsDiff,
+  REFERENCE,
+} from "../models/helpers.js";
 
 function randoms(n: number, seed: number, scale = 1): Float32Array {
   let s = seed;
@@ -148,21 +162,32 @@ describe("QGemm op", () => {
   });
 });
 
-/** QGemm weights of a built graph, by checkpoint key, reconstructed from its initializers. */
-function qgemmWeights(g: Graph): Map<string, QGemmWeight> {
+/** The float32 W each quantized node of a built graph multiplies by, by checkpoint key. */
+function dequantizedWeights(g: Graph): Map<string, Float32Array> {
   const data = new Map(g.initializers.map((i) => [i.tensor, i.data]));
-  const out = new Map<string, QGemmWeight>();
-  for (const node of g.nodes.filter((nd) => nd.op === "QGemm")) {
-    const attrs = node.attrs as unknown as QGemmAttrs;
+  const out = new Map<string, Float32Array>();
+  for (const node of g.nodes) {
     const [, codes, ...rest] = node.inputs as Tensor[];
-    const scales = rest[rest.length - 1];
-    out.set(codes.name.replace(/\.codes$/, ""), {
-      attrs,
-      codes: data.get(codes) as Uint8Array,
-      codesShape: codes.shape as number[],
-      blockScales: rest.length === 2 ? (data.get(rest[0]) as Float32Array) : undefined,
-      scales: data.get(scales) as Float32Array,
-    });
+    const key = codes?.name.replace(/\.codes$/, "");
+    if (node.op === "QGemm") {
+      const scales = rest[rest.length - 1];
+      const w: QGemmWeight = {
+        attrs: node.attrs as unknown as QGemmAttrs,
+        codes: data.get(codes) as Uint8Array,
+        codesShape: codes.shape as number[],
+        blockScales: rest.length === 2 ? (data.get(rest[0]) as Float32Array) : undefined,
+        scales: data.get(scales) as Float32Array,
+      };
+      out.set(key, qgemmDequantize(w));
+    } else if (node.op === "QMatMul") {
+      const q: QuantizedTensor = {
+        attrs: node.attrs as unknown as QuantAttrs,
+        codes: data.get(codes) as Uint8Array,
+        codesShape: codes.shape as number[],
+        scales: data.get(rest[0]) as Float32Array,
+      };
+      out.set(key, dequantizeWeight(q));
+    }
   }
   return out;
 }
@@ -181,15 +206,16 @@ async function plainOrt(bytes: Uint8Array, arch: Arch): Promise<Float32Array> {
   }
 }
 
-async function exported(arch: Arch, ckpt: LoadedCheckpoint, scheme?: "int8" | "int4") {
+/** The fixture run exported (LoRA merged, then quantized); without `quant`, the float reference. */
+async function exported(arch: Arch, ckpt: LoadedCheckpoint, quant?: QuantizeOptions) {
   const adapter = await readAdapter(path.join(REFERENCE, arch, "lora"));
   const g = new Graph();
   const m = buildClassifier(g, ckpt, {
     head: { kind: "multilabel", numLabels: 4 },
     merged: true,
     tokenTypeInput: false,
-    ...(scheme
-      ? { adapter, quantizeMerged: { scheme, kernel: "qgemm", blockSize: 16 } }
+    ...(quant
+      ? { adapter, quantizeMerged: quant }
       : // The float reference: its weights already merged and dequantized, the adapter's head only.
         { adapter: { ...adapter, lora: new Map(), tensors: new Map() }, lora: null }),
   });
@@ -197,31 +223,39 @@ async function exported(arch: Arch, ckpt: LoadedCheckpoint, scheme?: "int8" | "i
   return { g, bytes: toOnnx(g) };
 }
 
+/** Logits of the exported model and of the float32 model on its merged, dequantized weights. */
+async function againstDequantized(arch: Arch, quant: QuantizeOptions) {
+  const ckpt = await loadCheckpoint(path.join(REFERENCE, arch));
+  const q = await exported(arch, ckpt, quant);
+  const deq = dequantizedWeights(q.g);
+  assert.ok(deq.size >= 4 * ckpt.config.num_hidden_layers, `only ${deq.size} quantized matmuls`);
+  const base = await loadCheckpoint(path.join(REFERENCE, arch));
+  // Checkpoint keys are looked up with and without the backbone prefix ("bert.", "model.").
+  const get = (key: string) => {
+    const t = base.weights.get(key);
+    const d = [...deq].find(([k]) => k === key || k.endsWith(`.${key}`))?.[1];
+    return d && t ? { ...t, data: d } : t;
+  };
+  const f = await exported(arch, { ...base, weights: { origin: base.weights.origin, get } });
+  return { got: await plainOrt(q.bytes, arch), want: await plainOrt(f.bytes, arch) };
+}
+
 for (const arch of ["bert", "llama", "modernbert"] as Arch[]) {
-  describe(`${arch}: exported qgemm model in plain onnxruntime-node`, () => {
+  describe(`${arch}: exported quantized model in plain onnxruntime-node`, () => {
     for (const scheme of ["int8", "int4"] as const) {
-      it(`${scheme}: logits close to the float32 model on the merged, dequantized weights`, async () => {
-        const ckpt = await loadCheckpoint(path.join(REFERENCE, arch));
-        const q = await exported(arch, ckpt, scheme);
-        const weights = qgemmWeights(q.g);
-        assert.ok(weights.size >= 4 * ckpt.config.num_hidden_layers, `only ${weights.size} QGemm nodes`);
-        const deq = new Map([...weights].map(([key, w]) => [key, qgemmDequantize(w)]));
-        const base = await loadCheckpoint(path.join(REFERENCE, arch));
-        // Checkpoint keys are looked up with and without the backbone prefix ("bert.", "model.").
-        const get = (key: string) => {
-          const t = base.weights.get(key);
-          const d = [...deq].find(([k]) => k === key || k.endsWith(`.${key}`))?.[1];
-          return d && t ? { ...t, data: d } : t;
-        };
-        const f = await exported(arch, { ...base, weights: { origin: base.weights.origin, get } });
-        const got = await plainOrt(q.bytes, arch);
-        const want = await plainOrt(f.bytes, arch);
+      it(`${scheme} qgemm: logits close to the float32 model on the merged, dequantized weights`, async () => {
+        const { got, want } = await againstDequantized(arch, { scheme, kernel: "qgemm", blockSize: 16 });
         // The only difference left is the activations' 8-bit quantization (per tensor, 255 steps
         // of its range) at every linear layer: measured 0.03–0.13 on these fixtures (logits up to
         // 3; ModernBERT's and Llama's activations span wide ranges, so their steps are coarser).
         // Wiring errors are far larger: leaving out the merged LoRA delta moves them by 1.2–2.2.
         const d = maxAbsDiff(got, want);
         assert.ok(d > 0 && d < 0.3, `${scheme}: max |Δ logit| ${d}`);
+      });
+      it(`${scheme} matmulnbits (accuracy_level 0): logits equal them to 1e-4`, async () => {
+        const quant: QuantizeOptions = { scheme, kernel: "matmulnbits", blockSize: 16, accuracyLevel: 0 };
+        const { got, want } = await againstDequantized(arch, quant);
+        assertClose("logits", got, want, 1e-4);
       });
     }
   });
