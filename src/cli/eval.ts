@@ -72,6 +72,7 @@ export function register(program: Command): void {
       seed: f.seed,
       onNotice: (line) => process.stderr.write(`note: ${line}\n`),
     });
+    for (const d of Object.values(r.degenerate)) process.stderr.write(`warning: ${d.warning}\n`);
     if (f.json) {
       process.stdout.write(
         `${JSON.stringify({ at05: r.at05, tuned: r.tuned, thresholds: r.thresholds }, null, 2)}\n`,

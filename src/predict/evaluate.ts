@@ -11,6 +11,7 @@ import { refuseOutputOverInput } from "../io/same-file.js";
 import { resolveTrainConfig, type TrainConfig } from "../run/config.js";
 import { schemaForConfig } from "../run/data.js";
 import { evaluateSplit, writeEvaluationFiles } from "../run/eval-files.js";
+import { type DegenerateLabel, degenerateLabels } from "../run/label-checks.js";
 import type { EvalReport } from "../run/metrics.js";
 import { type LoadClassifierOptions, loadClassifier, readRunConfig } from "./classifier.js";
 
@@ -20,6 +21,8 @@ export interface EvaluateRunResult {
   at05: EvalReport;
   tuned: EvalReport;
   thresholds: number[];
+  /** Labels whose decisions mean nothing on this data (src/run/label-checks.ts), also in eval.json. */
+  degenerate: Record<string, DegenerateLabel>;
 }
 
 /**
@@ -65,6 +68,10 @@ export async function evaluateRun(
       resamples: opts.bootstrap ?? 1000,
       seed: opts.seed ?? 42,
     });
+    // Scores as the classifier gives them (calibrated when the run is).
+    const degenerate = degenerateLabels(run.labels, clf.thresholds, [
+      { name: "data", scores: probs, probs, truth },
+    ]);
     await mkdir(outDir, { recursive: true });
     await writeJsonAtomic(join(outDir, "eval.json"), {
       data: dataFile,
@@ -72,6 +79,7 @@ export async function evaluateRun(
       at05,
       tuned,
       thresholds: clf.thresholds,
+      degenerate,
     });
     await writeEvaluationFiles(
       outDir,
@@ -80,7 +88,7 @@ export async function evaluateRun(
       at05,
       tuned,
     );
-    return { outDir, rows: data.records.length, at05, tuned, thresholds: clf.thresholds };
+    return { outDir, rows: data.records.length, at05, tuned, thresholds: clf.thresholds, degenerate };
   } finally {
     await clf.close();
   }

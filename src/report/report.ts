@@ -9,6 +9,7 @@ import { schemaFromOptions } from "../data/schema.js";
 import { type Html, html, inlineSvg, num, page, pct, raw, table } from "../html/html.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { ECE_BINS, expectedCalibrationError, readCalibration } from "../run/calibration.js";
+import { degenerateLabels } from "../run/label-checks.js";
 import { type AverageMetrics, type EvalReport, evaluate, type LabelMetrics } from "../run/metrics.js";
 import { pathsRelativeToRun } from "../run/paths.js";
 import { RUN_FILES } from "../run/types.js";
@@ -101,6 +102,23 @@ export function finalEvaluation(run: RunData): EvalReport | null {
   if (run.eval) return run.eval;
   if (run.predictions.length === 0) return null;
   return evaluateAt(run, run.thresholds);
+}
+
+/**
+ * The warnings of labels whose decisions mean nothing: eval.json's `degenerate`, or, for a run
+ * written before it existed, the same check on the evaluation predictions (test split).
+ */
+export function degenerateWarnings(run: RunData): string[] {
+  const saved = run.evalFile?.degenerate;
+  if (isRecord(saved))
+    return Object.values(saved)
+      .map((d) => (isRecord(d) && typeof d.warning === "string" ? d.warning : null))
+      .filter((w) => w !== null);
+  if (run.predictions.length === 0) return [];
+  const probs = run.predictions.map((p) => run.labels.map((l) => p.probs[l] as number));
+  const truth = run.predictions.map((p) => run.labels.map((l) => p.truth[l] as number));
+  const found = degenerateLabels(run.labels, run.thresholds, [{ name: "test", scores: probs, probs, truth }]);
+  return Object.values(found).map((d) => d.warning);
 }
 
 function evaluateAt(run: RunData, thresholds: readonly number[]): EvalReport {
@@ -512,6 +530,7 @@ export async function buildReport(runDir: string, options: ReportOptions = {}): 
       ? html` "95% CI" is a percentile bootstrap interval (${ci.resamples} resamples of the evaluation rows, seed ${ci.seed}): the range of values the metric would plausibly take on another sample of the same size. Two runs whose intervals overlap may not really differ: compare them with <code>toxlora compare</code>.`
       : null;
     summary = html`${table(header, rows, "summary", footer)}
+${degenerateWarnings(run).map((w) => html`<p class="note warn">Warning: ${w}</p>`)}
 <p class="note">${evalReport.rows} evaluation rows. Thresholds ${run.thresholdsTuned ? "tuned per label on the validation split (F1-maximising)" : "0.5 (no thresholds.json)"}; "F1 @0.5" is the same rows at threshold 0.5.${ciNote}</p>`;
   }
 

@@ -7,6 +7,7 @@ import type { DataRecord } from "../data/load.js";
 import { writeJsonAtomic } from "../io/atomic.js";
 import { type CalibrationMethod, calibrateRun } from "./calibration.js";
 import { evaluateSplit, writeEvaluationFiles } from "./eval-files.js";
+import { degenerateLabels } from "./label-checks.js";
 import { type EvalReport, formatPrototypeTable, MIN_TUNING_POSITIVES, tuneThresholds } from "./metrics.js";
 import type { Progress } from "./progress.js";
 import type { TrainResult } from "./train-contract.js";
@@ -44,6 +45,13 @@ export async function finishRun(run: RunOutcome, progress: Progress): Promise<Tr
   });
   const probs = calibrated.test;
   const truth = test.records.map((r) => r.labels);
+  // Labels the model has not learned (constant scores) or that put every row in one class.
+  const degenerate = degenerateLabels(labels, thresholds, [
+    ...(valid && calibrated.valid
+      ? [{ name: "validation", scores: valid.probs, probs: calibrated.valid, truth: valid.truth }]
+      : []),
+    { name: "test", scores: test.probs, probs, truth },
+  ]);
   const { at05, tuned } = evaluateSplit(probs, truth, labels, thresholds, {
     resamples: cfg.bootstrap,
     seed: cfg.seed,
@@ -56,6 +64,7 @@ export async function finishRun(run: RunOutcome, progress: Progress): Promise<Tr
     tuned,
     thresholds,
     ...summary,
+    degenerate,
   });
   await writeEvaluationFiles(
     runDir,
@@ -67,6 +76,7 @@ export async function finishRun(run: RunOutcome, progress: Progress): Promise<Tr
   progress.log(
     `test (${test.records.length} rows) at tuned thresholds:\n${formatPrototypeTable(tuned).text}`,
   );
+  for (const d of Object.values(degenerate)) progress.warn(d.warning);
   return { runDir, labels, eval: tuned, evalAt05: at05, thresholds, ...summary, interrupted: false };
 }
 

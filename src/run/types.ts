@@ -50,7 +50,8 @@ export interface TrainedClassifier extends Classifier {
  *                     microF1,macroPrAuc,perLabel:{<label>:{f1,precision,recall,prAuc,rocAuc}}} or
  *                     {"type":"epoch",epoch,rows,ids:[...],labelRates:{...}} for each epoch's (re-sampled) set
  * - eval.json         test split: {split,rows,loss,at05: EvalReport,tuned: EvalReport,thresholds,bestStep,
- *                     steps,trainSeconds} (EvalReport: src/run/metrics.ts)
+ *                     steps,trainSeconds,degenerate} (EvalReport: src/run/metrics.ts; degenerate: labels
+ *                     the model has not learned, src/run/label-checks.ts)
  * - thresholds.json   {"labels":[...],"thresholds":[...],"tunedOn":"valid"|null} (tuned on calibrated
  *                     probabilities when the run is calibrated)
  * - calibration.json  only with `--calibrate`: per-label scale and bias of the logit, fitted on the

@@ -52,6 +52,9 @@ test("eval --data <the original file>: the run's two labels, the others left out
   const ev = JSON.parse(readFileSync(join(out, "eval.json"), "utf8"));
   assert.deepEqual(ev.tuned.labels, ["obscene", "discriminatory"]);
   assert.equal(ev.rows, 600);
+  // The model has learned both labels: eval.json's check of degenerate labels is there and empty.
+  assert.deepEqual(ev.degenerate, {});
+  assert.doesNotMatch(r.stderr, /warning: label/);
   const truth = rows().map((x) => x.obscene === "yes");
   const written = readFileSync(join(out, "predictions.jsonl"), "utf8")
     .trim()

@@ -7,7 +7,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { inlineSvg } from "../../src/html/html.js";
-import { buildComparison, buildReport, labelSlug, runNames, worstErrors } from "../../src/report/report.js";
+import {
+  buildComparison,
+  buildReport,
+  degenerateWarnings,
+  labelSlug,
+  runNames,
+  worstErrors,
+} from "../../src/report/report.js";
 import { readRun } from "../../src/report/run.js";
 import { RUN_FILES } from "../../src/run/types.js";
 import { writeSyntheticRun } from "./synthetic-run.js";
@@ -121,6 +128,30 @@ describe("buildReport on synthetic runs", () => {
     assert.ok(html.includes("1 min 12 s"));
     assert.match(html, /trained with toxlora<\/td><td>0\.1\.0</);
     assert.ok(html.includes("<td>epoch 3 (re-sampled)</td>"));
+  });
+
+  it("warns about a label whose scores are constant and that flags every row", async () => {
+    const run = join(dir, "run-flat");
+    await writeSyntheticRun(run, { flatLabel: "corporate" });
+    // eval.json written before the check existed: the report checks the predictions itself.
+    const [w, ...more] = degenerateWarnings(await readRun(run));
+    assert.deepEqual(more, []);
+    assert.match(
+      w ?? "",
+      /^label "corporate": its scores hardly vary \(test 0\.5002\).*flags every row: test 90 of 90/,
+    );
+    const html = await readFile(await buildReport(run), "utf8");
+    assert.ok(
+      html.includes('<p class="note warn">Warning: label &quot;corporate&quot;: its scores hardly vary'),
+    );
+    // eval.json's `degenerate` (as the trainer writes it) is what the report shows when present.
+    const file = join(run, RUN_FILES.eval);
+    const ev = JSON.parse(await readFile(file, "utf8"));
+    await writeFile(
+      file,
+      JSON.stringify({ ...ev, degenerate: { obscene: { warning: 'label "obscene": saved' } } }),
+    );
+    assert.deepEqual(degenerateWarnings(await readRun(run)), ['label "obscene": saved']);
   });
 
   it("escapes label names everywhere and gives them safe, unique file names", async () => {

@@ -21,6 +21,8 @@ export interface SyntheticRunOptions {
   texts?: string[];
   /** Training seconds per step, recorded as eval.json's `trainSeconds`. */
   secondsPerStep?: number;
+  /** A label the model "never learned": scored 0.5002 on every test row, threshold 0.5. */
+  flatLabel?: string;
 }
 
 const SENTENCES = [
@@ -141,8 +143,10 @@ export async function writeSyntheticRun(dir: string, options: SyntheticRunOption
   const probs = test.map((r) =>
     r.truth.map((t) => Math.min(1, Math.max(0, (t ? 0.65 : 0.3) + (rng.next() - 0.5) * 0.7))),
   );
+  const flat = options.flatLabel ? labels.indexOf(options.flatLabel) : -1;
+  for (const row of probs) if (flat >= 0) row[flat] = 0.5002;
   const truth = test.map((r) => r.truth);
-  const thresholds = tuneThresholds(probs, truth);
+  const thresholds = tuneThresholds(probs, truth).map((t, j) => (j === flat ? 0.5 : t));
   // eval.json as the trainer writes it: the tuned and 0.5 reports (with bootstrap intervals) plus run facts.
   const { at05, tuned } = evaluateSplit(probs, truth, labels, thresholds, { resamples: 200, seed: 1 });
   const evalFile = {

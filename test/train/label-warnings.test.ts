@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { after, test } from "node:test";
 import type { DataRecord } from "../../src/data/load.js";
 import { positiveCountWarnings } from "../../src/run/data.js";
+import { CONSTANT_LOGIT_SPREAD, degenerateLabels } from "../../src/run/label-checks.js";
 import { MIN_TUNING_POSITIVES, tuneThresholds } from "../../src/run/metrics.js";
 import { train } from "../../src/train/trainer.js";
 import { tinyModel } from "./helpers.js";
@@ -143,4 +144,49 @@ test("the LoRA trainer keeps 0.5 for a label with too few validation positives",
   assert.equal(preds.length, (manifest.splits.test as string[]).length);
   const flagged = preds.filter((p) => p.decisions.never).length;
   assert.ok(flagged < preds.length, `never: ${flagged} of ${preds.length} test rows flagged`);
+  // This one-epoch tiny model has learned none of the labels: every score sits near 0.5 and
+  // "rare" (0.5019 everywhere, above its threshold of 0.5) is flagged on every test row.
+  // eval.json says so per label.
+  const ev = JSON.parse(readFileSync(join(out, "eval.json"), "utf8"));
+  const rare = ev.degenerate?.rare;
+  assert.ok(rare, `eval.json flags "rare": ${JSON.stringify(ev.degenerate)}`);
+  assert.equal(rare.constantScores, true);
+  assert.equal(rare.oneClass.test, "all");
+  assert.equal(rare.splits.test.flagged, preds.length);
+  assert.match(rare.warning, /label "rare": its scores hardly vary .*flags every row: .*test 36 of 36/);
+  assert.equal(ev.degenerate.never.constantScores, true);
+  assert.equal(ev.degenerate.never.oneClass.test, undefined, "no row flagged and none positive: fine");
+});
+
+test("degenerateLabels: constant scores, every row flagged, no positive row found; a ranking label passes", () => {
+  const labels = ["flat", "all", "none", "fine", "rareFine"];
+  // Columns: flat (0.5002 everywhere), all (varies, all above 0.1), none (varies, all below 0.9),
+  // fine (ranks, some flagged), rareFine (no positive row, none flagged).
+  const probs = [
+    [0.5002, 0.3, 0.2, 0.9, 0.1],
+    [0.5002, 0.6, 0.4, 0.2, 0.05],
+    [0.5002, 0.8, 0.6, 0.7, 0.2],
+  ];
+  const truth = [
+    [1, 1, 1, 1, 0],
+    [0, 0, 0, 0, 0],
+    [0, 1, 0, 1, 0],
+  ];
+  const thresholds = [0.5, 0.1, 0.9, 0.5, 0.5];
+  const d = degenerateLabels(labels, thresholds, [{ name: "test", scores: probs, probs, truth }]);
+  assert.deepEqual(Object.keys(d), ["flat", "all", "none"]);
+  assert.equal(d.flat?.constantScores, true);
+  assert.deepEqual(d.flat?.oneClass, { test: "all" });
+  assert.equal(d.all?.constantScores, false);
+  assert.deepEqual(d.all?.oneClass, { test: "all" });
+  assert.deepEqual(d.none?.oneClass, { test: "none" });
+  assert.match(d.none?.warning ?? "", /at threshold 0\.9000 it flags no row: test 0 of 3 \(1 positive\)/);
+  // Near-constant is judged on the model's own scores, before calibration; a spread of logits
+  // just under CONSTANT_LOGIT_SPREAD counts, one just over does not.
+  const near = (spread: number) => [[0.5], [1 / (1 + Math.exp(-spread))]];
+  const split = (scores: number[][]) => [{ name: "v", scores, probs: scores, truth: [[0], [1]] }];
+  // The threshold splits the two rows (the positive one is flagged), so only the spread counts.
+  const at = [0.5 + 1e-6];
+  assert.equal(degenerateLabels(["x"], at, split(near(CONSTANT_LOGIT_SPREAD * 0.9))).x?.constantScores, true);
+  assert.equal(degenerateLabels(["x"], at, split(near(CONSTANT_LOGIT_SPREAD * 1.1))).x, undefined);
 });
