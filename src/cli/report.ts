@@ -43,7 +43,7 @@ export function register(program: Command): void {
     .option("--threads <n>", "CPU threads of the model when explaining", positiveInt)
     .option(
       "--show-paths",
-      "keep absolute local paths (run, model, data files); default: relative to the run",
+      "keep absolute local paths (run, model, data files); default: relative to the run (with --compare: to the page's folder)",
     )
     .addHelpText(
       "after",
@@ -55,6 +55,7 @@ export function register(program: Command): void {
       if (flags.compare) {
         const out = await buildComparison(flags.compare, flags.out ?? "compare.html", {
           onProgress: progress,
+          showPaths: flags.showPaths,
         });
         process.stdout.write(`${out}\n`);
         return;

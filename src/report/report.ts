@@ -11,7 +11,7 @@ import { writeFileAtomic } from "../io/atomic.js";
 import { ECE_BINS, expectedCalibrationError, readCalibration } from "../run/calibration.js";
 import { degenerateLabels } from "../run/label-checks.js";
 import { type AverageMetrics, type EvalReport, evaluate, type LabelMetrics } from "../run/metrics.js";
-import { pathsRelativeToRun } from "../run/paths.js";
+import { pathsRelativeToPage, pathsRelativeToRun } from "../run/paths.js";
 import { RUN_FILES } from "../run/types.js";
 import { VERSION } from "../version.js";
 import { COMPARISON_HEADER, compareRuns, comparisonRows } from "./compare-runs.js";
@@ -732,7 +732,11 @@ export async function compareRun(dir: string, name: string): Promise<ComparedRun
 export async function buildComparison(
   runDirs: readonly string[],
   out: string,
-  options: RenderOptions & { onProgress?: (message: string) => void } = {},
+  options: RenderOptions & {
+    onProgress?: (message: string) => void;
+    /** Keep absolute local paths (default: relative to the page's folder, like a run's report). */
+    showPaths?: boolean;
+  } = {},
 ): Promise<string> {
   if (runDirs.length < 2) throw new Error("--compare needs at least two run directories");
   const names = runNames(runDirs);
@@ -833,6 +837,10 @@ ${heading("charts", "Charts", "グラフ")}
 <div class="charts">${charts.map((c) => figure(c, svgs.get(c.name) as string))}</div>
 <p class="note">Made with toxlora ${VERSION}. Each run's numbers come from its ${RUN_FILES.eval} (or its evaluation predictions).</p>
 </main>`;
-  await writeFileAtomic(out, await page("toxlora — run comparison", body));
+  const text = await page("toxlora — run comparison", body);
+  await writeFileAtomic(
+    out,
+    options.showPaths ? text : await pathsRelativeToPage(text, resolve(out, ".."), runDirs),
+  );
   return out;
 }

@@ -1,12 +1,23 @@
 // Absolute local paths in a run's report (the run folder, its model folder, its data files) tell
 // whoever reads the page how the machine is laid out. `toxlora report` (unless --show-paths) and
-// serve's /report (unless --show-paths) show them relative to the run with these functions.
+// serve's /report (unless --show-paths) show them relative to the run with these functions;
+// `toxlora report --compare` shows those of every run relative to the comparison page's folder.
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
 
 /** `html` with every absolute path of the run (see {@link runPaths}) made relative to the run. */
 export async function pathsRelativeToRun(html: string, runDir: string): Promise<string> {
   return relativizePaths(html, runDir, await runPaths(runDir));
+}
+
+/** `html`, a page about several runs written in `pageDir`, with their absolute paths made relative to `pageDir`. */
+export async function pathsRelativeToPage(
+  html: string,
+  pageDir: string,
+  runDirs: readonly string[],
+): Promise<string> {
+  const paths = (await Promise.all(runDirs.map(runPaths))).flat();
+  return relativizePaths(html, pageDir, paths);
 }
 
 /** The absolute paths a run's report may show: the run, its model folder and its data files. */
@@ -33,7 +44,7 @@ export async function runPaths(runDir: string): Promise<string[]> {
 
 /**
  * Each of `paths` in `html` (as written, JSON- or HTML-escaped) replaced by its path relative to
- * the run. One pass over the text: a relative path that still ends with an absolute one (a folder
+ * `runDir` (the run, or the folder of a page about several runs). One pass over the text: a relative path that still ends with an absolute one (a folder
  * outside the run becomes ../../that/folder) is never replaced again.
  */
 export function relativizePaths(html: string, runDir: string, paths: readonly string[]): string {
