@@ -5,13 +5,7 @@ import { evaluateRun } from "../predict/evaluate.js";
 import { formatPrototypeTable } from "../run/metrics.js";
 import { addDatasetOptions, type DatasetFlags, integer, nonNegativeInt } from "./analyze.js";
 import { addComputeOptions, type ComputeFlags } from "./compute.js";
-import {
-  type QuantFlags,
-  quantBlockSizeOption,
-  quantCacheOption,
-  quantFromFlags,
-  quantizeOption,
-} from "./quant.js";
+import { addRunQuantOptions, type QuantFlags, quantFromFlags } from "./quant.js";
 
 interface EvalFlags extends DatasetFlags, ComputeFlags {
   run: string;
@@ -55,11 +49,8 @@ export function register(program: Command): void {
     )
     .option("--bootstrap <n>", "bootstrap resamples for 95% intervals (0 = off)", nonNegativeInt, 1000)
     .option("--seed <n>", "seed of the bootstrap resampling", integer, 42)
-    .option("--json", "print the evaluation as JSON")
-    .addOption(quantizeOption())
-    .addOption(quantBlockSizeOption())
-    .addOption(quantCacheOption());
-  addComputeOptions(addDatasetOptions(cmd)).action(async (f: EvalFlags & QuantFlags) => {
+    .option("--json", "print the evaluation as JSON");
+  addComputeOptions(addRunQuantOptions(addDatasetOptions(cmd))).action(async (f: EvalFlags & QuantFlags) => {
     const r = await evaluateRun(f.run, f.data, {
       ...quantFromFlags(f),
       schema: schemaFlags(f),

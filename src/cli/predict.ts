@@ -15,13 +15,7 @@ import {
 import { positiveInt } from "./analyze.js";
 import { addComputeOptions, type ComputeFlags } from "./compute.js";
 import { withInterrupt } from "./interrupt.js";
-import {
-  type QuantFlags,
-  quantBlockSizeOption,
-  quantCacheOption,
-  quantFromFlags,
-  quantizeOption,
-} from "./quant.js";
+import { addRunQuantOptions, type QuantFlags, quantFromFlags } from "./quant.js";
 import { afterProgress, progressLine } from "./status.js";
 
 interface PredictFlags extends ComputeFlags {
@@ -139,11 +133,8 @@ export function register(program: Command): void {
       "score on a cluster: Redis URL (redis://[:password@]host[:port][/db], rediss:// for TLS) served by `toxlora worker`s",
     )
     .option("--chunk-size <n>", "with --queue: rows per job", positiveInt, 2000)
-    .option("--max-attempts <n>", "with --queue: tries per chunk before the run stops", positiveInt, 3)
-    .addOption(quantizeOption())
-    .addOption(quantBlockSizeOption())
-    .addOption(quantCacheOption());
-  addComputeOptions(cmd).action(async (f: PredictFlags & QuantFlags) => {
+    .option("--max-attempts <n>", "with --queue: tries per chunk before the run stops", positiveInt, 3);
+  addComputeOptions(addRunQuantOptions(cmd)).action(async (f: PredictFlags & QuantFlags) => {
     if (f.queue !== undefined) {
       if (f.out === "-") throw new Error("--queue writes its rows to a file: give --out <file>, not -");
       const r = await withInterrupt(

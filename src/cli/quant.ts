@@ -1,23 +1,25 @@
-// `--quantize`, `--quant-block-size` and `--no-quant-cache`: one definition for every command that
-// loads a model (train, eval, predict, serve, tweets score, demo).
+// `--quantize`, `--quant-block-size`, `--double-quant` and `--no-quant-cache`: one definition for
+// every command that loads a model (train, demo: float32 unless told; eval, predict, serve, tweets
+// score, worker: the scheme the run was trained with unless told).
 import { type Command, Option } from "commander";
 import { QUANT_SCHEMES, type QuantLoadOptions, type QuantScheme } from "../quant/weights.js";
 import { positiveInt } from "./analyze.js";
 
 export interface QuantFlags {
-  quantize: QuantScheme;
+  /** Undefined on a run command without --quantize: the run's own scheme. */
+  quantize?: QuantScheme;
   quantBlockSize?: number;
+  doubleQuant?: boolean;
   quantCache: boolean;
 }
 
-/** `--quantize <scheme>` */
-export function quantizeOption(): Option {
-  return new Option(
+/** `--quantize <scheme>`; on a command that loads a run, the default is the run's own scheme. */
+export function quantizeOption(forRun = false): Option {
+  const o = new Option(
     "--quantize <scheme>",
-    "keep the frozen base's linear weights quantized: none, int8, int4 or nf4 (QLoRA's NormalFloat4)",
-  )
-    .choices([...QUANT_SCHEMES])
-    .default("none");
+    `keep the frozen base's linear weights quantized: none, int8, int4 or nf4 (QLoRA's NormalFloat4)${forRun ? " (default: the scheme the run was trained with)" : ""}`,
+  ).choices([...QUANT_SCHEMES]);
+  return forRun ? o : o.default("none");
 }
 
 /** `--quant-block-size <n>` */
@@ -28,6 +30,22 @@ export function quantBlockSizeOption(): Option {
   ).argParser(positiveInt);
 }
 
+/** `--double-quant` (and, on a run command, `--no-double-quant` to drop the run's). */
+export function doubleQuantOptions(forRun = false): Option[] {
+  const on = new Option(
+    "--double-quant",
+    "nf4: quantize the per-block absmax values too, as bitsandbytes' double quantization (8-bit, blocks of 256)",
+  );
+  if (!forRun) return [on];
+  return [
+    on,
+    new Option(
+      "--no-double-quant",
+      "nf4: keep float32 absmax values even if the run was trained with --double-quant",
+    ),
+  ];
+}
+
 /** `--no-quant-cache` */
 export function quantCacheOption(): Option {
   return new Option(
@@ -36,17 +54,29 @@ export function quantCacheOption(): Option {
   );
 }
 
-function quantOptions(): Option[] {
-  return [quantizeOption(), quantBlockSizeOption(), quantCacheOption()];
+function quantOptions(forRun: boolean): Option[] {
+  return [quantizeOption(forRun), quantBlockSizeOption(), ...doubleQuantOptions(forRun), quantCacheOption()];
 }
 
-/** Adds the quantized-base options to a command. */
+/** Adds the quantized-base options to a command that loads a base model (train, demo). */
 export function addQuantOptions<C extends Command>(cmd: C): C {
-  for (const o of quantOptions()) cmd.addOption(o);
+  for (const o of quantOptions(false)) cmd.addOption(o);
+  return cmd;
+}
+
+/** Adds the quantized-base options to a command that loads a run (default: the run's scheme). */
+export function addRunQuantOptions<C extends Command>(cmd: C): C {
+  for (const o of quantOptions(true)) cmd.addOption(o);
   return cmd;
 }
 
 /** The library options for the flags. */
 export function quantFromFlags(f: QuantFlags): QuantLoadOptions {
-  return { quantize: f.quantize, quantBlockSize: f.quantBlockSize, quantCache: f.quantCache };
+  const o: QuantLoadOptions = {
+    quantize: f.quantize,
+    quantBlockSize: f.quantBlockSize,
+    quantCache: f.quantCache,
+  };
+  if (f.doubleQuant !== undefined) o.doubleQuant = f.doubleQuant;
+  return o;
 }

@@ -6,13 +6,7 @@ import { loadClassifier } from "../predict/classifier.js";
 import { createServer } from "../serve/server.js";
 import { positiveInt } from "./analyze.js";
 import { addComputeOptions, type ComputeFlags } from "./compute.js";
-import {
-  type QuantFlags,
-  quantBlockSizeOption,
-  quantCacheOption,
-  quantFromFlags,
-  quantizeOption,
-} from "./quant.js";
+import { addRunQuantOptions, type QuantFlags, quantFromFlags } from "./quant.js";
 
 interface ServeFlags extends ComputeFlags {
   run: string;
@@ -91,11 +85,8 @@ export function register(program: Command): void {
       "after",
       "\nExample:\n  toxlora serve --run outputs/bert/2026-01-01/12-00-00 --port 8080\n" +
         `  curl -s localhost:8080/v1/classify -H 'content-type: application/json' -d '{"texts": ["このアニメ最高！"]}'\n`,
-    )
-    .addOption(quantizeOption())
-    .addOption(quantBlockSizeOption())
-    .addOption(quantCacheOption());
-  addComputeOptions(cmd).action(async (f: ServeFlags & QuantFlags) => {
+    );
+  addComputeOptions(addRunQuantOptions(cmd)).action(async (f: ServeFlags & QuantFlags) => {
     const reportPath = f.report ?? join(f.run, "report.html");
     if (f.report && !existsSync(f.report)) throw new Error(`--report: ${f.report} does not exist`);
     process.stderr.write(`serve: loading ${f.run}\n`);

@@ -7,13 +7,7 @@ import { defaultSummaryFile, formatScoreSummary, scoreTweets } from "../sources/
 import { DEFAULT_BASE_URL, fetchTweets } from "../sources/x-api.js";
 import { addComputeOptions, type ComputeFlags } from "./compute.js";
 import { withInterrupt } from "./interrupt.js";
-import {
-  type QuantFlags,
-  quantBlockSizeOption,
-  quantCacheOption,
-  quantFromFlags,
-  quantizeOption,
-} from "./quant.js";
+import { addRunQuantOptions, type QuantFlags, quantFromFlags } from "./quant.js";
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -169,16 +163,13 @@ export function register(program: Command): void {
     .option("--summary <file>", "summary JSON (default: summary.json beside --out)")
     .option("--top <n>", "examples per label in the summary", positiveInt, 5)
     .option("--no-chart", "do not draw the bar chart (summary.svg/.png beside the summary)")
-    .addOption(quantizeOption())
-    .addOption(quantBlockSizeOption())
-    .addOption(quantCacheOption())
     .option(
       "--queue <url>",
       "score on a cluster of `toxlora worker`s: Redis URL (redis://[:password@]host[:port][/db])",
     )
     .option("--chunk-size <n>", "with --queue: tweets per job", positiveInt, 2000)
     .option("--max-attempts <n>", "with --queue: tries per chunk before the run stops", positiveInt, 3);
-  addComputeOptions(score).action(
+  addComputeOptions(addRunQuantOptions(score)).action(
     async (
       flags: {
         run: string;

@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { parseRedisUrl, redactedMessage } from "../cluster/redis.js";
 import { startWorker } from "../cluster/worker.js";
 import { positiveInt } from "./analyze.js";
-import { addQuantOptions, type QuantFlags, quantFromFlags } from "./quant.js";
+import { addRunQuantOptions, type QuantFlags, quantFromFlags } from "./quant.js";
 
 interface WorkerFlags {
   queue: string;
@@ -39,7 +39,7 @@ export function register(program: Command): void {
     )
     .option("--quiet", "log only errors");
   // --quantize: load the run's base quantized and take the chunks of `predict --queue --quantize`.
-  addQuantOptions(cmd).action(async (f: WorkerFlags & QuantFlags) => {
+  addRunQuantOptions(cmd).action(async (f: WorkerFlags & QuantFlags) => {
     const redis = parseRedisUrl(f.queue);
     const log = (line: string) => {
       if (!f.quiet || line.startsWith("redis:") || line.includes("failed")) process.stderr.write(`${line}\n`);

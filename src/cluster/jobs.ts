@@ -2,7 +2,12 @@
 // that keep runs and outputs apart (queue per run, job ids per output).
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { blockSizeOf, parseQuantScheme, type QuantLoadOptions } from "../quant/weights.js";
+import {
+  blockSizeOf,
+  describeQuantization,
+  parseQuantScheme,
+  type QuantLoadOptions,
+} from "../quant/weights.js";
 import type { Scored } from "../run/types.js";
 
 /** Prefix of every key toxlora writes in Redis. */
@@ -12,19 +17,29 @@ export const KEY_PREFIX = "toxlora";
 export const JOB_VERSION = 2;
 
 /** How the run's base is quantized when it is loaded (`--quantize`, effective block size); null: float32. */
-export const quantSpecSchema = z.object({ scheme: z.string(), blockSize: z.number().int() }).nullable();
+export const quantSpecSchema = z
+  .object({ scheme: z.string(), blockSize: z.number().int(), doubleQuant: z.literal(true).optional() })
+  .nullable();
 export type QuantSpec = z.infer<typeof quantSpecSchema>;
 
-/** The quantization a worker or coordinator loads with, for the `--quantize` flags (checked). */
+/**
+ * The quantization a worker or coordinator loads with, for the `--quantize` flags (checked);
+ * resolve a run's default first (runLoadQuant).
+ */
 export function quantSpec(o: QuantLoadOptions): QuantSpec {
   if (!o.quantize || o.quantize === "none") return null;
   const scheme = parseQuantScheme(o.quantize);
-  return { scheme, blockSize: blockSizeOf({ scheme, blockSize: o.quantBlockSize }) };
+  const spec: NonNullable<QuantSpec> = {
+    scheme,
+    blockSize: blockSizeOf({ scheme, blockSize: o.quantBlockSize, doubleQuant: o.doubleQuant }),
+  };
+  if (o.doubleQuant) spec.doubleQuant = true;
+  return spec;
 }
 
-/** "int8 (block 32)" or "none": for messages. */
+/** "int8 (block 32)", "nf4 (block 64, double-quant)" or "none": for messages. */
 export function describeQuant(q: QuantSpec): string {
-  return q ? `${q.scheme} (block ${q.blockSize})` : "none";
+  return describeQuantization(q);
 }
 
 /** One chunk to score: rows `first … first + texts.length − 1` of an input. */

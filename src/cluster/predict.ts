@@ -23,6 +23,7 @@ import {
   predictionRows,
 } from "../predict/predict.js";
 import type { QuantLoadOptions } from "../quant/weights.js";
+import { runLoadQuant } from "../run/quant.js";
 import { type ClusterProgress, scoreOnQueue } from "./coordinator.js";
 import { runFingerprint } from "./fingerprint.js";
 import { jobNamespace, type QuantSpec, quantSpec } from "./jobs.js";
@@ -84,7 +85,7 @@ export async function predictFileOnQueue(opts: QueuePredictOptions): Promise<Pre
   await checkRedis(opts.redis);
   const run = await readRunConfig(opts.run);
   const fingerprint = await runFingerprint(opts.run);
-  const quant = quantSpec(opts);
+  const quant = quantSpec(runLoadQuant(run, opts).options);
   const chunkSize = opts.chunkSize ?? 2000;
   const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
   const input = opts.input === "-" ? "-" : resolve(opts.input);

@@ -6,6 +6,7 @@
 import { resolve } from "node:path";
 import { DEFAULT_BATCH_SIZE, readRunConfig, readThresholds } from "../predict/classifier.js";
 import type { QuantLoadOptions } from "../quant/weights.js";
+import { runLoadQuant } from "../run/quant.js";
 import {
   type ScoreOptions,
   type ScoreSummary,
@@ -44,7 +45,7 @@ export async function scoreTweetsOnQueue(
   const run = await readRunConfig(opts.run);
   const thresholds = await readThresholds(opts.run, run.labels);
   const fingerprint = await runFingerprint(opts.run);
-  const quant = quantSpec(opts);
+  const quant = quantSpec(runLoadQuant(run, opts).options);
   const classifierIdentity = queueClassifierIdentity(opts.run, fingerprint, quant);
   const chunkSize = opts.chunkSize ?? 2000;
   const block = Math.max(1, opts.batchSize ?? 32);

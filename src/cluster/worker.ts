@@ -4,9 +4,10 @@
 // the chunk back in the queue.
 import { hostname } from "node:os";
 import { type Job, UnrecoverableError, Worker } from "bullmq";
-import { loadClassifier } from "../predict/classifier.js";
+import { loadClassifier, readRunConfig } from "../predict/classifier.js";
 import { scoreAligned } from "../predict/predict.js";
 import type { QuantLoadOptions } from "../quant/weights.js";
+import { runLoadQuant } from "../run/quant.js";
 import type { Classifier } from "../run/types.js";
 import { runFingerprint } from "./fingerprint.js";
 import {
@@ -80,13 +81,14 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const log = (line: string) => opts.log?.(redact(line, redis.secrets));
   await checkRedis(redis);
   const fingerprint = await runFingerprint(opts.run);
-  const quant = quantSpec(opts);
+  const quant = quantSpec(runLoadQuant(await readRunConfig(opts.run), opts).options);
   const clf =
     opts.classifier ??
     (await loadClassifier(opts.run, {
       threads: opts.threads,
       quantize: opts.quantize,
       quantBlockSize: opts.quantBlockSize,
+      doubleQuant: opts.doubleQuant,
       quantCache: opts.quantCache,
       onNotice: (line) => log(`note: ${line}`),
     }));

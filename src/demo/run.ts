@@ -64,7 +64,12 @@ export async function runDemo(opts: DemoOptions = {}): Promise<DemoResult> {
   const stamp = new Date().toISOString().replace(/[:.]/g, "-").slice(0, 19);
   const out = resolve(opts.out ?? join("outputs", `demo-${stamp}`));
   const files: Record<string, string> = {};
-  const quant = { quantize: opts.quantize, quantBlockSize: opts.quantBlockSize, quantCache: opts.quantCache };
+  const quant = {
+    quantize: opts.quantize,
+    quantBlockSize: opts.quantBlockSize,
+    doubleQuant: opts.doubleQuant,
+    quantCache: opts.quantCache,
+  };
   await mkdir(out, { recursive: true });
 
   // 1. analyze

@@ -4,6 +4,12 @@
 // toxlora cache dir, keyed by the checkpoint files' SHA-256 and the scheme; a cache file is used
 // only when its key matches and the SHA-256 of its data (stored in its header) checks out, else
 // it is rebuilt, with one line saying why.
+//
+// Cache file layout (safetensors; metadata: format, checkpoint, scheme, block_size, double_quant,
+// sha256 of the data): per quantized weight `<key>.codes` (U8) and `<key>.scales` (F32: absmax per
+// NF4 block, or int4/int8 scales). With nf4 double quantization `<key>.scales` is replaced by
+// `<key>.absmax_codes` (U8, one per NF4 block), `<key>.absmax2` (F32, one per 256 NF4 blocks) and
+// `<key>.absmax_offset` (F32 [1]), plus one `dynamic_map` (F32 [256], the 8-bit code) per file.
 
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync } from "node:fs";
@@ -13,6 +19,7 @@ import path from "node:path";
 import { writeJsonAtomic } from "../io/atomic.js";
 import type { F32Tensor, TensorSource } from "../io/safetensors.js";
 import { openCheckpoint, openSafetensors, writeSafetensors } from "../io/safetensors.js";
+import { type CompressedAbsmax, DYNAMIC_MAP_8BIT, decompressAbsmax } from "../quant/codecs.js";
 import {
   blockSizeOf,
   isQuantizable,
@@ -24,7 +31,7 @@ import {
 import { WeightMap } from "./weights.js";
 
 /** Bumped whenever the cached layout changes, so old cache files are rebuilt. */
-const CACHE_FORMAT = "toxlora-quant-1";
+const CACHE_FORMAT = "toxlora-quant-2";
 
 /** toxlora's cache folder: $TOXLORA_CACHE, else $XDG_CACHE_HOME/toxlora, else ~/.cache/toxlora. */
 export function toxloraCacheDir(): string {
@@ -83,17 +90,44 @@ export async function checkpointHash(files: string[], cacheDir: string): Promise
   return all.digest("hex");
 }
 
+const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
 function dataDigest(quantized: Map<string, QuantizedTensor>): string {
   const h = createHash("sha256");
   for (const [k, q] of quantized) {
     h.update(k);
     h.update(q.codes);
-    h.update(new Uint8Array(q.scales.buffer, q.scales.byteOffset, q.scales.byteLength));
+    const dq = q.doubleQuant;
+    if (dq) {
+      h.update(dq.absmaxCodes);
+      h.update(bytesOf(dq.absmax2));
+      h.update(bytesOf(Float32Array.of(dq.offset)));
+    } else h.update(bytesOf(q.scales));
   }
   return h.digest("hex");
 }
 
-type CacheKey = { format: string; checkpoint: string; scheme: string; block_size: string };
+type CacheKey = {
+  format: string;
+  checkpoint: string;
+  scheme: string;
+  block_size: string;
+  double_quant: string;
+};
+
+/** A cached tensor's absmax values: stored (float32) or double-quantized (see the file comment). */
+async function readScales(
+  st: TensorSource,
+  key: string,
+): Promise<{ scales: Float32Array; doubleQuant?: CompressedAbsmax }> {
+  if (st.has(`${key}.scales`)) return { scales: (await st.getF32(`${key}.scales`)).data };
+  const doubleQuant = {
+    absmaxCodes: await st.getBytes(`${key}.absmax_codes`),
+    absmax2: (await st.getF32(`${key}.absmax2`)).data,
+    offset: (await st.getF32(`${key}.absmax_offset`)).data[0],
+  };
+  return { scales: decompressAbsmax(doubleQuant), doubleQuant };
+}
 
 /** Reads a cache file, or says why it cannot be used. */
 async function readCache(
@@ -114,6 +148,10 @@ async function readCache(
       if (st.metadata[k] !== v)
         return `it was made for another ${k.replace("_", " ")} (${st.metadata[k]} ≠ ${v})`;
     }
+    if (quantize.doubleQuant) {
+      const map = (await st.getF32("dynamic_map")).data;
+      if (map.some((v, i) => v !== DYNAMIC_MAP_8BIT[i])) return "its 8-bit absmax map is not toxlora's";
+    }
     const out = new Map<string, QuantizedTensor>();
     for (const key of keys) {
       const shape = src.info(key).shape;
@@ -122,11 +160,13 @@ async function readCache(
       const [n, k] = shape;
       const layout = quantLayout(key, n, k, quantize);
       const codes = await st.getBytes(`${key}.codes`);
-      const scales = (await st.getF32(`${key}.scales`)).data;
+      const { scales, doubleQuant } = await readScales(st, key);
       if (codes.length !== layout.codesLength || scales.length !== layout.scalesLength) {
         return `tensor "${key}" has the wrong size`;
       }
-      out.set(key, { attrs: layout.attrs, codesShape: layout.codesShape, codes, scales });
+      const q: QuantizedTensor = { attrs: layout.attrs, codesShape: layout.codesShape, codes, scales };
+      if (doubleQuant) q.doubleQuant = doubleQuant;
+      out.set(key, q);
     }
     if (dataDigest(out) !== st.metadata.sha256) return "its data does not match its SHA-256 (corrupt)";
     return out;
@@ -165,6 +205,7 @@ export async function readQuantizedWeights(
         checkpoint: await checkpointHash(files, cacheDir),
         scheme,
         block_size: String(bs),
+        double_quant: quantize.doubleQuant ? "1" : "0",
       };
       const name = createHash("sha256").update(JSON.stringify(want)).digest("hex").slice(0, 32);
       cacheFile = path.join(cacheDir, "quantized", `${name}.safetensors`);
@@ -210,9 +251,17 @@ async function writeCache(
     string,
     { shape: number[]; data: Uint8Array | Float32Array; dtype: "U8" | "F32" }
   >();
+  const f32 = (data: Float32Array) => ({ shape: [data.length], data, dtype: "F32" as const });
+  const u8 = (data: Uint8Array) => ({ shape: [data.length], data, dtype: "U8" as const });
+  if (key.double_quant === "1") tensors.set("dynamic_map", f32(DYNAMIC_MAP_8BIT));
   for (const [k, q] of quantized) {
-    tensors.set(`${k}.codes`, { shape: [q.codes.length], data: q.codes, dtype: "U8" });
-    tensors.set(`${k}.scales`, { shape: [q.scales.length], data: q.scales, dtype: "F32" });
+    tensors.set(`${k}.codes`, u8(q.codes));
+    const dq = q.doubleQuant;
+    if (dq) {
+      tensors.set(`${k}.absmax_codes`, u8(dq.absmaxCodes));
+      tensors.set(`${k}.absmax2`, f32(dq.absmax2));
+      tensors.set(`${k}.absmax_offset`, f32(Float32Array.of(dq.offset)));
+    } else tensors.set(`${k}.scales`, f32(q.scales));
   }
   await writeSafetensors(file, tensors, { ...key, sha256: dataDigest(quantized) });
 }

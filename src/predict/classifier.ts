@@ -28,6 +28,7 @@ import {
 import { applyCalibration, type Calibration, readCalibration } from "../run/calibration.js";
 import { encodeTextsCapped, scoreRows } from "../run/encode.js";
 import { decide } from "../run/output.js";
+import { runLoadQuant } from "../run/quant.js";
 import { type RunConfig, readRunConfig, readThresholds } from "../run/run-config.js";
 import {
   type Classifier,
@@ -100,7 +101,7 @@ export class RunClassifier implements TrainedClassifier {
     /** The run's calibration (calibration.json), applied to every probability; null when none. */
     readonly calibration: Calibration | null = null,
     /** How the base's linear weights are quantized (scheme, effective block size); null: float32. */
-    readonly quant: { scheme: string; blockSize: number } | null = null,
+    readonly quant: { scheme: string; blockSize: number; doubleQuant?: boolean } | null = null,
   ) {}
 
   private attributorLoad?: Promise<Attributor>;
@@ -128,7 +129,9 @@ export class RunClassifier implements TrainedClassifier {
     const run = await readRunConfig(runDir);
     const modelDir = await runModelDir(run);
     const tokenizer = await loadTokenizer(modelDir);
-    const quantOpts = checkpointQuantOptions(opts);
+    const { options: quant, notice: quantNotice } = runLoadQuant(run, opts);
+    if (quantNotice) opts.onNotice?.(quantNotice);
+    const quantOpts = checkpointQuantOptions(quant);
     const ckpt = await loadCheckpoint(modelDir, quantOpts);
     const { g, m } = await buildRunGraph(runDir, run, ckpt);
     g.output("probs", m.probs);
@@ -149,11 +152,15 @@ export class RunClassifier implements TrainedClassifier {
       ckpt.config.family === "bert",
       fitted.maxLength,
       opts.batchSize ?? DEFAULT_BATCH_SIZE,
-      fitted.notice ? [fitted.notice] : [],
+      [fitted.notice, quantNotice].filter((n): n is string => n !== undefined),
       { threads: opts.threads, device: opts.device },
       await readCalibration(runDir, run.labels),
       quantOpts.quantize
-        ? { scheme: quantOpts.quantize.scheme, blockSize: blockSizeOf(quantOpts.quantize) }
+        ? {
+            scheme: quantOpts.quantize.scheme,
+            blockSize: blockSizeOf(quantOpts.quantize),
+            ...(quantOpts.quantize.doubleQuant ? { doubleQuant: true } : {}),
+          }
         : null,
     );
   }

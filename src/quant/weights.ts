@@ -5,6 +5,9 @@
 // in QLoRA.
 
 import {
+  type CompressedAbsmax,
+  compressAbsmax,
+  decompressAbsmax,
   dequantizeInt4,
   dequantizeInt8,
   dequantizeNf4,
@@ -45,6 +48,11 @@ export interface QuantizeOptions {
    * QGEMM on per-channel int8 weights (src/quant/qgemm.ts), faster for batches on x86.
    */
   kernel?: "matmulnbits" | "qgemm";
+  /**
+   * nf4 only: quantize the per-block absmax values again as bitsandbytes' compress_statistics
+   * (8-bit dynamic map, blocks of 256, see compressAbsmax). Default false.
+   */
+  doubleQuant?: boolean;
 }
 
 /** The quantization options every loader takes (train, loadModel, loadClassifier). */
@@ -55,6 +63,8 @@ export interface QuantLoadOptions {
   quantBlockSize?: number;
   /** Keep quantized weights in the on-disk cache (default true; false = --no-quant-cache). */
   quantCache?: boolean;
+  /** nf4: quantize the absmax values too (bitsandbytes' double quantization; --double-quant). */
+  doubleQuant?: boolean;
 }
 
 /** loadCheckpoint's options for a QuantLoadOptions. */
@@ -63,7 +73,8 @@ export function checkpointQuantOptions(o: QuantLoadOptions): {
   quantCacheDir?: null;
 } {
   if (!o.quantize || o.quantize === "none") return {};
-  const quantize = { scheme: parseQuantScheme(o.quantize), blockSize: o.quantBlockSize };
+  const quantize: QuantizeOptions = { scheme: parseQuantScheme(o.quantize), blockSize: o.quantBlockSize };
+  if (o.doubleQuant) quantize.doubleQuant = true;
   blockSizeOf(quantize);
   return o.quantCache === false ? { quantize, quantCacheDir: null } : { quantize };
 }
@@ -79,6 +90,11 @@ export function parseQuantScheme(value: string, where = "--quantize"): QuantSche
 /** The effective block size, checked (onnxruntime's kernels want a power of two of at least 16). */
 export function blockSizeOf(opts: QuantizeOptions): number {
   if (opts.scheme === "none") throw new Error("blockSizeOf: scheme none has no blocks");
+  if (opts.doubleQuant && opts.scheme !== "nf4") {
+    throw new Error(
+      `--double-quant: applies to nf4 only (the absmax values of NF4 blocks), not ${opts.scheme}`,
+    );
+  }
   const bs = opts.blockSize ?? DEFAULT_BLOCK_SIZE[opts.scheme];
   if (!Number.isInteger(bs) || bs < 16 || (bs & (bs - 1)) !== 0) {
     throw new Error(`--quant-block-size: ${bs} is not a power of two of at least 16`);
@@ -104,6 +120,8 @@ export interface QuantizedTensor {
   codesShape: number[];
   /** nf4: absmax per block of the flattened W; int4/int8: [n · blocks] per row block. */
   scales: Float32Array;
+  /** nf4 with double quantization: the absmax values as stored; `scales` = their dequantized values. */
+  doubleQuant?: CompressedAbsmax;
 }
 
 /** Where a quantized W [n, k] keeps what: attrs, codes shape and length, scales length. */
@@ -141,7 +159,9 @@ export function quantizeWeight(
   const bs = attrs.blockSize;
   if (opts.scheme === "nf4") {
     const q = quantizeNf4(data, bs);
-    return { attrs, codes: q.codes, codesShape, scales: q.absmax };
+    if (!opts.doubleQuant) return { attrs, codes: q.codes, codesShape, scales: q.absmax };
+    const doubleQuant = compressAbsmax(q.absmax);
+    return { attrs, codes: q.codes, codesShape, scales: decompressAbsmax(doubleQuant), doubleQuant };
   }
   if (opts.scheme === "int4") {
     const q = quantizeInt4(data, n, k, bs);
@@ -170,7 +190,19 @@ export function dequantizeWeight(q: QuantizedTensor): Float32Array {
   return dequantizeInt8(signed, q.scales, n, k, bs);
 }
 
-/** Bytes a quantized tensor holds. */
+/** Bytes a quantized tensor holds as stored (double quantization: absmax codes instead of absmax). */
 export function quantizedBytes(q: QuantizedTensor): number {
-  return q.codes.byteLength + q.scales.byteLength;
+  const dq = q.doubleQuant;
+  return (
+    q.codes.byteLength + (dq ? dq.absmaxCodes.byteLength + dq.absmax2.byteLength + 4 : q.scales.byteLength)
+  );
+}
+
+/** "nf4 (block 64, double-quant)", "int8 (block 32)" or "none": for messages. */
+export function describeQuantization(
+  q: { scheme: string; blockSize?: number; doubleQuant?: boolean } | null,
+): string {
+  if (!q || q.scheme === "none") return "none";
+  const bs = q.blockSize ?? DEFAULT_BLOCK_SIZE[q.scheme as Exclude<QuantScheme, "none">];
+  return `${q.scheme} (block ${bs}${q.doubleQuant ? ", double-quant" : ""})`;
 }

@@ -73,6 +73,8 @@ export const TrainConfigSchema = z.object({
   /** Frozen base quantized (QLoRA-style): none, int8, int4 or nf4; see src/quant/. */
   quantize: z.enum(QUANT_SCHEMES).default("none"),
   quantBlockSize: z.number().int().positive().optional(),
+  /** nf4: quantize the absmax values too (bitsandbytes' double quantization). */
+  doubleQuant: z.boolean().default(false),
   /** Keep the quantized weights in toxlora's on-disk cache. */
   quantCache: z.boolean().default(true),
   threads: z.number().int().positive().optional(),

@@ -14,8 +14,10 @@ import {
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, describe, it } from "node:test";
+import { openSafetensors } from "../../src/io/safetensors.js";
 import { loadCheckpoint } from "../../src/models/registry.js";
-import { parseQuantScheme, quantizeWeight } from "../../src/quant/weights.js";
+import { compressAbsmax, DYNAMIC_MAP_8BIT, decompressAbsmax } from "../../src/quant/codecs.js";
+import { parseQuantScheme, type QuantizeOptions, quantizeWeight } from "../../src/quant/weights.js";
 import { REFERENCE } from "./helpers.js";
 
 const tmp = mkdtempSync(path.join(tmpdir(), "toxlora-quant-cache-"));
@@ -23,9 +25,14 @@ after(() => rmSync(tmp, { recursive: true, force: true }));
 
 const KEY = "model.layers.0.mlp.up_proj.weight";
 
-async function load(arch: string, cacheDir: string, notes: string[]) {
+async function load(
+  arch: string,
+  cacheDir: string,
+  notes: string[],
+  quantize: QuantizeOptions = { scheme: "int4" },
+) {
   const ckpt = await loadCheckpoint(path.join(REFERENCE, arch), {
-    quantize: { scheme: "int4" },
+    quantize,
     quantCacheDir: cacheDir,
     onNote: (m) => notes.push(m),
   });
@@ -74,6 +81,64 @@ describe("quantized weight cache", () => {
     assert.equal(w.getQuantized?.("model.embed_tokens.weight"), undefined);
     assert.equal(w.getQuantized?.("model.norm.weight"), undefined);
     assert.deepEqual(w.get(KEY)?.shape, [64, 32], "a quantized tensor still reads as float32 (dequantized)");
+  });
+});
+
+describe("NF4 double quantization on load", () => {
+  const NF4: QuantizeOptions = { scheme: "nf4" };
+  const DQ: QuantizeOptions = { scheme: "nf4", doubleQuant: true };
+
+  it("keeps bitsandbytes' compressed absmax; the graph's scales are their dequantized values", async () => {
+    const plain = (await load("llama", path.join(tmp, "d0"), [], NF4)).getQuantized?.(KEY);
+    const dq = (await load("llama", path.join(tmp, "d0"), [], DQ)).getQuantized?.(KEY);
+    assert.ok(plain && dq?.doubleQuant);
+    assert.deepEqual(dq.codes, plain.codes);
+    const want = compressAbsmax(plain.scales);
+    assert.deepEqual(dq.doubleQuant, want);
+    assert.deepEqual(dq.scales, decompressAbsmax(want));
+    assert.notDeepEqual(dq.scales, plain.scales);
+  });
+
+  it("caches codes, absmax codes, absmax2, offset and the 8-bit map apart from plain nf4; a swapped or truncated file is rebuilt", async () => {
+    const dir = path.join(tmp, "d1");
+    const notes: string[] = [];
+    await load("llama", dir, notes, NF4);
+    const [plainFile] = cacheFiles(dir);
+    const first = await load("llama", dir, notes, DQ);
+    const dqFile = cacheFiles(dir).find((f) => f !== plainFile) as string;
+    assert.ok(dqFile, "double quantization has its own cache file");
+    const st = await openSafetensors(dqFile);
+    try {
+      assert.equal(st.metadata.double_quant, "1");
+      assert.deepEqual([...(await st.getF32("dynamic_map")).data], [...DYNAMIC_MAP_8BIT]);
+      assert.ok(st.has(`${KEY}.absmax_codes`) && st.has(`${KEY}.absmax2`) && st.has(`${KEY}.absmax_offset`));
+      assert.ok(!st.has(`${KEY}.scales`), "no float32 absmax stored");
+    } finally {
+      await st.close();
+    }
+    const again = await load("llama", dir, notes, DQ);
+    assert.deepEqual(notes, []);
+    assert.deepEqual(again.getQuantized?.(KEY), first.getQuantized?.(KEY));
+
+    const bytes = readFileSync(dqFile);
+    copyFileSync(plainFile, dqFile);
+    await load("llama", dir, notes, DQ);
+    assert.match(notes[0], /not used: it was made for another double quant \(0 ≠ 1\); rebuilding/);
+    truncateSync(dqFile, bytes.length - 3);
+    const rebuilt = await load("llama", dir, notes, DQ);
+    assert.match(notes[1], /not used: .*truncated.*rebuilding/);
+    assert.deepEqual(rebuilt.getQuantized?.(KEY), first.getQuantized?.(KEY));
+    assert.equal(notes.length, 2);
+  });
+
+  it("--double-quant with int4 or int8 is refused in one line", async () => {
+    await assert.rejects(
+      loadCheckpoint(path.join(REFERENCE, "llama"), {
+        quantize: { scheme: "int8", doubleQuant: true },
+        quantCacheDir: null,
+      }),
+      /^Error: --double-quant: applies to nf4 only \(the absmax values of NF4 blocks\), not int8$/,
+    );
   });
 });
 

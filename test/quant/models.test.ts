@@ -23,6 +23,7 @@ const ARCHS: Arch[] = ["bert", "llama", "modernbert"];
 // int4 in several blocks per row; int8 in one block wider than the rows (padded).
 const SCHEMES: QuantizeOptions[] = [
   { scheme: "nf4" },
+  { scheme: "nf4", doubleQuant: true },
   { scheme: "int4", blockSize: 16 },
   { scheme: "int8", blockSize: 64 },
 ];
@@ -60,7 +61,7 @@ async function run(arch: Arch, ckpt: LoadedCheckpoint, quantizedCount?: (n: numb
 for (const arch of ARCHS) {
   describe(`${arch} with a quantized base`, () => {
     for (const quantize of SCHEMES) {
-      it(`${quantize.scheme}: logits and every LoRA/head gradient equal the dequantized float32 model's`, async () => {
+      it(`${quantize.scheme}${quantize.doubleQuant ? " double-quant" : ""}: logits and every LoRA/head gradient equal the dequantized float32 model's`, async () => {
         const ckpt = await loadCheckpoint(path.join(REFERENCE, arch), { quantize, quantCacheDir: null });
         let fused = 0;
         const q = await run(arch, ckpt, (n) => {

@@ -74,7 +74,7 @@ test("train --quantize nf4 records the scheme; the adapter loads on float32 and 
   assert.equal(r.status, 0, r.stderr);
   const config = JSON.parse(readFileSync(join(run, "config.json"), "utf8"));
   assert.equal(config.train.quantize, "nf4");
-  const f32 = await loadClassifier(run);
+  const f32 = await loadClassifier(run, { quantize: "none" });
   const nf4 = await loadClassifier(run, { quantize: "nf4" });
   try {
     const a = await f32.probs(TEXTS);
