@@ -92,6 +92,14 @@ export async function checkpointHash(files: string[], cacheDir: string): Promise
 
 const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
+/** The files a checkpoint's weights come from: its safetensors (shards) and their index. */
+export function checkpointFiles(src: TensorSource, dirOrFile: string): string[] {
+  const files = [...new Set(src.keys().map((k) => src.info(k).file))];
+  const index = path.join(dirOrFile, "model.safetensors.index.json");
+  if (existsSync(index)) files.push(index);
+  return files;
+}
+
 function dataDigest(quantized: Map<string, QuantizedTensor>): string {
   const h = createHash("sha256");
   for (const [k, q] of quantized) {
@@ -197,12 +205,9 @@ export async function readQuantizedWeights(
     let want: CacheKey | undefined;
     let cached: Map<string, QuantizedTensor> | undefined;
     if (cacheDir) {
-      const files = [...new Set(src.keys().map((k) => src.info(k).file))];
-      const index = path.join(dirOrFile, "model.safetensors.index.json");
-      if (existsSync(index)) files.push(index);
       want = {
         format: CACHE_FORMAT,
-        checkpoint: await checkpointHash(files, cacheDir),
+        checkpoint: await checkpointHash(checkpointFiles(src, dirOrFile), cacheDir),
         scheme,
         block_size: String(bs),
         double_quant: quantize.doubleQuant ? "1" : "0",

@@ -18,6 +18,10 @@ export interface RunConfig {
   padTokenId: number;
   posWeight: number[] | null;
   train: Record<string, unknown>;
+  /** The base checkpoint trained on (runs from before it was recorded: absent). */
+  base?: { name: string; revision: string | null; sha256: string };
+  /** How the base was quantized in training (absent: see `train.quantize`). */
+  quantization?: { scheme: string; blockSize?: number; doubleQuant?: boolean };
 }
 
 export async function readRunConfig(runDir: string): Promise<RunConfig> {

@@ -38,6 +38,7 @@ import { readHfConfig } from "../io/hf-config.js";
 import { resolveModel } from "../io/hub.js";
 import { type LoraAdapter, type LoraAdapterConfig, loraConfig, writeAdapter } from "../io/peft.js";
 import { readSafetensors, writeSafetensors } from "../io/safetensors.js";
+import { baseIdentity } from "../models/identity.js";
 import { fitMaxLength, specialTokenCount } from "../models/limits.js";
 import {
   buildClassifier,
@@ -54,6 +55,7 @@ import { batchFeeds, encodeTexts, scoreRows } from "../run/encode.js";
 import { finishRun, validEvalLine } from "../run/finish.js";
 import { type EvalReport, evaluate } from "../run/metrics.js";
 import { Progress } from "../run/progress.js";
+import { adapterBaseRecord, runQuantization } from "../run/quant.js";
 import { defaultRunDir, type TrainOptions, type TrainResult } from "../run/train-contract.js";
 import { RUN_FILES } from "../run/types.js";
 import { loadTokenizer, type Tokenizer } from "../tokenizers/tokenizer.js";
@@ -312,7 +314,7 @@ async function writeBestAdapter(
   const shapes = new Map(model.params.map((p) => [p.name, p.shape]));
   await writeAdapter(
     join(runDir, RUN_FILES.adapter),
-    { ...model.adapterConfig, base_model_name_or_path: cfg.model },
+    { ...model.adapterConfig, base_model_name_or_path: cfg.model, ...(await adapterBaseRecord(runDir)) },
     new Map([...params].map(([k, data]) => [k, { data, shape: shapes.get(k) ?? [data.length] }])),
   );
 }
@@ -570,6 +572,8 @@ async function openRunDir(plan: RunPlan, family: ModelFamily): Promise<void> {
     padTokenId: plan.padId,
     posWeight: plan.posWeight ?? null,
     train: cfg,
+    base: await baseIdentity(plan.modelDir, cfg.model),
+    quantization: runQuantization(cfg),
   });
   await writeJsonAtomic(join(runDir, RUN_FILES.manifest), plan.data.manifest);
   await rm(join(runDir, RUN_FILES.metrics), { force: true });

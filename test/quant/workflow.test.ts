@@ -3,7 +3,7 @@
 // writes a model plain onnxruntime-node runs, close to the float32 export.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
@@ -53,7 +53,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 const TEXTS = ["このアニメ最高！", "ふざけるな、二度と来るな", "今日は雨です"];
 
-test("train --quantize nf4 records the scheme; the adapter loads on float32 and quantized bases", async () => {
+test("train --quantize nf4 --double-quant records the scheme and base; the adapter loads on float32 and quantized bases", async () => {
   const r = cli(
     "train",
     ...["--model", model, "--data", DATA, "--preset", "inspection-ai", "--epochs", "1", "--batch-size", "16"],
@@ -67,6 +67,7 @@ test("train --quantize nf4 records the scheme; the adapter loads on float32 and 
       "--quiet",
       "--quantize",
       "nf4",
+      "--double-quant",
       "--bootstrap",
       "0",
     ],
@@ -74,8 +75,24 @@ test("train --quantize nf4 records the scheme; the adapter loads on float32 and 
   assert.equal(r.status, 0, r.stderr);
   const config = JSON.parse(readFileSync(join(run, "config.json"), "utf8"));
   assert.equal(config.train.quantize, "nf4");
-  const f32 = await loadClassifier(run, { quantize: "none" });
-  const nf4 = await loadClassifier(run, { quantize: "nf4" });
+  assert.deepEqual(config.quantization, { scheme: "nf4", blockSize: 64, doubleQuant: true });
+  assert.equal(config.base.name, model);
+  assert.match(config.base.sha256, /^[0-9a-f]{64}$/);
+  const adapterConfig = JSON.parse(readFileSync(join(run, "adapter", "adapter_config.json"), "utf8"));
+  assert.equal(adapterConfig.peft_type, "LORA");
+  assert.deepEqual(adapterConfig.toxlora, {
+    base_model: config.base,
+    quantization: { scheme: "nf4", block_size: 64, double_quant: true },
+  });
+  const notices: string[] = [];
+  const f32 = await loadClassifier(run, { quantize: "none", onNotice: (n) => notices.push(n) });
+  assert.deepEqual(notices, [
+    "loading the base quantized as none, not as the run was trained: nf4 (block 64, double-quant)",
+  ]);
+  // No --quantize: the run's own scheme, without a notice.
+  const nf4 = await loadClassifier(run, { onNotice: (n) => notices.push(n) });
+  assert.equal(notices.length, 1);
+  assert.deepEqual((await nf4.identity()).quantize, { scheme: "nf4", blockSize: 64, doubleQuant: true });
   try {
     const a = await f32.probs(TEXTS);
     const b = await nf4.probs(TEXTS);
@@ -88,6 +105,43 @@ test("train --quantize nf4 records the scheme; the adapter loads on float32 and 
     await f32.close();
     await nf4.close();
   }
+});
+
+test("a run on a base other than its own is refused, naming both, from the library and the CLI", async () => {
+  const other = join(dir, "other-model");
+  cpSync(model, other, { recursive: true });
+  // Same shapes, one weight changed: only the recorded hash tells the checkpoints apart.
+  const file = join(other, "model.safetensors");
+  const bytes = readFileSync(file);
+  bytes[bytes.length - 1] ^= 0x01;
+  writeFileSync(file, bytes);
+  const moved = join(dir, "run-moved");
+  cpSync(run, moved, { recursive: true });
+  const cfgFile = join(moved, "config.json");
+  writeFileSync(cfgFile, JSON.stringify({ ...JSON.parse(readFileSync(cfgFile, "utf8")), modelDir: other }));
+  await assert.rejects(
+    loadClassifier(moved, { quantize: "none" }),
+    new RegExp(
+      `adapter was trained on ${model} \\(weights sha256 [0-9a-f]{12}…\\), but the base loaded is ${other} \\(weights sha256 [0-9a-f]{12}…\\)`,
+    ),
+  );
+  const r = cli(
+    "predict",
+    "--run",
+    moved,
+    "--input",
+    DATA,
+    "--out",
+    join(dir, "moved.jsonl"),
+    "--quantize",
+    "int8",
+  );
+  assert.notEqual(r.status, 0);
+  const lines = r.stderr.trim().split("\n");
+  assert.match(
+    lines[lines.length - 1],
+    /^toxlora: .*adapter was trained on .*, but the base loaded is .*other-model/,
+  );
 });
 
 test("export --quantize int4|int8 runs in plain onnxruntime-node; nf4 and unknown schemes are refused", async () => {
