@@ -32,6 +32,12 @@ export async function baseIdentity(
   return { name, revision: snapshot ? snapshot[1] : null, sha256: await checkpointHash(files, cacheDir) };
 }
 
+/** The base an adapter_config.json records under `toxlora.base_model` (toxlora's adapters), if any. */
+export function recordedBase(adapterConfig: Record<string, unknown>): BaseIdentity | undefined {
+  const t = adapterConfig.toxlora as { base_model?: BaseIdentity } | undefined;
+  return t?.base_model;
+}
+
 function describe(b: BaseIdentity, where?: string): string {
   const rev = b.revision ? `@${b.revision.slice(0, 12)}` : "";
   return `${where ?? b.name}${rev} (weights sha256 ${b.sha256.slice(0, 12)}…)`;

@@ -11,7 +11,7 @@ import { Graph, Session, type SessionOptions } from "../engine/index.js";
 import { Attributor } from "../explain/attribute.js";
 import { resolveModel } from "../io/hub.js";
 import { readAdapter } from "../io/peft.js";
-import { type BaseIdentity, checkSameBase } from "../models/identity.js";
+import { checkSameBase, recordedBase } from "../models/identity.js";
 import { fitMaxLength, specialTokenCount } from "../models/limits.js";
 import {
   buildClassifier,
@@ -73,8 +73,7 @@ export async function buildRunGraph(
 ): Promise<{ g: Graph; m: ClassifierGraph }> {
   const adapterDir = join(runDir, RUN_FILES.adapter);
   const adapter = await readAdapter(adapterDir);
-  const recorded = (adapter.config.toxlora as { base_model?: BaseIdentity } | undefined)?.base_model;
-  await checkSameBase(adapterDir, recorded ?? run.base, ckpt.dir);
+  await checkSameBase(adapterDir, recordedBase(adapter.config) ?? run.base, ckpt.dir);
   const g = new Graph();
   const m = buildClassifier(g, ckpt, {
     head: { kind: run.head, numLabels: run.labels.length },

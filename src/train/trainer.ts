@@ -38,7 +38,7 @@ import { readHfConfig } from "../io/hf-config.js";
 import { resolveModel } from "../io/hub.js";
 import { type LoraAdapter, type LoraAdapterConfig, loraConfig, writeAdapter } from "../io/peft.js";
 import { readSafetensors, writeSafetensors } from "../io/safetensors.js";
-import { baseIdentity } from "../models/identity.js";
+import { baseIdentity, checkSameBase, recordedBase } from "../models/identity.js";
 import { fitMaxLength, specialTokenCount } from "../models/limits.js";
 import {
   buildClassifier,
@@ -524,6 +524,9 @@ async function resolveRun(input: TrainConfigInput) {
 async function prepareRun(run: Awaited<ReturnType<typeof resolveRun>>, progress: Progress): Promise<RunPlan> {
   let cfg = run.cfg;
   const modelDir = await resolveModel(cfg.model);
+  if (run.startAdapter && cfg.adapter) {
+    await checkSameBase(cfg.adapter, recordedBase(run.startAdapter.config), modelDir);
+  }
   const data = await prepareData(cfg);
   if (run.resumed) await checkSameData(run.runDir, data.manifest.files);
   for (const w of data.manifest.warnings) progress.warn(w);

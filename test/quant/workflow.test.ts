@@ -3,7 +3,7 @@
 // writes a model plain onnxruntime-node runs, close to the float32 export.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { copyFileSync, cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
@@ -92,7 +92,7 @@ test("train --quantize nf4 --double-quant records the scheme and base; the adapt
   // No --quantize: the run's own scheme, without a notice.
   const nf4 = await loadClassifier(run, { onNotice: (n) => notices.push(n) });
   assert.equal(notices.length, 1);
-  assert.deepEqual((await nf4.identity()).quantize, { scheme: "nf4", blockSize: 64, doubleQuant: true });
+  assert.deepEqual((await nf4.identity?.())?.quantize, { scheme: "nf4", blockSize: 64, doubleQuant: true });
   try {
     const a = await f32.probs(TEXTS);
     const b = await nf4.probs(TEXTS);
@@ -142,6 +142,19 @@ test("a run on a base other than its own is refused, naming both, from the libra
     lines[lines.length - 1],
     /^toxlora: .*adapter was trained on .*, but the base loaded is .*other-model/,
   );
+  // Training on from the adapter (--adapter) is refused the same way, before anything is written.
+  const t = cli(
+    "train",
+    ...["--model", other, "--data", DATA, "--preset", "inspection-ai", "--adapter", join(run, "adapter")],
+    ...["--out", join(dir, "run-other"), "--quiet"],
+  );
+  assert.notEqual(t.status, 0);
+  const tl = t.stderr.trim().split("\n");
+  assert.match(
+    tl[tl.length - 1],
+    /^toxlora: .*adapter was trained on .*, but the base loaded is .*other-model/,
+  );
+  assert.equal(existsSync(join(dir, "run-other")), false);
 });
 
 test("export --quantize int4|int8 runs in plain onnxruntime-node; nf4 and unknown schemes are refused", async () => {
