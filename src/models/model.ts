@@ -16,6 +16,7 @@ import type { HfModelConfig } from "../io/hf-config.js";
 import { type LoraAdapter, type LoraAdapterConfig, readAdapter, writeAdapter } from "../io/peft.js";
 import { checkpointQuantOptions, type QuantLoadOptions } from "../quant/weights.js";
 import type { HeadSpec } from "./heads.js";
+import { checkSameBase, recordedBase } from "./identity.js";
 import { maxSequenceLength } from "./limits.js";
 import {
   buildClassifier,
@@ -120,6 +121,7 @@ function int64Rows(rows: number[][]) {
 export async function loadModel(modelDir: string, opts: LoadModelOptions = {}): Promise<Model> {
   const ckpt = await loadCheckpoint(modelDir, checkpointQuantOptions(opts));
   const adapter: LoraAdapter | undefined = opts.adapter ? await readAdapter(opts.adapter) : undefined;
+  if (adapter && opts.adapter) await checkSameBase(opts.adapter, recordedBase(adapter.config), modelDir);
   const cfg = ckpt.config;
   const found =
     (adapter && detectHead(new WeightMap(adapter.saved, opts.adapter ?? ""))) ?? detectHead(ckpt.weights);

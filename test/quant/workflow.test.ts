@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import * as ort from "onnxruntime-node";
+import { loadModel } from "../../src/models/model.js";
 import { writeRandomCheckpoint } from "../../src/models/random-checkpoint.js";
 import { loadClassifier } from "../../src/predict/classifier.js";
 import { fixture } from "../fixture.js";
@@ -141,6 +142,13 @@ test("a run on a base other than its own is refused, naming both, from the libra
   assert.match(
     lines[lines.length - 1],
     /^toxlora: .*adapter was trained on .*, but the base loaded is .*other-model/,
+  );
+  // loadModel with the adapter: fine on its own base, refused on the other.
+  const own = await loadModel(model, { adapter: join(run, "adapter") });
+  await own.close();
+  await assert.rejects(
+    loadModel(other, { adapter: join(run, "adapter"), quantize: "nf4" }),
+    /adapter was trained on .*, but the base loaded is .*other-model/,
   );
   // Training on from the adapter (--adapter) is refused the same way, before anything is written.
   const t = cli(
