@@ -28,6 +28,7 @@ import {
 } from "../quant/weights.js";
 import { applyCalibration, type Calibration, readCalibration } from "../run/calibration.js";
 import { encodeTextsCapped, scoreRows } from "../run/encode.js";
+import { savedDegenerateWarnings } from "../run/label-checks.js";
 import { decide } from "../run/output.js";
 import { runLoadQuant } from "../run/quant.js";
 import { type RunConfig, readRunConfig, readThresholds } from "../run/run-config.js";
@@ -54,6 +55,11 @@ export interface LoadClassifierOptions extends SessionOptions, QuantLoadOptions 
   maxLength?: number;
   /** Called with each notice as it arises (they are also kept in `notices`). */
   onNotice?: (line: string) => void;
+  /**
+   * Pass on (as notices) the warnings of the run's test evaluation about labels the model has not
+   * learned (eval.json `degenerate`). Default true; `evaluateRun` checks its own data instead.
+   */
+  evalWarnings?: boolean;
 }
 
 /** The base model folder of a run: where it was trained from, else resolved again (Hub cache). */
@@ -237,6 +243,10 @@ export async function loadClassifier(
   opts: LoadClassifierOptions = {},
 ): Promise<TrainedClassifier> {
   const run = await readRunConfig(runDir);
+  // Whoever predicts with the run hears what its test evaluation found about its labels.
+  if (opts.evalWarnings !== false)
+    for (const w of await savedDegenerateWarnings(runDir))
+      opts.onNotice?.(`this run's evaluation (eval.json): ${w}`);
   if (isBaselineModel(run.model))
     return TfidfClassifier.load(runDir, run, await readThresholds(runDir, run.labels));
   return RunClassifier.load(runDir, opts);

@@ -60,7 +60,8 @@ export async function evaluateRun(
     ["eval.json", "predictions.jsonl", "log.csv", "log_tuned.csv"].map((f) => join(outDir, f)),
     [dataFile],
   );
-  const clf = await loadClassifier(runDir, opts);
+  // It checks this data's labels itself (below), so not the run's test evaluation again.
+  const clf = await loadClassifier(runDir, { ...opts, evalWarnings: false });
   try {
     const probs = await clf.probs(data.records.map((r) => r.text));
     const truth = data.records.map((r) => r.labels);

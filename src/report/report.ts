@@ -9,7 +9,7 @@ import { schemaFromOptions } from "../data/schema.js";
 import { type Html, html, inlineSvg, num, page, pct, raw, table } from "../html/html.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { ECE_BINS, expectedCalibrationError, readCalibration } from "../run/calibration.js";
-import { degenerateLabels } from "../run/label-checks.js";
+import { degenerateLabels, warningsOf } from "../run/label-checks.js";
 import { type AverageMetrics, type EvalReport, evaluate, type LabelMetrics } from "../run/metrics.js";
 import { pathsRelativeToPage, pathsRelativeToRun } from "../run/paths.js";
 import { RUN_FILES } from "../run/types.js";
@@ -110,10 +110,7 @@ export function finalEvaluation(run: RunData): EvalReport | null {
  */
 export function degenerateWarnings(run: RunData): string[] {
   const saved = run.evalFile?.degenerate;
-  if (isRecord(saved))
-    return Object.values(saved)
-      .map((d) => (isRecord(d) && typeof d.warning === "string" ? d.warning : null))
-      .filter((w) => w !== null);
+  if (isRecord(saved)) return warningsOf(saved);
   if (run.predictions.length === 0) return [];
   const probs = run.predictions.map((p) => run.labels.map((l) => p.probs[l] as number));
   const truth = run.predictions.map((p) => run.labels.map((l) => p.truth[l] as number));

@@ -3,7 +3,10 @@
 // whichever side of the threshold that score falls on. No threshold can fix this (there is no
 // ranking to cut), so the threshold is left as tuned and the label is reported instead: on stderr
 // during train and eval, in eval.json's `degenerate` and in the report.
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
 import { logit } from "./calibration.js";
+import { RUN_FILES } from "./types.js";
 
 /**
  * Scores of a split whose logits span less than this (max − min) are taken as constant: about
@@ -114,4 +117,25 @@ export function degenerateLabels(
     out[label] = { ...d, warning: warningFor(label, d) };
   });
   return out;
+}
+
+/** The warnings of eval.json's `degenerate` as read (nothing for a missing or foreign value). */
+export function warningsOf(degenerate: unknown): string[] {
+  if (degenerate === null || typeof degenerate !== "object") return [];
+  return Object.values(degenerate as Record<string, { warning?: unknown } | null>)
+    .map((d) => d?.warning)
+    .filter((w): w is string => typeof w === "string");
+}
+
+/**
+ * The warnings a run's eval.json records under `degenerate` (none when the file is missing, was
+ * written before the check, or cannot be read: this only adds notices to loading a run).
+ */
+export async function savedDegenerateWarnings(runDir: string): Promise<string[]> {
+  try {
+    const ev = JSON.parse(await readFile(join(runDir, RUN_FILES.eval), "utf8")) as { degenerate?: unknown };
+    return warningsOf(ev?.degenerate);
+  } catch {
+    return [];
+  }
 }

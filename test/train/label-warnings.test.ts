@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, test } from "node:test";
 import type { DataRecord } from "../../src/data/load.js";
+import { loadClassifier } from "../../src/predict/classifier.js";
 import { positiveCountWarnings } from "../../src/run/data.js";
 import { CONSTANT_LOGIT_SPREAD, degenerateLabels } from "../../src/run/label-checks.js";
 import { MIN_TUNING_POSITIVES, tuneThresholds } from "../../src/run/metrics.js";
@@ -156,6 +157,16 @@ test("the LoRA trainer keeps 0.5 for a label with too few validation positives",
   assert.match(rare.warning, /label "rare": its scores hardly vary .*flags every row: .*test 36 of 36/);
   assert.equal(ev.degenerate.never.constantScores, true);
   assert.equal(ev.degenerate.never.oneClass.test, undefined, "no row flagged and none positive: fine");
+  // Whoever loads the run to predict (predict, serve, tweets score, label) hears it too.
+  const notices: string[] = [];
+  const clf = await loadClassifier(out, { onNotice: (n) => notices.push(n) });
+  await clf.close();
+  assert.ok(
+    notices.some((n) =>
+      n.startsWith('this run\'s evaluation (eval.json): label "rare": its scores hardly vary'),
+    ),
+    notices.join("\n"),
+  );
 });
 
 test("degenerateLabels: constant scores, every row flagged, no positive row found; a ranking label passes", () => {
