@@ -14,13 +14,17 @@ export function register(program: Command): void {
       .description(
         "k-fold cross-validation with the split's multilabel stratification: one run per fold under --out, cv.json and report.html; rerun to resume",
       )
-      .option("--folds <k>", "number of folds (≥ 2)", integer, 5),
+      .option("--folds <k>", "number of folds (≥ 2)", integer, 5)
+      .option(
+        "--show-paths",
+        "keep absolute local paths in report.html (default: relative to the page's folder)",
+      ),
   );
   cmd.addHelpText(
     "after",
     "\nExample:\n  toxlora cv --folds 5 --model tfidf-lr --data train.jsonl --preset llmjp-toxicity --out outputs/cv1\n",
   );
-  cmd.action(async (flags: TrainFlags & { folds: number }) => {
+  cmd.action(async (flags: TrainFlags & { folds: number; showPaths?: boolean }) => {
     const mode: ProgressMode = flags.quiet ? "quiet" : flags.json ? "json" : "auto";
     const config = configFromTrainFlags(cmd, flags);
     const say = (line: string) => {
@@ -38,7 +42,7 @@ export function register(program: Command): void {
       process.exitCode = 130;
       return;
     }
-    const report = await buildCvReport(r.dir);
+    const report = await buildCvReport(r.dir, undefined, { showPaths: flags.showPaths });
     const m = r.summary.meanSd.macro.f1;
     say(`macro F1 ${m.mean?.toFixed(4)} ± ${m.sd?.toFixed(4)} over ${r.summary.folds} folds`);
     process.stdout.write(`${JSON.stringify({ dir: r.dir, cv: `${r.dir}/cv.json`, report })}\n`);

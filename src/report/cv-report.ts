@@ -6,13 +6,22 @@ import { html, num, page, table } from "../html/html.js";
 import { writeFileAtomic } from "../io/atomic.js";
 import { CI_METRICS } from "../run/bootstrap.js";
 import type { AverageMetrics, LabelMetrics } from "../run/metrics.js";
+import { pathsRelativeToPage } from "../run/paths.js";
 import { CV_FILE, type CvSummary, type MeanSd } from "../train/cv.js";
 import { VERSION } from "../version.js";
 
 const meanSd = (x: MeanSd): string => (x.mean === null ? "–" : `${num(x.mean)} ± ${num(x.sd)}`);
 
-/** Writes `<parent>/report.html` (or `out`) for a finished cross-validation; returns its path. */
-export async function buildCvReport(parent: string, out = join(parent, "report.html")): Promise<string> {
+/**
+ * Writes `<parent>/report.html` (or `out`) for a finished cross-validation; returns its path.
+ * Local paths (the folds, their data, the data file) are shown relative to the page's folder
+ * unless `showPaths`.
+ */
+export async function buildCvReport(
+  parent: string,
+  out = join(parent, "report.html"),
+  options: { showPaths?: boolean } = {},
+): Promise<string> {
   const s = JSON.parse(await readFile(join(parent, CV_FILE), "utf8")) as CvSummary;
   const header = ["label", ...CI_METRICS];
   const sdRows = [
@@ -48,6 +57,13 @@ ${table(
 <p class="note">Every row is scored once, by the fold model that did not train on it (${s.rows} rows). Precision, recall and F1 come from the summed confusion tables (each row judged at its fold's thresholds); ROC-AUC and PR-AUC from the pooled probabilities.</p>
 <p class="note">Made with toxlora ${VERSION}. Each fold is a full run directory with its own report (<code>toxlora report --run ${resolve(parent)}/fold-1</code>).</p>
 </main>`;
-  await writeFileAtomic(out, await page(`toxlora — cross-validation (${s.folds} folds)`, body));
+  const text = await page(`toxlora — cross-validation (${s.folds} folds)`, body);
+  const folds = s.perFold.map((f) => resolve(parent, f.dir));
+  await writeFileAtomic(
+    out,
+    options.showPaths
+      ? text
+      : await pathsRelativeToPage(text, resolve(out, ".."), [parent, ...folds], [resolve(s.data)]),
+  );
   return out;
 }

@@ -1,7 +1,7 @@
 // Absolute local paths in a run's report (the run folder, its model folder, its data files) tell
 // whoever reads the page how the machine is laid out. `toxlora report` (unless --show-paths) and
 // serve's /report (unless --show-paths) show them relative to the run with these functions;
-// `toxlora report --compare` shows those of every run relative to the comparison page's folder.
+// `toxlora report --compare` and `toxlora cv` show those of every run relative to their page's folder.
 import { readFile } from "node:fs/promises";
 import { isAbsolute, join, relative, resolve } from "node:path";
 
@@ -10,14 +10,18 @@ export async function pathsRelativeToRun(html: string, runDir: string): Promise<
   return relativizePaths(html, runDir, await runPaths(runDir));
 }
 
-/** `html`, a page about several runs written in `pageDir`, with their absolute paths made relative to `pageDir`. */
+/**
+ * `html`, a page about several runs written in `pageDir`, with their absolute paths (and `extra`
+ * ones, e.g. the data file a cross-validation split) made relative to `pageDir`.
+ */
 export async function pathsRelativeToPage(
   html: string,
   pageDir: string,
   runDirs: readonly string[],
+  extra: readonly string[] = [],
 ): Promise<string> {
   const paths = (await Promise.all(runDirs.map(runPaths))).flat();
-  return relativizePaths(html, pageDir, paths);
+  return relativizePaths(html, pageDir, [...paths, ...extra.filter((p) => isAbsolute(p))]);
 }
 
 /** The absolute paths a run's report may show: the run, its model folder and its data files. */

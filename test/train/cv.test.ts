@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { loadDataset } from "../../src/data/load.js";
 import { llmjpToxicitySchema } from "../../src/data/schema.js";
@@ -70,6 +70,17 @@ describe("crossValidate (tfidf-lr baseline)", () => {
     const html = readFileSync(await buildCvReport(r.dir), "utf8");
     assert.ok(html.includes("3-fold cross-validation"));
     assert.ok(html.includes("Pooled out-of-fold"));
+    // Local paths (the folds, the data file) relative to the page's folder; showPaths keeps them.
+    assert.ok(!html.includes(dir), "no absolute path left");
+    assert.ok(html.includes(`<p>${relative(r.dir, DEMO_DATA)} · 400 rows`), "the data file, relative");
+    assert.match(html, /<td class="n">1<\/td><td>fold-1<\/td>/);
+    const shown = readFileSync(
+      await buildCvReport(r.dir, join(dir, "shown.html"), { showPaths: true }),
+      "utf8",
+    );
+    assert.ok(
+      shown.includes(`<td>${join(r.dir, "fold-1")}</td>`) && shown.includes(`<p>${DEMO_DATA} · 400 rows`),
+    );
   });
 
   test("a rerun resumes: finished folds are kept, a missing one is trained again", async () => {
