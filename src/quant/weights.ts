@@ -99,8 +99,18 @@ export function blockSizeOf(opts: QuantizeOptions): number {
   if (!Number.isInteger(bs) || bs < 16 || (bs & (bs - 1)) !== 0) {
     throw new Error(`--quant-block-size: ${bs} is not a power of two of at least 16`);
   }
+  // MatMulBnb4 and MatMulNBits refuse larger blocks at session creation (export's qgemm does not use them).
+  if (bs > MAX_KERNEL_BLOCK_SIZE && opts.kernel !== "qgemm") {
+    const kernel = opts.scheme === "nf4" ? "MatMulBnb4" : "MatMulNBits";
+    throw new Error(
+      `--quant-block-size: ${bs} is larger than onnxruntime's ${kernel} takes (16 to ${MAX_KERNEL_BLOCK_SIZE})`,
+    );
+  }
   return bs;
 }
+
+/** Largest block onnxruntime's quantized matmul kernels (MatMulBnb4, MatMulNBits) accept. */
+export const MAX_KERNEL_BLOCK_SIZE = 256;
 
 /** Whether a checkpoint tensor is a backbone linear weight that a quantized base stores quantized. */
 export function isQuantizable(key: string, shape: readonly number[]): boolean {

@@ -155,6 +155,22 @@ describe("bad quantization options", () => {
       }),
       /--quant-block-size: 24 is not a power of two of at least 16/,
     );
+    // onnxruntime's kernels take blocks of 16 to 256: larger ones are refused before any work
+    // (they used to fail later, at session creation, with onnxruntime's own message).
+    for (const [scheme, kernel] of [
+      ["nf4", "MatMulBnb4"],
+      ["int8", "MatMulNBits"],
+    ] as const) {
+      await assert.rejects(
+        loadCheckpoint(path.join(REFERENCE, "modernbert"), {
+          quantize: { scheme, blockSize: 1024 },
+          quantCacheDir: null,
+        }),
+        new RegExp(
+          `^Error: --quant-block-size: 1024 is larger than onnxruntime's ${kernel} takes \\(16 to 256\\)$`,
+        ),
+      );
+    }
     assert.throws(
       () => quantizeWeight("x.weight", new Float32Array(3 * 16), 3, 16, { scheme: "nf4", blockSize: 32 }),
       /tensor "x.weight" \[3, 16\] has 48 values, not a multiple of the NF4 block size 32/,
