@@ -48,6 +48,10 @@ export { type RunConfig, readRunConfig, readThresholds } from "../run/run-config
 /** Rows per forward pass unless told otherwise. */
 export const DEFAULT_BATCH_SIZE = 16;
 
+/**
+ * `quantize` (and `quantBlockSize`, `doubleQuant`) left undefined load the base as the run was
+ * trained (config.json); given, they win, with a notice when they differ from the trained scheme.
+ */
 export interface LoadClassifierOptions extends SessionOptions, QuantLoadOptions {
   /** Rows per forward pass (default 16). */
   batchSize?: number;
