@@ -72,7 +72,10 @@ export function checkpointQuantOptions(o: QuantLoadOptions): {
   quantize?: QuantizeOptions;
   quantCacheDir?: null;
 } {
-  if (!o.quantize || o.quantize === "none") return {};
+  if (!o.quantize || o.quantize === "none") {
+    if (o.doubleQuant) blockSizeOf({ scheme: "none", doubleQuant: true });
+    return {};
+  }
   const quantize: QuantizeOptions = { scheme: parseQuantScheme(o.quantize), blockSize: o.quantBlockSize };
   if (o.doubleQuant) quantize.doubleQuant = true;
   blockSizeOf(quantize);
@@ -89,12 +92,12 @@ export function parseQuantScheme(value: string, where = "--quantize"): QuantSche
 
 /** The effective block size, checked (onnxruntime's kernels want a power of two of at least 16). */
 export function blockSizeOf(opts: QuantizeOptions): number {
-  if (opts.scheme === "none") throw new Error("blockSizeOf: scheme none has no blocks");
   if (opts.doubleQuant && opts.scheme !== "nf4") {
     throw new Error(
       `--double-quant: applies to nf4 only (the absmax values of NF4 blocks), not ${opts.scheme}`,
     );
   }
+  if (opts.scheme === "none") throw new Error("blockSizeOf: scheme none has no blocks");
   const bs = opts.blockSize ?? DEFAULT_BLOCK_SIZE[opts.scheme];
   if (!Number.isInteger(bs) || bs < 16 || (bs & (bs - 1)) !== 0) {
     throw new Error(`--quant-block-size: ${bs} is not a power of two of at least 16`);

@@ -17,7 +17,12 @@ import { after, describe, it } from "node:test";
 import { openSafetensors } from "../../src/io/safetensors.js";
 import { loadCheckpoint } from "../../src/models/registry.js";
 import { compressAbsmax, DYNAMIC_MAP_8BIT, decompressAbsmax } from "../../src/quant/codecs.js";
-import { parseQuantScheme, type QuantizeOptions, quantizeWeight } from "../../src/quant/weights.js";
+import {
+  checkpointQuantOptions,
+  parseQuantScheme,
+  type QuantizeOptions,
+  quantizeWeight,
+} from "../../src/quant/weights.js";
 import { REFERENCE } from "./helpers.js";
 
 const tmp = mkdtempSync(path.join(tmpdir(), "toxlora-quant-cache-"));
@@ -138,6 +143,11 @@ describe("NF4 double quantization on load", () => {
         quantCacheDir: null,
       }),
       /^Error: --double-quant: applies to nf4 only \(the absmax values of NF4 blocks\), not int8$/,
+    );
+    // Without --quantize (float32) it is refused too, not silently ignored.
+    assert.throws(
+      () => checkpointQuantOptions({ doubleQuant: true }),
+      /^Error: --double-quant: applies to nf4 only \(the absmax values of NF4 blocks\), not none$/,
     );
   });
 });
