@@ -60,6 +60,7 @@ export interface TrainFlags extends DatasetFlags, QuantFlags {
   bestMetric: "macroF1" | "microF1" | "loss" | "macroPrAuc";
   bucketing: boolean;
   shuffle: boolean;
+  gradientCheckpointing?: boolean;
   adapter?: string;
   resume?: boolean;
   quiet?: boolean;
@@ -103,6 +104,7 @@ const LORA_ONLY = [
   "best-metric",
   "bucketing",
   "shuffle",
+  "gradient-checkpointing",
 ];
 const BASELINE_ONLY = ["ngram", "min-df", "C", "class-weight", "max-iter", "tol"];
 
@@ -237,6 +239,7 @@ function fullConfigFromFlags(f: TrainFlags): TrainConfigInput {
     resume: f.resume ?? false,
     bucketing: f.bucketing,
     shuffle: f.shuffle,
+    gradientCheckpointing: f.gradientCheckpointing,
     adapter: f.adapter,
     ...quantFromFlags(f),
   };
@@ -323,6 +326,11 @@ export function addTrainOptions(command: Command): Command {
     )
     .option("--no-bucketing", "plain batches instead of length-bucketed ones")
     .option("--no-shuffle", "rows in file order, the same every epoch (no shuffling)")
+    .option(
+      "--gradient-checkpointing",
+      "recompute each layer in the backward pass instead of keeping its activations: less memory, one more forward pass of time (default with --quantize)",
+    )
+    .option("--no-gradient-checkpointing", "keep every layer's activations (default without --quantize)")
     .option("--ngram <min,max>", `${BASELINE_MODEL}: character n-gram lengths`, ngramRange, [1, 3])
     .option(
       "--min-df <n>",

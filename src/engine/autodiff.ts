@@ -1,9 +1,14 @@
 // Reverse-mode automatic differentiation over the graph IR, using the VJP rules of src/engine/ops.ts.
 // Only tensors that depend on a trainable parameter get gradients: frozen initializers and inputs
 // get none (no dW matmul for a frozen weight), and nodes below the lowest parameter get no backward.
+//
+// Gradient checkpointing: the nodes of a recomputed region (Graph.recompute, e.g. a transformer
+// layer) are built a second time when the backward pass reaches the region, reading the region's
+// inputs through After(·, incoming gradient); the region's VJPs then use the recomputed values, so
+// onnxruntime can free the forward ones as soon as the forward pass is done with them.
 
-import { type Graph, isFloat, type Node, ShapeError, type Tensor } from "./graph.js";
-import { add, OPS, scalarLike, zerosLike } from "./ops.js";
+import { type Graph, isFloat, type Node, type RecomputeRegion, ShapeError, type Tensor } from "./graph.js";
+import { add, afterTensor, OPS, scalarLike, zerosLike } from "./ops.js";
 
 /**
  * Builds the backward graph of `loss` (a scalar) with respect to `params` and returns the gradient
@@ -24,6 +29,7 @@ export function grad(loss: Tensor, params: Tensor[], seed?: Tensor): Map<Tensor,
       for (const o of n.outputs) if (isFloat(o.dtype)) dependsOnParam.add(o);
     }
   }
+  const recompute = new Recompute(forward, g.recomputed);
 
   // Backward pass in reverse creation order (creation order is topological).
   const grads = new Map<Tensor, Tensor>();
@@ -41,9 +47,12 @@ export function grad(loss: Tensor, params: Tensor[], seed?: Tensor): Map<Tensor,
         `grad: op ${n.op} (output ${n.outputs[0].name}) has no gradient rule, but the loss depends on it through ${from.join(", ")}, which depends on a parameter`,
       );
     }
+    // Zeros for outputs without a gradient take their shape from the node the rule reads, so a
+    // recomputed region does not keep a forward value alive just for its shape.
+    const seen = recompute.node(k, outGrads.find((x) => x !== null) as Tensor);
     const inGrads = rule(
-      outGrads.map((og, i) => og ?? zerosLike(n.outputs[i])),
-      n,
+      outGrads.map((og, i) => og ?? zerosLike(seen.outputs[i])),
+      seen,
       needs,
     );
     n.inputs.forEach((t, i) => {
@@ -54,4 +63,58 @@ export function grad(loss: Tensor, params: Tensor[], seed?: Tensor): Map<Tensor,
     });
   }
   return new Map(params.map((p) => [p, grads.get(p) ?? null]));
+}
+
+/** The node a VJP reads: the forward node itself, or its copy in a recomputed region. */
+class Recompute {
+  private readonly regionAt: (RecomputeRegion | undefined)[];
+  private readonly copies = new Map<RecomputeRegion, Node[]>();
+
+  constructor(
+    private readonly forward: Node[],
+    regions: RecomputeRegion[],
+  ) {
+    this.regionAt = new Array(forward.length);
+    for (const r of regions) for (let k = r.start; k < r.end; k++) this.regionAt[k] = r;
+  }
+
+  /** Node k as its VJP should see it; `after` is a gradient that must exist before a recomputation. */
+  node(k: number, after: Tensor): Node {
+    const r = this.regionAt[k];
+    if (!r) return this.forward[k];
+    let copy = this.copies.get(r);
+    if (!copy) {
+      copy = this.rebuild(r, after);
+      this.copies.set(r, copy);
+    }
+    return copy[k - r.start];
+  }
+
+  /**
+   * The region's nodes built again: values made inside the region are the copies', values made
+   * before it are read through After(·, after); leaves (weights, parameters, inputs) as they are.
+   */
+  private rebuild(r: RecomputeRegion, after: Tensor): Node[] {
+    const g = after.graph;
+    const inside = new Set(this.forward.slice(r.start, r.end));
+    const map = new Map<Tensor, Tensor>();
+    const from = (t: Tensor): Tensor => {
+      let m = map.get(t);
+      if (!m) {
+        m = t.producer && !inside.has(t.producer) ? afterTensor(t, after) : t;
+        map.set(t, m);
+      }
+      return m;
+    };
+    return this.forward.slice(r.start, r.end).map((n) => {
+      const copy = g.addNode(
+        n.op,
+        n.inputs.map(from),
+        n.attrs,
+        n.outputs.map((o) => ({ dtype: o.dtype, shape: o.shape })),
+      );
+      for (const [i, o] of n.outputs.entries()) map.set(o, copy.outputs[i]);
+      return copy;
+    });
+  }
 }

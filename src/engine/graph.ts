@@ -72,8 +72,20 @@ export interface Initializer {
   data: TypedArray;
 }
 
+/**
+ * A run of consecutive nodes (`start` ≤ index < `end` in Graph.nodes) whose forward values are
+ * not kept for the backward pass: grad() recomputes them from the region's inputs once the
+ * gradient reaches the region (gradient checkpointing, see Graph.recompute).
+ */
+export interface RecomputeRegion {
+  start: number;
+  end: number;
+}
+
 export class Graph {
   readonly nodes: Node[] = [];
+  /** Regions recomputed in the backward pass (gradient checkpointing), in creation order. */
+  readonly recomputed: RecomputeRegion[] = [];
   readonly inputs: Tensor[] = [];
   readonly params: Tensor[] = [];
   readonly initializers: Initializer[] = [];
@@ -158,6 +170,18 @@ export class Graph {
     );
     this.nodes.push(node);
     return node;
+  }
+
+  /**
+   * Builds the nodes of `fn` as a recomputed region: grad() does not keep their values from the
+   * forward to the backward pass but builds them again from the region's inputs, ordered after the
+   * incoming gradient (a transformer layer: only its input stays alive). Gradients are unchanged.
+   */
+  recompute<T>(fn: () => T): T {
+    const start = this.nodes.length;
+    const result = fn();
+    if (this.nodes.length > start) this.recomputed.push({ start, end: this.nodes.length });
+    return result;
   }
 
   /** Gives a tensor a readable name (used for graph outputs and debugging); returns it. */

@@ -25,6 +25,7 @@ import {
   type BackboneContext,
   type BackboneInputs,
   embedding,
+  layer,
   layerNormFrom,
   maybeDropout,
   wordEmbeddings,
@@ -83,32 +84,34 @@ export function bertModel(
   const hd = cfg.head_dim;
   const I = cfg.intermediate_size;
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
-    const lp = `${prefix}encoder.layer.${l}`;
-    const proj = (name: string) =>
-      splitHeads(
-        linear(g, `${lp}.attention.self.${name}`, x, weights, lora, { inFeatures: H, outFeatures: H }),
-        nh,
-        hd,
-      );
-    const a = attention(proj("query"), proj("key"), proj("value"), bias, {
-      scale: 1 / Math.sqrt(hd),
-      dropout: ctx.dropout ? cfg.attention_probs_dropout_prob : 0,
-    });
-    let o = linear(g, `${lp}.attention.output.dense`, mergeHeads(a), weights, lora, {
-      inFeatures: H,
-      outFeatures: H,
-    });
-    o = maybeDropout(ctx, o, cfg.hidden_dropout_prob);
-    x = layerNormFrom(ctx, `${lp}.attention.output.LayerNorm`, add(o, x), H, cfg.layer_norm_eps);
+    x = layer(ctx, x, (x) => {
+      const lp = `${prefix}encoder.layer.${l}`;
+      const proj = (name: string) =>
+        splitHeads(
+          linear(g, `${lp}.attention.self.${name}`, x, weights, lora, { inFeatures: H, outFeatures: H }),
+          nh,
+          hd,
+        );
+      const a = attention(proj("query"), proj("key"), proj("value"), bias, {
+        scale: 1 / Math.sqrt(hd),
+        dropout: ctx.dropout ? cfg.attention_probs_dropout_prob : 0,
+      });
+      let o = linear(g, `${lp}.attention.output.dense`, mergeHeads(a), weights, lora, {
+        inFeatures: H,
+        outFeatures: H,
+      });
+      o = maybeDropout(ctx, o, cfg.hidden_dropout_prob);
+      x = layerNormFrom(ctx, `${lp}.attention.output.LayerNorm`, add(o, x), H, cfg.layer_norm_eps);
 
-    const inter = activation(
-      linear(g, `${lp}.intermediate.dense`, x, weights, lora, { inFeatures: H, outFeatures: I }),
-      cfg.hidden_act,
-      where,
-    );
-    let out = linear(g, `${lp}.output.dense`, inter, weights, lora, { inFeatures: I, outFeatures: H });
-    out = maybeDropout(ctx, out, cfg.hidden_dropout_prob);
-    x = layerNormFrom(ctx, `${lp}.output.LayerNorm`, add(out, x), H, cfg.layer_norm_eps);
+      const inter = activation(
+        linear(g, `${lp}.intermediate.dense`, x, weights, lora, { inFeatures: H, outFeatures: I }),
+        cfg.hidden_act,
+        where,
+      );
+      let out = linear(g, `${lp}.output.dense`, inter, weights, lora, { inFeatures: I, outFeatures: H });
+      out = maybeDropout(ctx, out, cfg.hidden_dropout_prob);
+      return layerNormFrom(ctx, `${lp}.output.LayerNorm`, add(out, x), H, cfg.layer_norm_eps);
+    });
   }
   return { lastHiddenState: x };
 }

@@ -38,6 +38,17 @@ export interface BackboneContext {
   lora: LoraContext;
   /** Model dropouts (hidden, attention…) active: training mode with the config's rates. */
   dropout: boolean;
+  /** Gradient checkpointing: each layer is recomputed in the backward pass (see {@link layer}). */
+  recompute?: boolean;
+}
+
+/**
+ * One transformer layer, `x` → `fn(x)`. With gradient checkpointing its values are not kept for
+ * the backward pass but recomputed from `x` when the gradient reaches the layer (Graph.recompute):
+ * the saved activations shrink from every layer's intermediates to one input per layer.
+ */
+export function layer(ctx: BackboneContext, x: Tensor, fn: (x: Tensor) => Tensor): Tensor {
+  return ctx.recompute ? ctx.g.recompute(() => fn(x)) : fn(x);
 }
 
 /** Dropout with the config's rate when the model trains, identity otherwise. */

@@ -13,6 +13,7 @@ import {
   activation,
   type BackboneContext,
   type BackboneInputs,
+  layer,
   rmsNormFrom,
   wordEmbeddings,
 } from "./common.js";
@@ -59,30 +60,31 @@ export function llamaModel(
 
   let x = wordEmbeddings(ctx, inputs, `${prefix}embed_tokens`, cfg.vocab_size, H);
   for (let l = 0; l < cfg.num_hidden_layers; l++) {
-    const lp = `${prefix}layers.${l}`;
-    let n = rmsNormFrom(ctx, `${lp}.input_layernorm`, x, H, eps);
-    const proj = (name: string, heads: number) =>
-      splitHeads(
-        linear(g, `${lp}.self_attn.${name}`, n, weights, lora, { inFeatures: H, outFeatures: heads * hd }),
-        heads,
-        hd,
-      );
-    const q = applyRope(proj("q_proj", nh), rope);
-    const k = applyRope(proj("k_proj", kvh), rope);
-    const v = proj("v_proj", kvh);
-    const a = attention(q, k, v, bias, { scale: hd ** -0.5, dropout: attnDropout });
-    const o = linear(g, `${lp}.self_attn.o_proj`, mergeHeads(a), weights, lora, {
-      inFeatures: nh * hd,
-      outFeatures: H,
+    x = layer(ctx, x, (x) => {
+      const lp = `${prefix}layers.${l}`;
+      let n = rmsNormFrom(ctx, `${lp}.input_layernorm`, x, H, eps);
+      const proj = (name: string, heads: number) =>
+        splitHeads(
+          linear(g, `${lp}.self_attn.${name}`, n, weights, lora, { inFeatures: H, outFeatures: heads * hd }),
+          heads,
+          hd,
+        );
+      const q = applyRope(proj("q_proj", nh), rope);
+      const k = applyRope(proj("k_proj", kvh), rope);
+      const v = proj("v_proj", kvh);
+      const a = attention(q, k, v, bias, { scale: hd ** -0.5, dropout: attnDropout });
+      const o = linear(g, `${lp}.self_attn.o_proj`, mergeHeads(a), weights, lora, {
+        inFeatures: nh * hd,
+        outFeatures: H,
+      });
+      x = add(x, o);
+      n = rmsNormFrom(ctx, `${lp}.post_attention_layernorm`, x, H, eps);
+      const mlp = (name: string, input: Tensor, inF: number, outF: number) =>
+        linear(g, `${lp}.mlp.${name}`, input, weights, lora, { inFeatures: inF, outFeatures: outF });
+      const gate = mlp("gate_proj", n, H, I);
+      const act = activation(gate, cfg.hidden_act, where);
+      return add(x, mlp("down_proj", mul(act, mlp("up_proj", n, H, I)), I, H));
     });
-    x = add(x, o);
-
-    n = rmsNormFrom(ctx, `${lp}.post_attention_layernorm`, x, H, eps);
-    const mlp = (name: string, input: Tensor, inF: number, outF: number) =>
-      linear(g, `${lp}.mlp.${name}`, input, weights, lora, { inFeatures: inF, outFeatures: outF });
-    const gate = mlp("gate_proj", n, H, I);
-    const act = activation(gate, cfg.hidden_act, where);
-    x = add(x, mlp("down_proj", mul(act, mlp("up_proj", n, H, I)), I, H));
   }
   return { lastHiddenState: rmsNormFrom(ctx, `${prefix}norm`, x, H, eps) };
 }

@@ -23,6 +23,7 @@ import {
   activation,
   type BackboneContext,
   type BackboneInputs,
+  layer,
   layerNormFrom,
   maybeDropout,
   wordEmbeddings,
@@ -77,26 +78,28 @@ export function modernBertModel(
       rope = globalRope;
     }
 
-    const n = l === 0 ? x : layerNormFrom(ctx, `${lp}.attn_norm`, x, H, eps, normBias);
-    const qkv = linear(g, `${lp}.attn.Wqkv`, n, weights, lora, { inFeatures: H, outFeatures: 3 * H });
-    // Wqkv's output is [3, heads, head_dim] on the last axis: q | k | v, each head-major.
-    const [q, k, v] = split(qkv, -1, [H, H, H]).map((t) => splitHeads(t, nh, hd));
-    const a = attention(applyRope(q, rope), applyRope(k, rope), v, bias, {
-      scale: hd ** -0.5,
-      dropout: ctx.dropout ? cfg.attention_dropout : 0,
-    });
-    const o = linear(g, `${lp}.attn.Wo`, mergeHeads(a), weights, lora, { inFeatures: H, outFeatures: H });
-    x = add(x, maybeDropout(ctx, o, cfg.attention_dropout));
+    x = layer(ctx, x, (x) => {
+      const n = l === 0 ? x : layerNormFrom(ctx, `${lp}.attn_norm`, x, H, eps, normBias);
+      const qkv = linear(g, `${lp}.attn.Wqkv`, n, weights, lora, { inFeatures: H, outFeatures: 3 * H });
+      // Wqkv's output is [3, heads, head_dim] on the last axis: q | k | v, each head-major.
+      const [q, k, v] = split(qkv, -1, [H, H, H]).map((t) => splitHeads(t, nh, hd));
+      const a = attention(applyRope(q, rope), applyRope(k, rope), v, bias, {
+        scale: hd ** -0.5,
+        dropout: ctx.dropout ? cfg.attention_dropout : 0,
+      });
+      const o = linear(g, `${lp}.attn.Wo`, mergeHeads(a), weights, lora, { inFeatures: H, outFeatures: H });
+      x = add(x, maybeDropout(ctx, o, cfg.attention_dropout));
 
-    const m = layerNormFrom(ctx, `${lp}.mlp_norm`, x, H, eps, normBias);
-    const wi = linear(g, `${lp}.mlp.Wi`, m, weights, lora, { inFeatures: H, outFeatures: 2 * I });
-    const [input, gate] = split(wi, -1, [I, I]);
-    const hidden = maybeDropout(
-      ctx,
-      mul(activation(input, cfg.hidden_activation, where), gate),
-      cfg.mlp_dropout,
-    );
-    x = add(x, linear(g, `${lp}.mlp.Wo`, hidden, weights, lora, { inFeatures: I, outFeatures: H }));
+      const m = layerNormFrom(ctx, `${lp}.mlp_norm`, x, H, eps, normBias);
+      const wi = linear(g, `${lp}.mlp.Wi`, m, weights, lora, { inFeatures: H, outFeatures: 2 * I });
+      const [input, gate] = split(wi, -1, [I, I]);
+      const hidden = maybeDropout(
+        ctx,
+        mul(activation(input, cfg.hidden_activation, where), gate),
+        cfg.mlp_dropout,
+      );
+      return add(x, linear(g, `${lp}.mlp.Wo`, hidden, weights, lora, { inFeatures: I, outFeatures: H }));
+    });
   }
   return { lastHiddenState: layerNormFrom(ctx, `${prefix}final_norm`, x, H, eps, normBias) };
 }

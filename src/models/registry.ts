@@ -127,6 +127,11 @@ export interface ClassifierOptions {
   adapter?: LoraAdapter;
   /** Training graph: LoRA dropout and the model's dropouts are active. Default false. */
   training?: boolean;
+  /**
+   * Gradient checkpointing: every transformer layer keeps only its input for the backward pass and
+   * is recomputed there (less memory, about one more forward pass of time). Gradients are the same.
+   */
+  gradientCheckpointing?: boolean;
   /** Fold LoRA into the frozen weights and freeze the head (prediction). Default false. */
   merged?: boolean;
   /** With `merged`: modify the checkpoint's arrays in place (saves memory; the checkpoint is used up). */
@@ -215,7 +220,13 @@ export function buildClassifier(g: Graph, ckpt: LoadedCheckpoint, opts: Classifi
     rng,
   });
   const weights = withPrefixAlias(ckpt.weights, prefix);
-  const bb: BackboneContext = { g, weights, lora, dropout: training };
+  const bb: BackboneContext = {
+    g,
+    weights,
+    lora,
+    dropout: training,
+    recompute: opts.gradientCheckpointing ?? false,
+  };
 
   const inputs: BackboneInputs = {
     inputIds: g.input("input_ids", "int64", ["batch", "seq"]),

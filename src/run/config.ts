@@ -77,6 +77,11 @@ export const TrainConfigSchema = z.object({
   doubleQuant: z.boolean().default(false),
   /** Keep the quantized weights in toxlora's on-disk cache. */
   quantCache: z.boolean().default(true),
+  /**
+   * Recompute each transformer layer in the backward pass instead of keeping its activations
+   * (gradient checkpointing). Default: on with a quantized base, off with a float32 one.
+   */
+  gradientCheckpointing: z.boolean().optional(),
   threads: z.number().int().positive().optional(),
   /** Run directory; default outputs/<model>/<date>/<time>/. */
   out: z.string().optional(),

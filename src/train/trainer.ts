@@ -399,6 +399,7 @@ async function createSessions(
     lora,
     adapter,
     training: true,
+    gradientCheckpointing: cfg.gradientCheckpointing ?? cfg.quantize !== "none",
     seed: cfg.seed,
     padTokenId: padId,
   });
@@ -406,7 +407,12 @@ async function createSessions(
   g.output("loss", loss);
   const ev = buildEvalGraph(ckpt, lora, cfg.seed, head, padId);
   const shared = (lowMemory ?? initializerBytes(g) > LARGE_MODEL_BYTES) ? new SharedWeights() : undefined;
-  const opts: SessionOptions = { ...so, ...sessionOptionsFor(g), sharedWeights: shared };
+  const opts: SessionOptions = {
+    ...so,
+    ...sessionOptionsFor(g),
+    sharedWeights: shared,
+    ...(shared ? { memoryPattern: false } : {}),
+  };
   try {
     const stepper = await Stepper.create(m, g, loss, cfg, opts);
     const evaluator = shared
