@@ -85,7 +85,7 @@ export async function predictFileOnQueue(opts: QueuePredictOptions): Promise<Pre
   await checkRedis(opts.redis);
   const run = await readRunConfig(opts.run);
   const fingerprint = await runFingerprint(opts.run);
-  const quant = quantSpec(runLoadQuant(run, opts).options);
+  const quant = quantSpec(runLoadQuant(run, opts, opts.run).options);
   const chunkSize = opts.chunkSize ?? 2000;
   const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
   const input = opts.input === "-" ? "-" : resolve(opts.input);

@@ -45,7 +45,7 @@ export async function scoreTweetsOnQueue(
   const run = await readRunConfig(opts.run);
   const thresholds = await readThresholds(opts.run, run.labels);
   const fingerprint = await runFingerprint(opts.run);
-  const quant = quantSpec(runLoadQuant(run, opts).options);
+  const quant = quantSpec(runLoadQuant(run, opts, opts.run).options);
   const classifierIdentity = queueClassifierIdentity(opts.run, fingerprint, quant);
   const chunkSize = opts.chunkSize ?? 2000;
   const block = Math.max(1, opts.batchSize ?? 32);

@@ -81,7 +81,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const log = (line: string) => opts.log?.(redact(line, redis.secrets));
   await checkRedis(redis);
   const fingerprint = await runFingerprint(opts.run);
-  const quant = quantSpec(runLoadQuant(await readRunConfig(opts.run), opts).options);
+  const quant = quantSpec(runLoadQuant(await readRunConfig(opts.run), opts, opts.run).options);
   const clf =
     opts.classifier ??
     (await loadClassifier(opts.run, {

@@ -142,7 +142,7 @@ export class RunClassifier implements TrainedClassifier {
     const run = await readRunConfig(runDir);
     const modelDir = await runModelDir(run);
     const tokenizer = await loadTokenizer(modelDir);
-    const { options: quant, notice: quantNotice } = runLoadQuant(run, opts);
+    const { options: quant, notice: quantNotice } = runLoadQuant(run, opts, runDir);
     if (quantNotice) opts.onNotice?.(quantNotice);
     const quantOpts = checkpointQuantOptions(quant);
     const ckpt = await loadCheckpoint(modelDir, quantOpts);

@@ -18,10 +18,10 @@ import type { RunConfig } from "./run-config.js";
 import { RUN_FILES } from "./types.js";
 
 /** How a run's base was quantized in training (runs from before quantization: none). */
-export function trainedQuant(run: Pick<RunConfig, "train">): QuantLoadOptions {
+export function trainedQuant(run: Pick<RunConfig, "train">, file = "config.json"): QuantLoadOptions {
   const t = run.train ?? {};
   const quantize =
-    typeof t.quantize === "string" ? parseQuantScheme(t.quantize, "config.json train.quantize") : "none";
+    typeof t.quantize === "string" ? parseQuantScheme(t.quantize, `${file} train.quantize`) : "none";
   const out: QuantLoadOptions = { quantize };
   if (typeof t.quantBlockSize === "number") out.quantBlockSize = t.quantBlockSize;
   if (t.doubleQuant === true) out.doubleQuant = true;
@@ -46,8 +46,9 @@ function describe(o: QuantLoadOptions): string {
 export function runLoadQuant(
   run: Pick<RunConfig, "train">,
   asked: QuantLoadOptions,
+  runDir?: string,
 ): { options: QuantLoadOptions; notice?: string } {
-  const trained = trainedQuant(run);
+  const trained = trainedQuant(run, runDir ? join(runDir, RUN_FILES.config) : undefined);
   const sameScheme = asked.quantize === undefined || asked.quantize === trained.quantize;
   const options: QuantLoadOptions = {
     quantize: asked.quantize ?? trained.quantize,

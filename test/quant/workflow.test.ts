@@ -90,6 +90,26 @@ test("train --quantize nf4 --double-quant records the scheme and base; the adapt
   assert.deepEqual(notices, [
     "loading the base quantized as none, not as the run was trained: nf4 (block 64, double-quant)",
   ]);
+  const p = cli(
+    "predict",
+    "--run",
+    run,
+    "--input",
+    DATA,
+    "--out",
+    join(dir, "none.jsonl"),
+    "--quantize",
+    "none",
+  );
+  assert.equal(p.status, 0, p.stderr);
+  assert.ok(
+    p.stderr
+      .split("\n")
+      .includes(
+        "note: loading the base quantized as none, not as the run was trained: nf4 (block 64, double-quant)",
+      ),
+    p.stderr,
+  );
   // No --quantize: the run's own scheme, without a notice.
   const nf4 = await loadClassifier(run, { onNotice: (n) => notices.push(n) });
   assert.equal(notices.length, 1);
