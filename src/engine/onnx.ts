@@ -153,10 +153,18 @@ export function liveNodes(graph: Graph, roots: Tensor[]): Node[] {
 
 /**
  * An ONNX external data file that several models can share: each distinct array is written once
- * (64-byte aligned), and every model that uses the same array points at the same bytes, so the
+ * (page-aligned), and every model that uses the same array points at the same bytes, so the
  * training and evaluation graphs of a large model cost one weights file on disk, written once.
- * (Each onnxruntime session still loads its own copy into memory: measured, RSS is the same.)
+ * Arrays start on page boundaries, so onnxruntime maps them (see PAGE) rather than copying them.
  */
+/**
+ * Alignment of each array in an external data file. onnxruntime maps an external initializer
+ * whose offset is a multiple of the page size into memory instead of reading it into its own
+ * buffer: sessions sharing the file share its pages, and pages never read (most rows of a large
+ * embedding table) never become resident.
+ */
+const PAGE = 4096;
+
 export class ExternalWeights {
   private readonly fd: number;
   private offset = 0;
@@ -174,7 +182,7 @@ export class ExternalWeights {
   place(data: TypedArray): number {
     const known = this.placed.get(data);
     if (known !== undefined) return known;
-    const pad = (64 - (this.offset % 64)) % 64;
+    const pad = (PAGE - (this.offset % PAGE)) % PAGE;
     if (pad) writeSync(this.fd, new Uint8Array(pad));
     this.offset += pad;
     const at = this.offset;
