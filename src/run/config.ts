@@ -95,6 +95,13 @@ export const TrainConfigSchema = z.object({
 export type TrainConfig = z.infer<typeof TrainConfigSchema>;
 export type TrainConfigInput = z.input<typeof TrainConfigSchema>;
 
+/** Whether a run recomputes its layers in the backward pass: as asked, else when the base is quantized. */
+export function usesGradientCheckpointing(
+  cfg: Pick<TrainConfig, "gradientCheckpointing" | "quantize">,
+): boolean {
+  return cfg.gradientCheckpointing ?? cfg.quantize !== "none";
+}
+
 /** Validates a user config and fills defaults; errors name the offending field. */
 export function resolveTrainConfig(input: TrainConfigInput): TrainConfig {
   const r = TrainConfigSchema.safeParse(input);

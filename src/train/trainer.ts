@@ -49,7 +49,12 @@ import {
 } from "../models/registry.js";
 import { checkpointQuantOptions } from "../quant/weights.js";
 import { bucketedBatches, naiveBatches } from "../run/batching.js";
-import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from "../run/config.js";
+import {
+  resolveTrainConfig,
+  type TrainConfig,
+  type TrainConfigInput,
+  usesGradientCheckpointing,
+} from "../run/config.js";
 import { epochRecords, labelRates, prepareData, resolvePosWeight } from "../run/data.js";
 import { batchFeeds, encodeTexts, scoreRows } from "../run/encode.js";
 import { finishRun, validEvalLine } from "../run/finish.js";
@@ -399,7 +404,7 @@ async function createSessions(
     lora,
     adapter,
     training: true,
-    gradientCheckpointing: cfg.gradientCheckpointing ?? cfg.quantize !== "none",
+    gradientCheckpointing: usesGradientCheckpointing(cfg),
     seed: cfg.seed,
     padTokenId: padId,
   });
