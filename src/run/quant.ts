@@ -10,7 +10,6 @@ import {
   DEFAULT_BLOCK_SIZE,
   describeQuantization,
   parseQuantScheme,
-  type QuantizeOptions,
   type QuantLoadOptions,
   type QuantScheme,
 } from "../quant/weights.js";
@@ -76,14 +75,15 @@ export function runQuantization(cfg: QuantLoadOptions): RunQuantization {
   if (!q) return { scheme: "none" };
   return {
     scheme: q.scheme,
-    blockSize: blockSizeOf(q as QuantizeOptions),
+    blockSize: blockSizeOf(q),
     doubleQuant: q.doubleQuant === true,
   };
 }
 
 /**
- * What a run's adapter_config.json adds to PEFT's fields, under `toxlora` (PEFT ignores unknown
- * keys): the base checkpoint's identity and how it was quantized in training, from config.json.
+ * What a run's adapter_config.json adds to PEFT's fields, under `toxlora` (recent PEFT versions
+ * drop keys they do not know, with a warning): the base checkpoint's identity and how it was
+ * quantized in training, from config.json.
  */
 export async function adapterBaseRecord(runDir: string): Promise<{ toxlora?: Record<string, unknown> }> {
   const file = join(runDir, RUN_FILES.config);
