@@ -26,7 +26,7 @@ export function quantizeOption(forRun = false): Option {
 export function quantBlockSizeOption(): Option {
   return new Option(
     "--quant-block-size <n>",
-    "values per quantization block (default 64 for nf4, 32 for int4/int8)",
+    "values per quantization block, a power of two from 16 to 256 (default 64 for nf4, 32 for int4/int8; on a run with its scheme: the run's)",
   ).argParser(positiveInt);
 }
 
