@@ -95,7 +95,7 @@ export function fromResult(r: ChunkResult, rows: number): Scored[] {
  * and nothing else, so workers loading the run otherwise never take (and fail) its chunks.
  */
 export function queueName(runFingerprint: string, quant: QuantSpec = null): string {
-  const q = quant ? `-${quant.scheme}-b${quant.blockSize}` : "";
+  const q = quant ? `-${quant.scheme}-b${quant.blockSize}${quant.doubleQuant ? "-dq" : ""}` : "";
   return `score-${runFingerprint.slice(0, 16)}${q}`;
 }
 

@@ -2,6 +2,7 @@
 // one notice line when it differs), runs from before quantization load in float32.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { describeQuant, quantSpec, queueName } from "../../src/cluster/jobs.js";
 import { runLoadQuant, runQuantization } from "../../src/run/quant.js";
 
 const NF4_DQ = { train: { quantize: "nf4", quantBlockSize: 128, doubleQuant: true } };
@@ -65,5 +66,14 @@ describe("runLoadQuant", () => {
       doubleQuant: false,
     });
     assert.deepEqual(runQuantization({}), { scheme: "none" });
+  });
+
+  it("the cluster's job spec carries double quantization (another queue, refused by a worker without it)", () => {
+    const dq = quantSpec(runLoadQuant(NF4_DQ, {}).options);
+    assert.deepEqual(dq, { scheme: "nf4", blockSize: 128, doubleQuant: true });
+    assert.equal(describeQuant(dq), "nf4 (block 128, double-quant)");
+    const plain = quantSpec(runLoadQuant(NF4_DQ, { doubleQuant: false }).options);
+    assert.deepEqual(plain, { scheme: "nf4", blockSize: 128 });
+    assert.notEqual(queueName("f".repeat(64), dq), queueName("f".repeat(64), plain));
   });
 });
