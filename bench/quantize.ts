@@ -20,6 +20,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as ort from "onnxruntime-node";
 import { Graph, toOnnx } from "../src/engine/index.js";
+import { loraConfig } from "../src/io/peft.js";
 import { buildClassifier, loadCheckpoint } from "../src/models/registry.js";
 import { writeSyntheticCheckpoint } from "../src/models/synthetic.js";
 import type { QuantizeOptions, QuantScheme } from "../src/quant/weights.js";
@@ -45,6 +46,28 @@ async function exportedBytes(model: string, quant: QuantizeOptions): Promise<Uin
     mergeInPlace: true,
     tokenTypeInput: false,
     quantizeMerged: quant.scheme === "none" ? undefined : quant,
+  });
+  g.output("probs", m.probs);
+  return toOnnx(g);
+}
+
+/**
+ * The graph `predict --quantize <scheme>` runs in toxlora (not exported): the base loaded
+ * quantized (blocks of 32), a LoRA branch (r 16, all-linear) beside each quantized weight.
+ */
+async function quantizedBaseBytes(
+  model: string,
+  scheme: QuantScheme,
+  baseKernel: "matmulnbits" | "qgemm",
+): Promise<Uint8Array> {
+  const ckpt = await loadCheckpoint(model, { quantize: { scheme }, quantCacheDir: null });
+  const g = new Graph();
+  const m = buildClassifier(g, ckpt, {
+    head: { kind: "multilabel", numLabels: 4 },
+    lora: loraConfig({ r: 16, lora_alpha: 32, target_modules: "all-linear" }),
+    merged: true,
+    tokenTypeInput: false,
+    baseKernel,
   });
   g.output("probs", m.probs);
   return toOnnx(g);
@@ -126,6 +149,18 @@ async function predictPart(dir: string) {
   ];
   const files = new Map<string, Uint8Array>();
   for (const [name, quant] of variants) files.set(name, await exportedBytes(model, quant));
+  // `predict --quantize` inside toxlora: MatMulNBits with float32 activations (the default) and
+  // the base requantized for the int8 GEMM (baseKernel "qgemm").
+  const inToxlora: [string, QuantScheme, "matmulnbits" | "qgemm"][] = [
+    ["base_int8", "int8", "matmulnbits"],
+    ["base_int4", "int4", "matmulnbits"],
+    ["base_int8_qgemm", "int8", "qgemm"],
+    ["base_int4_qgemm", "int4", "qgemm"],
+  ];
+  for (const [name, scheme, kernel] of inToxlora) {
+    files.set(name, await quantizedBaseBytes(model, scheme, kernel));
+    variants.push([name, { scheme }]);
+  }
   // Plain onnxruntime-node on the exported bytes, no toxlora code in the loop. The variants take
   // turns run by run, so a change in the machine's load hits them all alike.
   const sessions = new Map<string, ort.InferenceSession>();
@@ -181,6 +216,14 @@ async function predictPart(dir: string) {
     max_prob_shift_int4: shift("int4"),
     max_prob_shift_int8_matmulnbits: shift("int8_matmulnbits"),
     max_prob_shift_int4_matmulnbits: shift("int4_matmulnbits"),
+    predict_quantize_speedup_int8: speed("base_int8"),
+    predict_quantize_speedup_int4: speed("base_int4"),
+    predict_quantize_speedup_int8_qgemm: speed("base_int8_qgemm"),
+    predict_quantize_speedup_int4_qgemm: speed("base_int4_qgemm"),
+    predict_quantize_max_prob_shift_int8: shift("base_int8"),
+    predict_quantize_max_prob_shift_int4: shift("base_int4"),
+    predict_quantize_max_prob_shift_int8_qgemm: shift("base_int8_qgemm"),
+    predict_quantize_max_prob_shift_int4_qgemm: shift("base_int4_qgemm"),
     predict_rounds: rounds,
     predict_threads: "onnxruntime default (intra-op = cores)",
     predict_profile_share: profile,

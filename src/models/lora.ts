@@ -25,7 +25,7 @@ import {
   loraScaling,
 } from "../io/peft.js";
 import type { F32Tensor } from "../io/safetensors.js";
-import { type QGemmWeight, qgemmFromFloat, qgemmFromInt4 } from "../quant/qgemm.js";
+import { type QGemmWeight, qgemmFromFloat, qgemmFromInt4, qgemmFromInt8Blocks } from "../quant/qgemm.js";
 import { type QuantizedTensor, type QuantizeOptions, quantizeWeight } from "../quant/weights.js";
 import { type Presence, requireWeight, type WeightSource, weightFor } from "./weights.js";
 
@@ -52,6 +52,13 @@ export interface LoraContext {
   mergeInPlace?: boolean;
   /** Quantize each float32 backbone weight after merging (export --quantize). */
   quantizeMerged?: QuantizeOptions;
+  /**
+   * With `merged` (prediction graphs only): the kernel of a quantized base's int8/int4 weights.
+   * "matmulnbits" (default) computes with float32 activations, equal to the float32 model on
+   * the dequantized weights; "qgemm" requantizes them per channel for the int8 GEMM (faster,
+   * activations quantized to 8 bits).
+   */
+  baseKernel?: "matmulnbits" | "qgemm";
   /** Random source for fresh LoRA A matrices. */
   rng: Rng;
   /** Trainable parameters created so far (LoRA factors, then the head). */
@@ -69,7 +76,7 @@ export interface LoraContext {
 export function createLoraContext(
   opts: Pick<
     LoraContext,
-    "config" | "adapter" | "training" | "merged" | "rng" | "mergeInPlace" | "quantizeMerged"
+    "config" | "adapter" | "training" | "merged" | "rng" | "mergeInPlace" | "quantizeMerged" | "baseKernel"
   >,
 ): LoraContext {
   return {
@@ -210,6 +217,9 @@ export function linear(
     }
   }
   let qg: QGemmWeight | undefined;
+  if (q && ctx.merged && ctx.baseKernel === "qgemm" && q.attrs.scheme !== "nf4") {
+    qg = q.attrs.scheme === "int4" ? qgemmFromInt4(q) : qgemmFromInt8Blocks(q);
+  }
   if (w && ctx.quantizeMerged && ctx.quantizeMerged.scheme !== "none") {
     if (ctx.quantizeMerged.kernel === "qgemm") qg = qgemmWeight(key, w, out, inF, ctx.quantizeMerged);
     else q = quantizeWeight(key, w, out, inF, ctx.quantizeMerged);

@@ -138,6 +138,8 @@ export interface ClassifierOptions {
   mergeInPlace?: boolean;
   /** With `merged`: quantize each merged backbone weight (export --quantize). */
   quantizeMerged?: QuantizeOptions;
+  /** With `merged`: the kernel of a quantized base's int8/int4 weights (see LoraContext). */
+  baseKernel?: "matmulnbits" | "qgemm";
   /** Compute dtype; float32 is the only one implemented. */
   dtype?: "float32";
   /** Seed of fresh LoRA A matrices and fresh head weights. Default 0. */
@@ -217,6 +219,7 @@ export function buildClassifier(g: Graph, ckpt: LoadedCheckpoint, opts: Classifi
     merged: opts.merged ?? false,
     mergeInPlace: opts.mergeInPlace,
     quantizeMerged: opts.quantizeMerged,
+    baseKernel: opts.baseKernel,
     rng,
   });
   const weights = withPrefixAlias(ckpt.weights, prefix);

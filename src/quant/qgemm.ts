@@ -61,6 +61,31 @@ export function qgemmFromInt4(q: QuantizedTensor): QGemmWeight {
   };
 }
 
+/**
+ * A blockwise int8 weight (quantizeWeight's int8: codes + 128 in blocks, a scale per block)
+ * requantized per channel: q = round(code · blockScale / s), s = the row's largest block scale,
+ * so |q| ≤ 127. For a loaded quantized base in prediction graphs (QGemm).
+ */
+export function qgemmFromInt8Blocks(q: QuantizedTensor): QGemmWeight {
+  const { n, k, blockSize: bs } = q.attrs;
+  if (q.attrs.scheme !== "int8") throw new Error(`qgemmFromInt8Blocks: scheme ${q.attrs.scheme} is not int8`);
+  const blocks = Math.ceil(k / bs);
+  const scales = new Float32Array(n);
+  const codes = new Uint8Array(n * k);
+  for (let r = 0; r < n; r++) {
+    let m = 0;
+    for (let b = 0; b < blocks; b++) m = Math.max(m, Math.abs(q.scales[r * blocks + b]));
+    const s = m === 0 ? 1 : m;
+    scales[r] = s;
+    for (let c = 0; c < k; c++) {
+      const b = Math.floor(c / bs);
+      const w = Math.fround((q.codes[r * blocks * bs + c] - 128) * q.scales[r * blocks + b]);
+      codes[r * k + c] = roundHalfEven(Math.fround(w / s)) + 128;
+    }
+  }
+  return { attrs: { source: "int8", n, k, blockSize: k }, codes, codesShape: [n, k], scales };
+}
+
 /** Round half to even, as ONNX Round. */
 function roundHalfEven(x: number): number {
   const r = Math.round(x);

@@ -21,6 +21,7 @@ import {
   qgemmDequantize,
   qgemmFromFloat,
   qgemmFromInt4,
+  qgemmFromInt8Blocks,
 } from "../../src/quant/qgemm.js";
 import {
   dequantizeWeight,
@@ -229,14 +230,7 @@ async function againstDequantized(arch: Arch, quant: QuantizeOptions) {
   const q = await exported(arch, ckpt, quant);
   const deq = dequantizedWeights(q.g);
   assert.ok(deq.size >= 4 * ckpt.config.num_hidden_layers, `only ${deq.size} quantized matmuls`);
-  const base = await loadCheckpoint(path.join(REFERENCE, arch));
-  // Checkpoint keys are looked up with and without the backbone prefix ("bert.", "model.").
-  const get = (key: string) => {
-    const t = base.weights.get(key);
-    const d = [...deq].find(([k]) => k === key || k.endsWith(`.${key}`))?.[1];
-    return d && t ? { ...t, data: d } : t;
-  };
-  const f = await exported(arch, { ...base, weights: { origin: base.weights.origin, get } });
+  const f = await exported(arch, await withWeights(arch, deq));
   return { got: await plainOrt(q.bytes, arch), want: await plainOrt(f.bytes, arch) };
 }
 
@@ -260,3 +254,67 @@ for (const arch of ["bert", "llama", "modernbert"] as Arch[]) {
     }
   });
 }
+
+/** A float32 checkpoint whose backbone weights in `deq` are replaced by those values. */
+async function withWeights(arch: Arch, deq: Map<string, Float32Array>): Promise<LoadedCheckpoint> {
+  const base = await loadCheckpoint(path.join(REFERENCE, arch));
+  // Checkpoint keys are looked up with and without the backbone prefix ("bert.", "model.").
+  const get = (key: string) => {
+    const t = base.weights.get(key);
+    const d = [...deq].find(([k]) => k === key || k.endsWith(`.${key}`))?.[1];
+    return d && t ? { ...t, data: d } : t;
+  };
+  return { ...base, weights: { origin: base.weights.origin, get } };
+}
+
+for (const arch of ["bert", "llama", "modernbert"] as Arch[]) {
+  describe(`${arch}: predict --quantize with the base on the int8 GEMM (baseKernel qgemm)`, () => {
+    for (const scheme of ["int8", "int4"] as const) {
+      it(`${scheme}: logits close to the float32 model on the requantized weights, LoRA beside them`, async () => {
+        const adapter = await readAdapter(path.join(REFERENCE, arch, "lora"));
+        const build = (ckpt: LoadedCheckpoint, baseKernel?: "qgemm") => {
+          const g = new Graph();
+          const m = buildClassifier(g, ckpt, {
+            head: { kind: "multilabel", numLabels: 4 },
+            adapter,
+            merged: true,
+            tokenTypeInput: false,
+            baseKernel,
+          });
+          g.output("logits", m.logits);
+          return g;
+        };
+        const quantized = await loadCheckpoint(path.join(REFERENCE, arch), {
+          quantize: { scheme, blockSize: 16 },
+          quantCacheDir: null,
+        });
+        const q = build(quantized, "qgemm");
+        const deq = dequantizedWeights(q);
+        assert.ok(
+          q.nodes.filter((n) => n.op === "QGemm").length >= 4 * quantized.config.num_hidden_layers,
+          "the base's matmuls are not on QGemm",
+        );
+        // The LoRA branch stays beside the quantized base; the reference merges it in float32.
+        const f = build(await withWeights(arch, deq));
+        const d = maxAbsDiff(await plainOrt(toOnnx(q), arch), await plainOrt(toOnnx(f), arch));
+        // As for the qgemm export above: only the 8-bit activations differ.
+        assert.ok(d > 0 && d < 0.3, `${scheme}: max |Δ logit| ${d}`);
+      });
+    }
+  });
+}
+
+it("int8 blocks requantized per channel move each weight by at most half an int8 step", () => {
+  const n = 8;
+  const k = 48;
+  const q = quantizeWeight("w", randoms(n * k, 3, 0.5), n, k, { scheme: "int8", blockSize: 16 });
+  const w = qgemmFromInt8Blocks(q);
+  const before = dequantizeWeight(q);
+  const after = qgemmDequantize(w);
+  for (let r = 0; r < n; r++) {
+    for (let c = 0; c < k; c++) {
+      const d = Math.abs(after[r * k + c] - before[r * k + c]);
+      assert.ok(d <= w.scales[r] / 2 + 1e-7, `[${r}, ${c}]: ${d}`);
+    }
+  }
+});
