@@ -11,8 +11,9 @@
 // Results: one JSON line and bench/results/quantize.json.
 //
 // Environment: BENCH_LAYERS (default 24), BENCH_ROWS (default 8), BENCH_SEQ (default 512),
-// BENCH_PREDICT_ROUNDS (default 9), BENCH_SKIP_TRAIN=1 (prediction only, ~1.5 GB of RAM: writes
-// bench/results/quantize-predict.json instead, `npm run bench:quantize-predict`).
+// BENCH_PREDICT_ROUNDS (default 9), BENCH_SKIP_TRAIN=1 (prediction only: writes
+// bench/results/quantize-predict.json instead, `npm run bench:quantize-predict`; its peak RSS is
+// in the JSON, predict_peak_rss_gb).
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -71,6 +72,43 @@ async function quantizedBaseBytes(
   });
   g.output("probs", m.probs);
   return toOnnx(g);
+}
+
+/**
+ * Texts/s, size and probabilities of each model, run by plain onnxruntime-node (no toxlora code in
+ * the loop). The models take turns run by run, so a change in the machine's load hits them alike.
+ */
+async function sideBySide(
+  files: Map<string, Uint8Array>,
+  feeds: Record<string, ort.Tensor>,
+  batch: number,
+): Promise<Record<string, { textsPerS: number; bytes: number; probs: Float32Array }>> {
+  const sessions = new Map<string, ort.InferenceSession>();
+  for (const [name, bytes] of files) {
+    const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: "all" });
+    await session.run(feeds); // warm-up
+    sessions.set(name, session);
+  }
+  const times = new Map<string, number[]>([...files.keys()].map((name) => [name, []]));
+  const probs = new Map<string, Float32Array>();
+  for (let i = 0; i < rounds; i++) {
+    for (const [name, session] of sessions) {
+      const t0 = performance.now();
+      const out = await session.run(feeds);
+      times.get(name)?.push((performance.now() - t0) / 1000);
+      probs.set(name, out.probs.data as Float32Array);
+    }
+  }
+  for (const session of sessions.values()) await session.release();
+  const results: Record<string, { textsPerS: number; bytes: number; probs: Float32Array }> = {};
+  for (const [name, bytes] of files) {
+    results[name] = {
+      textsPerS: batch / median(times.get(name) as number[]),
+      bytes: bytes.byteLength,
+      probs: probs.get(name) as Float32Array,
+    };
+  }
+  return results;
 }
 
 /**
@@ -138,7 +176,7 @@ async function predictPart(dir: string) {
     input_ids: new ort.Tensor("int64", ids, [batch, len]),
     attention_mask: new ort.Tensor("int64", new BigInt64Array(batch * len).fill(1n), [batch, len]),
   };
-  const variants: [string, QuantizeOptions][] = [
+  const exports: [string, QuantizeOptions][] = [
     ["fp32", { scheme: "none" }],
     // As `toxlora export --quantize int8|int4` writes them (kernel qgemm, int4 blocks of 32).
     ["int8", { scheme: "int8", kernel: "qgemm" }],
@@ -148,9 +186,17 @@ async function predictPart(dir: string) {
     ["int4_matmulnbits", { scheme: "int4", kernel: "matmulnbits", accuracyLevel: 4 }],
   ];
   const files = new Map<string, Uint8Array>();
-  for (const [name, quant] of variants) files.set(name, await exportedBytes(model, quant));
-  // `predict --quantize` inside toxlora: MatMulNBits with float32 activations (the default) and
-  // the base requantized for the int8 GEMM (baseKernel "qgemm").
+  for (const [name, quant] of exports) files.set(name, await exportedBytes(model, quant));
+  const results = await sideBySide(files, feeds, batch);
+  const profile: Record<string, Record<string, number>> = {};
+  for (const name of ["fp32", "int8", "int4"]) {
+    profile[name] = await opProfile(files.get(name) as Uint8Array, feeds, join(dir, `profile-${name}`));
+  }
+  files.clear();
+  // `predict --quantize` inside toxlora, against float32 in a second group (one group of nine
+  // sessions would need > 6 GB): MatMulNBits with float32 activations (the default) and the base
+  // requantized for the int8 GEMM (baseKernel "qgemm").
+  files.set("base_fp32", await exportedBytes(model, { scheme: "none" }));
   const inToxlora: [string, QuantScheme, "matmulnbits" | "qgemm"][] = [
     ["base_int8", "int8", "matmulnbits"],
     ["base_int4", "int4", "matmulnbits"],
@@ -159,41 +205,9 @@ async function predictPart(dir: string) {
   ];
   for (const [name, scheme, kernel] of inToxlora) {
     files.set(name, await quantizedBaseBytes(model, scheme, kernel));
-    variants.push([name, { scheme }]);
   }
-  // Plain onnxruntime-node on the exported bytes, no toxlora code in the loop. The variants take
-  // turns run by run, so a change in the machine's load hits them all alike.
-  const sessions = new Map<string, ort.InferenceSession>();
-  for (const [name] of variants) {
-    const session = await ort.InferenceSession.create(files.get(name) as Uint8Array, {
-      graphOptimizationLevel: "all",
-    });
-    await session.run(feeds); // warm-up
-    sessions.set(name, session);
-  }
-  const times = new Map<string, number[]>(variants.map(([name]) => [name, []]));
-  const probs = new Map<string, Float32Array>();
-  for (let i = 0; i < rounds; i++) {
-    for (const [name, session] of sessions) {
-      const t0 = performance.now();
-      const out = await session.run(feeds);
-      times.get(name)?.push((performance.now() - t0) / 1000);
-      probs.set(name, out.probs.data as Float32Array);
-    }
-  }
-  for (const session of sessions.values()) await session.release();
-  const results: Record<string, { textsPerS: number; bytes: number; probs: Float32Array }> = {};
-  for (const [name] of variants) {
-    results[name] = {
-      textsPerS: batch / median(times.get(name) as number[]),
-      bytes: (files.get(name) as Uint8Array).byteLength,
-      probs: probs.get(name) as Float32Array,
-    };
-  }
-  const profile: Record<string, Record<string, number>> = {};
-  for (const name of ["fp32", "int8", "int4"]) {
-    profile[name] = await opProfile(files.get(name) as Uint8Array, feeds, join(dir, `profile-${name}`));
-  }
+  Object.assign(results, await sideBySide(files, feeds, batch));
+  files.clear();
   const shift = (name: string) => {
     let m = 0;
     const a = results[name].probs;
@@ -201,7 +215,7 @@ async function predictPart(dir: string) {
     for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
     return round(m, 5);
   };
-  const speed = (name: string) => round(results[name].textsPerS / results.fp32.textsPerS);
+  const speed = (name: string, ref = "fp32") => round(results[name].textsPerS / results[ref].textsPerS);
   const size = (name: string) => round(results[name].bytes / results.fp32.bytes);
   return {
     predict_texts_per_s_fp32: round(results.fp32.textsPerS, 1),
@@ -216,15 +230,16 @@ async function predictPart(dir: string) {
     max_prob_shift_int4: shift("int4"),
     max_prob_shift_int8_matmulnbits: shift("int8_matmulnbits"),
     max_prob_shift_int4_matmulnbits: shift("int4_matmulnbits"),
-    predict_quantize_speedup_int8: speed("base_int8"),
-    predict_quantize_speedup_int4: speed("base_int4"),
-    predict_quantize_speedup_int8_qgemm: speed("base_int8_qgemm"),
-    predict_quantize_speedup_int4_qgemm: speed("base_int4_qgemm"),
+    predict_quantize_speedup_int8: speed("base_int8", "base_fp32"),
+    predict_quantize_speedup_int4: speed("base_int4", "base_fp32"),
+    predict_quantize_speedup_int8_qgemm: speed("base_int8_qgemm", "base_fp32"),
+    predict_quantize_speedup_int4_qgemm: speed("base_int4_qgemm", "base_fp32"),
     predict_quantize_max_prob_shift_int8: shift("base_int8"),
     predict_quantize_max_prob_shift_int4: shift("base_int4"),
     predict_quantize_max_prob_shift_int8_qgemm: shift("base_int8_qgemm"),
     predict_quantize_max_prob_shift_int4_qgemm: shift("base_int4_qgemm"),
     predict_rounds: rounds,
+    predict_peak_rss_gb: round(process.resourceUsage().maxRSS / 1e6, 2),
     predict_threads: "onnxruntime default (intra-op = cores)",
     predict_profile_share: profile,
   };

@@ -60,6 +60,13 @@ export interface LoadClassifierOptions extends SessionOptions, QuantLoadOptions 
   /** Called with each notice as it arises (they are also kept in `notices`). */
   onNotice?: (line: string) => void;
   /**
+   * Kernel of a quantized int8/int4 base: "matmulnbits" (default: float32 activations, equal to
+   * the float32 model on the dequantized weights) or "qgemm" (the base requantized per output
+   * channel for onnxruntime's int8 GEMM, activations quantized to 8 bits per tensor: about 2×
+   * faster at batch 32 on an x86 CPU with VNNI, see bench/results/quantize-predict.json).
+   */
+  quantKernel?: "matmulnbits" | "qgemm";
+  /**
    * Pass on (as notices) the warnings of the run's test evaluation about labels the model has not
    * learned (eval.json `degenerate`). Default true; `evaluateRun` checks its own data instead.
    */
@@ -79,7 +86,11 @@ export async function buildRunGraph(
   runDir: string,
   run: RunConfig,
   ckpt: LoadedCheckpoint,
-  opts: { tokenTypeInput?: boolean; quantizeMerged?: QuantizeOptions } = {},
+  opts: {
+    tokenTypeInput?: boolean;
+    quantizeMerged?: QuantizeOptions;
+    baseKernel?: "matmulnbits" | "qgemm";
+  } = {},
 ): Promise<{ g: Graph; m: ClassifierGraph }> {
   const adapterDir = join(runDir, RUN_FILES.adapter);
   const adapter = await readAdapter(adapterDir);
@@ -93,6 +104,7 @@ export async function buildRunGraph(
     padTokenId: run.padTokenId,
     tokenTypeInput: opts.tokenTypeInput,
     quantizeMerged: opts.quantizeMerged,
+    baseKernel: opts.baseKernel,
   });
   return { g, m };
 }
@@ -114,7 +126,12 @@ export class RunClassifier implements TrainedClassifier {
     /** The run's calibration (calibration.json), applied to every probability; null when none. */
     readonly calibration: Calibration | null = null,
     /** How the base's linear weights are quantized (scheme, effective block size); null: float32. */
-    readonly quant: { scheme: string; blockSize: number; doubleQuant?: boolean } | null = null,
+    readonly quant: {
+      scheme: string;
+      blockSize: number;
+      doubleQuant?: boolean;
+      kernel?: "qgemm";
+    } | null = null,
   ) {}
 
   private attributorLoad?: Promise<Attributor>;
@@ -146,7 +163,13 @@ export class RunClassifier implements TrainedClassifier {
     if (quantNotice) opts.onNotice?.(quantNotice);
     const quantOpts = checkpointQuantOptions(quant);
     const ckpt = await loadCheckpoint(modelDir, quantOpts);
-    const { g, m } = await buildRunGraph(runDir, run, ckpt);
+    const qgemm = opts.quantKernel === "qgemm" && ["int8", "int4"].includes(quantOpts.quantize?.scheme ?? "");
+    if (opts.quantKernel === "qgemm" && !qgemm) {
+      throw new Error(
+        `quantKernel "qgemm" runs an int8 or int4 base; this run loads ${quantOpts.quantize?.scheme ?? "float32"}`,
+      );
+    }
+    const { g, m } = await buildRunGraph(runDir, run, ckpt, qgemm ? { baseKernel: "qgemm" } : {});
     g.output("probs", m.probs);
     const fitted = fitMaxLength(
       opts.maxLength ?? run.maxLength,
@@ -173,6 +196,8 @@ export class RunClassifier implements TrainedClassifier {
             scheme: quantOpts.quantize.scheme,
             blockSize: blockSizeOf(quantOpts.quantize),
             ...(quantOpts.quantize.doubleQuant ? { doubleQuant: true } : {}),
+            // Changes the probabilities, so it is part of identity() (resume checks).
+            ...(qgemm ? { kernel: "qgemm" } : {}),
           }
         : null,
     );
