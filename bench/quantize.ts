@@ -54,14 +54,18 @@ async function exportedBytes(model: string, quant: QuantizeOptions): Promise<Uin
 
 /**
  * The graph `predict --quantize <scheme>` runs in toxlora (not exported): the base loaded
- * quantized (blocks of 32), a LoRA branch (r 16, all-linear) beside each quantized weight.
+ * quantized (blocks of 32), a LoRA branch (r 16, all-linear) beside each quantized weight
+ * ("none": the float32 base, the same LoRA merged, so the same random head).
  */
 async function quantizedBaseBytes(
   model: string,
   scheme: QuantScheme,
   baseKernel: "matmulnbits" | "qgemm",
 ): Promise<Uint8Array> {
-  const ckpt = await loadCheckpoint(model, { quantize: { scheme }, quantCacheDir: null });
+  const ckpt = await loadCheckpoint(
+    model,
+    scheme === "none" ? {} : { quantize: { scheme }, quantCacheDir: null },
+  );
   const g = new Graph();
   const m = buildClassifier(g, ckpt, {
     head: { kind: "multilabel", numLabels: 4 },
@@ -84,12 +88,15 @@ async function sideBySide(
   batch: number,
 ): Promise<Record<string, { textsPerS: number; bytes: number; probs: Float32Array }>> {
   const sessions = new Map<string, ort.InferenceSession>();
+  const sizes = new Map<string, number>();
   for (const [name, bytes] of files) {
     const session = await ort.InferenceSession.create(bytes, { graphOptimizationLevel: "all" });
     await session.run(feeds); // warm-up
     sessions.set(name, session);
+    sizes.set(name, bytes.byteLength);
   }
-  const times = new Map<string, number[]>([...files.keys()].map((name) => [name, []]));
+  files.clear(); // the sessions hold their own copies
+  const times = new Map<string, number[]>([...sizes.keys()].map((name) => [name, []]));
   const probs = new Map<string, Float32Array>();
   for (let i = 0; i < rounds; i++) {
     for (const [name, session] of sessions) {
@@ -101,10 +108,10 @@ async function sideBySide(
   }
   for (const session of sessions.values()) await session.release();
   const results: Record<string, { textsPerS: number; bytes: number; probs: Float32Array }> = {};
-  for (const [name, bytes] of files) {
+  for (const [name, bytes] of sizes) {
     results[name] = {
       textsPerS: batch / median(times.get(name) as number[]),
-      bytes: bytes.byteLength,
+      bytes,
       probs: probs.get(name) as Float32Array,
     };
   }
@@ -187,17 +194,16 @@ async function predictPart(dir: string) {
   ];
   const files = new Map<string, Uint8Array>();
   for (const [name, quant] of exports) files.set(name, await exportedBytes(model, quant));
-  const results = await sideBySide(files, feeds, batch);
   const profile: Record<string, Record<string, number>> = {};
   for (const name of ["fp32", "int8", "int4"]) {
     profile[name] = await opProfile(files.get(name) as Uint8Array, feeds, join(dir, `profile-${name}`));
   }
-  files.clear();
+  const results = await sideBySide(files, feeds, batch);
   // `predict --quantize` inside toxlora, against float32 in a second group (one group of nine
   // sessions would need > 6 GB): MatMulNBits with float32 activations (the default) and the base
   // requantized for the int8 GEMM (baseKernel "qgemm").
-  files.set("base_fp32", await exportedBytes(model, { scheme: "none" }));
   const inToxlora: [string, QuantScheme, "matmulnbits" | "qgemm"][] = [
+    ["base_fp32", "none", "matmulnbits"],
     ["base_int8", "int8", "matmulnbits"],
     ["base_int4", "int4", "matmulnbits"],
     ["base_int8_qgemm", "int8", "qgemm"],
@@ -207,11 +213,10 @@ async function predictPart(dir: string) {
     files.set(name, await quantizedBaseBytes(model, scheme, kernel));
   }
   Object.assign(results, await sideBySide(files, feeds, batch));
-  files.clear();
-  const shift = (name: string) => {
+  const shift = (name: string, ref = "fp32") => {
     let m = 0;
     const a = results[name].probs;
-    const b = results.fp32.probs;
+    const b = results[ref].probs;
     for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
     return round(m, 5);
   };
@@ -234,10 +239,10 @@ async function predictPart(dir: string) {
     predict_quantize_speedup_int4: speed("base_int4", "base_fp32"),
     predict_quantize_speedup_int8_qgemm: speed("base_int8_qgemm", "base_fp32"),
     predict_quantize_speedup_int4_qgemm: speed("base_int4_qgemm", "base_fp32"),
-    predict_quantize_max_prob_shift_int8: shift("base_int8"),
-    predict_quantize_max_prob_shift_int4: shift("base_int4"),
-    predict_quantize_max_prob_shift_int8_qgemm: shift("base_int8_qgemm"),
-    predict_quantize_max_prob_shift_int4_qgemm: shift("base_int4_qgemm"),
+    predict_quantize_max_prob_shift_int8: shift("base_int8", "base_fp32"),
+    predict_quantize_max_prob_shift_int4: shift("base_int4", "base_fp32"),
+    predict_quantize_max_prob_shift_int8_qgemm: shift("base_int8_qgemm", "base_fp32"),
+    predict_quantize_max_prob_shift_int4_qgemm: shift("base_int4_qgemm", "base_fp32"),
     predict_rounds: rounds,
     predict_peak_rss_gb: round(process.resourceUsage().maxRSS / 1e6, 2),
     predict_threads: "onnxruntime default (intra-op = cores)",

@@ -166,7 +166,7 @@ export class RunClassifier implements TrainedClassifier {
     const qgemm = opts.quantKernel === "qgemm" && ["int8", "int4"].includes(quantOpts.quantize?.scheme ?? "");
     if (opts.quantKernel === "qgemm" && !qgemm) {
       throw new Error(
-        `quantKernel "qgemm" runs an int8 or int4 base; this run loads ${quantOpts.quantize?.scheme ?? "float32"}`,
+        `--quant-kernel qgemm (quantKernel) runs an int8 or int4 base; this run loads ${quantOpts.quantize?.scheme ?? "float32"}`,
       );
     }
     const { g, m } = await buildRunGraph(runDir, run, ckpt, qgemm ? { baseKernel: "qgemm" } : {});
