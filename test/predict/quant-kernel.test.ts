@@ -86,5 +86,8 @@ test("predict --quant-kernel qgemm scores a file; with nf4 it stops with one lin
   assert.equal(readFileSync(out, "utf8").trim().split("\n").length, 5);
   const bad = cli("--out", join(dir, "bad.jsonl"), "--quantize", "nf4", "--quant-kernel", "qgemm");
   assert.notEqual(bad.status, 0);
-  assert.match(bad.stderr, /--quant-kernel qgemm \(quantKernel\) runs an int8 or int4 base; this run loads nf4/);
+  assert.match(
+    bad.stderr,
+    /--quant-kernel qgemm \(quantKernel\) runs an int8 or int4 base; this run loads nf4/,
+  );
 });
