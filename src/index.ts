@@ -308,6 +308,13 @@ export {
 } from "./run/config.js";
 export { type DataManifest, type PreparedData, prepareData } from "./run/data.js";
 export { evaluateSplit } from "./run/eval-files.js";
+export {
+  type CheckedSplit,
+  CONSTANT_LOGIT_SPREAD,
+  type DegenerateLabel,
+  degenerateLabels,
+  type SplitCheck,
+} from "./run/label-checks.js";
 export * from "./run/metrics.js";
 export { decide, type ScoredFields, scoredFields } from "./run/output.js";
 export {

@@ -77,7 +77,16 @@ export async function finishRun(run: RunOutcome, progress: Progress): Promise<Tr
     `test (${test.records.length} rows) at tuned thresholds:\n${formatPrototypeTable(tuned).text}`,
   );
   for (const d of Object.values(degenerate)) progress.warn(d.warning);
-  return { runDir, labels, eval: tuned, evalAt05: at05, thresholds, ...summary, interrupted: false };
+  return {
+    runDir,
+    labels,
+    eval: tuned,
+    evalAt05: at05,
+    thresholds,
+    degenerate,
+    ...summary,
+    interrupted: false,
+  };
 }
 
 /** metrics.jsonl's line for a validation evaluation (both trainers write it the same way). */

@@ -1,6 +1,7 @@
 // What every trainer (LoRA fine-tuning in src/train/, the tf-idf baseline in src/baseline/) takes
 // and returns, and where its run directory goes by default.
 import { basename, join } from "node:path";
+import type { DegenerateLabel } from "./label-checks.js";
 import type { EvalReport } from "./metrics.js";
 import type { ProgressMode } from "./progress.js";
 
@@ -24,6 +25,8 @@ export interface TrainResult {
   /** Test-split evaluation at 0.5. */
   evalAt05: EvalReport;
   thresholds: number[];
+  /** Labels the model has not learned (eval.json `degenerate`, src/run/label-checks.ts); {} when none. */
+  degenerate: Record<string, DegenerateLabel>;
   bestStep: number;
   steps: number;
   trainSeconds: number;

@@ -916,6 +916,7 @@ function interruptedResult(plan: RunPlan, state: TrainerState): TrainResult {
     eval: evaluate([], [], labels),
     evalAt05: evaluate([], [], labels),
     thresholds: labels.map(() => 0.5),
+    degenerate: {},
     bestStep: state.bestStep,
     steps: state.optimizerSteps,
     trainSeconds: state.trainSeconds,

@@ -112,7 +112,7 @@ test("the LoRA trainer keeps 0.5 for a label with too few validation positives",
     .map((l) => (JSON.parse(l) as { text: string }).text);
   const model = await tinyModel(join(dir, "model"), texts, "bert", { hidden: 16, layers: 1 });
   const out = join(dir, "run-lora");
-  await train(
+  const result = await train(
     {
       model,
       data,
@@ -157,6 +157,7 @@ test("the LoRA trainer keeps 0.5 for a label with too few validation positives",
   assert.match(rare.warning, /label "rare": its scores hardly vary .*flags every row: .*test 36 of 36/);
   assert.equal(ev.degenerate.never.constantScores, true);
   assert.equal(ev.degenerate.never.oneClass.test, undefined, "no row flagged and none positive: fine");
+  assert.deepEqual(result.degenerate, ev.degenerate, "train() returns what eval.json holds");
   // Whoever loads the run to predict (predict, serve, tweets score, label) hears it too.
   const notices: string[] = [];
   const clf = await loadClassifier(out, { onNotice: (n) => notices.push(n) });
