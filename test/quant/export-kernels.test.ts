@@ -14,6 +14,7 @@ import * as ort from "onnxruntime-node";
 import { Graph, qgemmMatmul, Session, type Tensor, tensor, toOnnx } from "../../src/engine/index.js";
 import { readAdapter } from "../../src/io/peft.js";
 import { buildClassifier, type LoadedCheckpoint, loadCheckpoint } from "../../src/models/registry.js";
+import { exportOnnx } from "../../src/predict/export.js";
 import {
   type QGemmAttrs,
   type QGemmWeight,
@@ -317,4 +318,17 @@ it("int8 blocks requantized per channel move each weight by at most half an int8
       assert.ok(d <= w.scales[r] / 2 + 1e-7, `[${r}, ${c}]: ${d}`);
     }
   }
+});
+
+it("export: an int8 qgemm export takes no block size, and an unknown kernel is refused, before any work", async () => {
+  const nowhere = path.join(tmpdir(), "toxlora-no-such-run");
+  const out = path.join(nowhere, "model.onnx");
+  await assert.rejects(
+    exportOnnx(nowhere, out, { quantize: "int8", quantBlockSize: 64 }),
+    /^Error: --quant-block-size: an int8 export with --quant-kernel qgemm is quantized per output channel/,
+  );
+  await assert.rejects(
+    exportOnnx(nowhere, out, { quantize: "int4", quantKernel: "fast" as "qgemm" }),
+    /--quant-kernel: unknown kernel "fast" \(expected one of qgemm, matmulnbits\)/,
+  );
 });
