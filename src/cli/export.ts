@@ -21,7 +21,7 @@ export function register(program: Command): void {
     .addOption(
       new Option(
         "--quant-kernel <kernel>",
-        "qgemm: int8 GEMM (standard DynamicQuantizeLinear + MatMulInteger; fastest on x86 CPUs); matmulnbits: com.microsoft MatMulNBits",
+        "qgemm: int8 GEMM (standard DynamicQuantizeLinear + MatMulInteger; ~2x float32 measured on an x86 CPU with VNNI); matmulnbits: com.microsoft MatMulNBits",
       )
         .choices([...EXPORT_QUANT_KERNELS])
         .default("qgemm"),
