@@ -15,10 +15,17 @@ import {
 import { positiveInt } from "./analyze.js";
 import { addComputeOptions, type ComputeFlags } from "./compute.js";
 import { withInterrupt } from "./interrupt.js";
-import { addRunQuantOptions, type QuantFlags, quantFromFlags } from "./quant.js";
+import {
+  addRunQuantOptions,
+  type QuantFlags,
+  type QuantKernelFlags,
+  quantFromFlags,
+  quantKernelOption,
+  refuseQuantKernelOnQueue,
+} from "./quant.js";
 import { afterProgress, progressLine } from "./status.js";
 
-interface PredictFlags extends ComputeFlags {
+interface PredictFlags extends ComputeFlags, QuantKernelFlags {
   run: string;
   maxTextBytes: number;
   strictUtf8?: boolean;
@@ -34,7 +41,6 @@ interface PredictFlags extends ComputeFlags {
   queue?: string;
   chunkSize: number;
   maxAttempts: number;
-  quantKernel?: "matmulnbits" | "qgemm";
 }
 
 /** "1h02m", "3m05s", "42s". */
@@ -135,19 +141,11 @@ export function register(program: Command): void {
     )
     .option("--chunk-size <n>", "with --queue: rows per job", positiveInt, 2000)
     .option("--max-attempts <n>", "with --queue: tries per chunk before the run stops", positiveInt, 3)
-    .addOption(
-      new Option(
-        "--quant-kernel <kernel>",
-        "with an int8/int4 base: matmulnbits (default; float32 activations, as the run was evaluated) or qgemm (onnxruntime's int8 GEMM: ~2x faster on x86 CPUs with VNNI, activations quantized to 8 bits)",
-      ).choices(["matmulnbits", "qgemm"]),
-    );
+    .addOption(quantKernelOption());
   addComputeOptions(addRunQuantOptions(cmd)).action(async (f: PredictFlags & QuantFlags) => {
     if (f.queue !== undefined) {
       if (f.out === "-") throw new Error("--queue writes its rows to a file: give --out <file>, not -");
-      if (f.quantKernel !== undefined)
-        throw new Error(
-          "--quant-kernel applies to scoring on this machine; with --queue the workers load the run",
-        );
+      refuseQuantKernelOnQueue(f);
       const r = await withInterrupt(
         "stopping: writing the chunks already scored; rerun the same command to continue",
         (signal) => predictOnQueue(f, signal),

@@ -70,6 +70,26 @@ export function addRunQuantOptions<C extends Command>(cmd: C): C {
   return cmd;
 }
 
+export interface QuantKernelFlags {
+  quantKernel?: "matmulnbits" | "qgemm";
+}
+
+/** `--quant-kernel` (predict, serve, tweets score): which kernel runs a loaded int8/int4 base. */
+export function quantKernelOption(): Option {
+  return new Option(
+    "--quant-kernel <kernel>",
+    "with an int8/int4 base: matmulnbits (default; float32 activations, as the run was evaluated) or qgemm (onnxruntime's int8 GEMM: ~2x faster on x86 CPUs with VNNI, activations quantized to 8 bits)",
+  ).choices(["matmulnbits", "qgemm"]);
+}
+
+/** With --queue the workers load the run (with their own options), so a kernel here would be ignored. */
+export function refuseQuantKernelOnQueue(f: QuantKernelFlags & { queue?: string }): void {
+  if (f.queue !== undefined && f.quantKernel !== undefined)
+    throw new Error(
+      "--quant-kernel applies to scoring on this machine; with --queue the workers load the run",
+    );
+}
+
 /** The library options for the flags. */
 export function quantFromFlags(f: QuantFlags): QuantLoadOptions {
   const o: QuantLoadOptions = {

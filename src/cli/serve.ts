@@ -3,10 +3,18 @@ import { existsSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
 import { loadClassifier } from "../predict/classifier.js";
+import { describeQuantization } from "../quant/weights.js";
+import type { TrainedClassifier } from "../run/types.js";
 import { createServer } from "../serve/server.js";
 import { positiveInt } from "./analyze.js";
 import { addComputeOptions, type ComputeFlags } from "./compute.js";
-import { addRunQuantOptions, type QuantFlags, quantFromFlags } from "./quant.js";
+import {
+  addRunQuantOptions,
+  type QuantFlags,
+  type QuantKernelFlags,
+  quantFromFlags,
+  quantKernelOption,
+} from "./quant.js";
 
 interface ServeFlags extends ComputeFlags {
   run: string;
@@ -38,6 +46,15 @@ function wholeNumber(value: string): number {
 }
 
 const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+
+/** "base int8 (block 16) on the qgemm kernel; " for a quantized base (it changes the probabilities). */
+async function baseDescription(classifier: TrainedClassifier): Promise<string> {
+  const q = (await classifier.identity?.())?.quantize as
+    | { scheme: string; blockSize?: number; doubleQuant?: boolean; kernel?: string }
+    | undefined;
+  if (!q) return "";
+  return `base ${describeQuantization(q)} on the ${q.kernel ?? "matmulnbits"} kernel; `;
+}
 
 export function register(program: Command): void {
   const cmd = program
@@ -81,17 +98,19 @@ export function register(program: Command): void {
     .option("--show-paths", "show absolute local paths in /report (default: relative to the run)")
     .option("--report <file>", "HTML report to serve at /report (default <run>/report.html when present)")
     .option("--quiet", "do not log requests")
+    .addOption(quantKernelOption())
     .addHelpText(
       "after",
       "\nExample:\n  toxlora serve --run outputs/bert/2026-01-01/12-00-00 --port 8080\n" +
         `  curl -s localhost:8080/v1/classify -H 'content-type: application/json' -d '{"texts": ["このアニメ最高！"]}'\n`,
     );
-  addComputeOptions(addRunQuantOptions(cmd)).action(async (f: ServeFlags & QuantFlags) => {
+  addComputeOptions(addRunQuantOptions(cmd)).action(async (f: ServeFlags & QuantFlags & QuantKernelFlags) => {
     const reportPath = f.report ?? join(f.run, "report.html");
     if (f.report && !existsSync(f.report)) throw new Error(`--report: ${f.report} does not exist`);
     process.stderr.write(`serve: loading ${f.run}\n`);
     const classifier = await loadClassifier(f.run, {
       ...quantFromFlags(f),
+      quantKernel: f.quantKernel,
       batchSize: f.maxBatch,
       threads: f.threads,
       device: f.device,
@@ -119,6 +138,7 @@ export function register(program: Command): void {
     }
     process.stderr.write(
       `serve: ${classifier.labels.length} labels (${classifier.labels.join(", ")}); ` +
+        (await baseDescription(classifier)) +
         `${existsSync(reportPath) ? "report at /report" : "no report (make one with `toxlora report`)"}\n`,
     );
     process.stdout.write(`${server.url}\n`);

@@ -7,7 +7,14 @@ import { defaultSummaryFile, formatScoreSummary, scoreTweets } from "../sources/
 import { DEFAULT_BASE_URL, fetchTweets } from "../sources/x-api.js";
 import { addComputeOptions, type ComputeFlags } from "./compute.js";
 import { withInterrupt } from "./interrupt.js";
-import { addRunQuantOptions, type QuantFlags, quantFromFlags } from "./quant.js";
+import {
+  addRunQuantOptions,
+  type QuantFlags,
+  type QuantKernelFlags,
+  quantFromFlags,
+  quantKernelOption,
+  refuseQuantKernelOnQueue,
+} from "./quant.js";
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -168,7 +175,8 @@ export function register(program: Command): void {
       "score on a cluster of `toxlora worker`s: Redis URL (redis://[:password@]host[:port][/db])",
     )
     .option("--chunk-size <n>", "with --queue: tweets per job", positiveInt, 2000)
-    .option("--max-attempts <n>", "with --queue: tries per chunk before the run stops", positiveInt, 3);
+    .option("--max-attempts <n>", "with --queue: tries per chunk before the run stops", positiveInt, 3)
+    .addOption(quantKernelOption());
   addComputeOptions(addRunQuantOptions(score)).action(
     async (
       flags: {
@@ -185,9 +193,11 @@ export function register(program: Command): void {
         chunkSize: number;
         maxAttempts: number;
       } & QuantFlags &
+        QuantKernelFlags &
         ComputeFlags,
     ) => {
       const { log, status } = stderrReporter();
+      refuseQuantKernelOnQueue(flags);
       if (flags.queue !== undefined) {
         const { parseRedisUrl, redactedMessage } = await import("../cluster/redis.js");
         const { scoreTweetsOnQueue } = await import("../cluster/tweets.js");
@@ -222,6 +232,7 @@ export function register(program: Command): void {
       const { loadClassifier } = await import("../predict/classifier.js");
       const classifier = await loadClassifier(flags.run, {
         ...quantFromFlags(flags),
+        quantKernel: flags.quantKernel,
         device: flags.device,
         threads: flags.threads,
         onNotice: (line) => log(`note: ${line}`),
