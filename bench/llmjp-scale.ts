@@ -1,6 +1,7 @@
 // The llm-jp-3-1.8b-shaped random checkpoint and long synthetic posts that the scale benches
-// (`bench:trainer-scale`, `bench:quantize`) train on, written once here so both measure the same run.
-import { copyFileSync, writeFileSync } from "node:fs";
+// (`bench:trainer-scale`, `bench:quantize`, `bench/quantize-profile.ts`) train on, and the run they
+// train, written once here so all of them measure the same run.
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { writeSyntheticCheckpoint } from "../src/models/synthetic.js";
 
@@ -32,4 +33,30 @@ export function writeLongPosts(file: string, rows: number): void {
       JSON.stringify({ id: `r${i}`, text: `${i} ${line}`, a: i % 2 ? "yes" : "no", b: i % 3 ? "no" : "yes" }),
     ).join("\n"),
   );
+}
+
+/** The run every scale bench trains: batch 1 × `maxLength`, two labels, one epoch, per-label-softmax. */
+export function llmJpScaleRun(model: string, data: string, out: string, maxLength: number) {
+  return {
+    model,
+    data,
+    labels: ["a", "b"],
+    testRatio: 0.25,
+    validRatio: 0.25,
+    epochs: 1,
+    batchSize: 1,
+    maxLength,
+    head: "per-label-softmax" as const,
+    out,
+  };
+}
+
+/** Seconds of each training step of a finished run, from its metrics.jsonl. */
+export function stepSeconds(runDir: string): number[] {
+  return readFileSync(join(runDir, "metrics.jsonl"), "utf8")
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .filter((m) => m.type === "step")
+    .map((m) => m.tokens / m.tokensPerS);
 }

@@ -1,11 +1,12 @@
 // Profiling helper for bench:quantize's training half (issue #11): one train() run of the
 // llm-jp-3-1.8b-shaped model with fewer layers, printing peak RSS and the RSS sampled over time.
-// Usage: node --import tsx bench/quantize-profile.ts <layers> <scheme> [key=value session options]
-import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+// Usage: node --import tsx bench/quantize-profile.ts <layers> <scheme>; environment: PROFILE_ROWS,
+// PROFILE_GC (0/1: gradient checkpointing), PROFILE_LOWMEM, PROFILE_TRACE (print the RSS samples), PROFILE_DIR.
+import { existsSync, mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { QuantScheme } from "../src/quant/weights.js";
 import { train } from "../src/train/trainer.js";
-import { writeLlmJpScaleModel, writeLongPosts } from "./llmjp-scale.js";
+import { llmJpScaleRun, stepSeconds, writeLlmJpScaleModel, writeLongPosts } from "./llmjp-scale.js";
 
 const layers = Number(process.argv[2] ?? 4);
 const scheme = (process.argv[3] ?? "nf4") as QuantScheme;
@@ -29,16 +30,7 @@ const timer = setInterval(() => {
 try {
   const r = await train(
     {
-      model,
-      data,
-      labels: ["a", "b"],
-      testRatio: 0.25,
-      validRatio: 0.25,
-      epochs: 1,
-      batchSize: 1,
-      maxLength: 512,
-      head: "per-label-softmax",
-      out,
+      ...llmJpScaleRun(model, data, out, 512),
       quantize: scheme,
       quantCache: false,
       ...(process.env.PROFILE_GC ? { gradientCheckpointing: process.env.PROFILE_GC === "1" } : {}),
@@ -48,12 +40,7 @@ try {
       lowMemory: process.env.PROFILE_LOWMEM !== "0",
     },
   );
-  const steps = readFileSync(join(r.runDir, "metrics.jsonl"), "utf8")
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l))
-    .filter((m) => m.type === "step")
-    .map((m) => Math.round((m.tokens / m.tokensPerS) * 100) / 100);
+  const steps = stepSeconds(r.runDir).map((s) => Math.round(s * 100) / 100);
   clearInterval(timer);
   console.log(
     JSON.stringify({

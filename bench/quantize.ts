@@ -26,7 +26,7 @@ import { buildClassifier, loadCheckpoint } from "../src/models/registry.js";
 import { writeSyntheticCheckpoint } from "../src/models/synthetic.js";
 import type { QuantizeOptions, QuantScheme } from "../src/quant/weights.js";
 import { train } from "../src/train/trainer.js";
-import { writeLlmJpScaleModel, writeLongPosts } from "./llmjp-scale.js";
+import { llmJpScaleRun, stepSeconds, writeLlmJpScaleModel, writeLongPosts } from "./llmjp-scale.js";
 
 const layers = Number(process.env.BENCH_LAYERS ?? 24);
 const rows = Number(process.env.BENCH_ROWS ?? 8);
@@ -253,28 +253,10 @@ async function predictPart(dir: string) {
 /** One training run in this process (child mode): prints peak RSS and step times as JSON. */
 async function trainChild(model: string, data: string, out: string, scheme: QuantScheme) {
   const r = await train(
-    {
-      model,
-      data,
-      labels: ["a", "b"],
-      testRatio: 0.25,
-      validRatio: 0.25,
-      epochs: 1,
-      batchSize: 1,
-      maxLength: seq,
-      head: "per-label-softmax",
-      out,
-      quantize: scheme,
-      quantCache: false,
-    },
+    { ...llmJpScaleRun(model, data, out, seq), quantize: scheme, quantCache: false },
     { progress: "quiet" },
   );
-  const steps = readFileSync(join(r.runDir, "metrics.jsonl"), "utf8")
-    .split("\n")
-    .filter(Boolean)
-    .map((l) => JSON.parse(l))
-    .filter((m) => m.type === "step")
-    .map((m) => m.tokens / m.tokensPerS);
+  const steps = stepSeconds(r.runDir);
   console.log(
     JSON.stringify({
       peak_rss_gb: round(process.resourceUsage().maxRSS / 1e6, 2),

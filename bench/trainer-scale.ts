@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { train } from "../src/train/trainer.js";
-import { writeLlmJpScaleModel, writeLongPosts } from "./llmjp-scale.js";
+import { llmJpScaleRun, writeLlmJpScaleModel, writeLongPosts } from "./llmjp-scale.js";
 
 const layers = Number(process.env.BENCH_LAYERS ?? 24);
 const rows = Number(process.env.BENCH_ROWS ?? 16);
@@ -28,21 +28,7 @@ async function main() {
     const out = join(dir, "run");
     mkdirSync(out, { recursive: true });
     const t0 = performance.now();
-    const r = await train(
-      {
-        model,
-        data,
-        labels: ["a", "b"],
-        testRatio: 0.25,
-        validRatio: 0.25,
-        epochs: 1,
-        batchSize: 1,
-        maxLength: seq,
-        head: "per-label-softmax",
-        out: join(out, "r"),
-      },
-      { progress: "lines" },
-    );
+    const r = await train(llmJpScaleRun(model, data, join(out, "r"), seq), { progress: "lines" });
     const result = {
       bench: "trainer-scale",
       model: `llm-jp-3-1.8b-shaped random Llama (${layers} layers, hidden 2048, FFN 7168, vocab 99,584)`,
