@@ -5,7 +5,7 @@
 // Japanese first with English beside it, like `serve`'s page. The model's scores are not shown:
 // they would anchor the annotators on what the model already thinks.
 import { escapeHtml } from "../html/html.js";
-import { FONT_PATH, LABEL_NAMES_JA } from "../serve/page.js";
+import { BASE_CSS, FONT_PATH, LABEL_NAMES_JA } from "../serve/page.js";
 
 /** Japanese names of LLM-jp's overall labels. */
 const OVERALL_JA: Record<string, string> = {
@@ -23,14 +23,7 @@ export interface LabelPageOptions {
   title?: string;
 }
 
-const CSS = `
-@font-face { font-family: "toxlora-jp"; src: local("Noto Sans JP"), local("NotoSansJP-Regular"),
-  url("${FONT_PATH}") format("truetype"); font-display: block; }
-* { box-sizing: border-box; }
-body { margin: 0; background: #f6f7f9; color: #1d1d1f;
-  font: 16px/1.6 system-ui, -apple-system, "Hiragino Sans", "Hiragino Kaku Gothic ProN", "Yu Gothic UI", Meiryo,
-    "Noto Sans CJK JP", "toxlora-jp", sans-serif; }
-header { background: #1f2d3d; color: #fff; padding: 12px 24px; display: flex; align-items: baseline; gap: 16px; flex-wrap: wrap; }
+const CSS = `${BASE_CSS}header { background: #1f2d3d; color: #fff; padding: 12px 24px; display: flex; align-items: baseline; gap: 16px; flex-wrap: wrap; }
 header h1 { font-size: 20px; margin: 0; }
 header .sub { color: #c9d3de; font-size: 13px; }
 header #who { margin-left: auto; font-size: 14px; color: #c9d3de; }

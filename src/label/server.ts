@@ -23,6 +23,7 @@ import {
   sendError,
   sendFile,
   sendJson,
+  sendPage,
 } from "../serve/server.js";
 import { renderLabelPage } from "./page.js";
 import { labelStats } from "./stats.js";
@@ -204,14 +205,7 @@ export async function createLabelServer(
           res.end();
           return;
         }
-        res.writeHead(200, {
-          "content-type": "text/html; charset=utf-8",
-          "content-length": Buffer.byteLength(page),
-          "cache-control": "no-store",
-          "content-security-policy":
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; font-src 'self'; connect-src 'self'; frame-ancestors 'none'",
-        });
-        res.end(page);
+        sendPage(res, page);
       },
     },
     [FONT_PATH]: { GET: (_req, res) => sendFile(res, fontFile, "font/ttf", "public, max-age=86400") },

@@ -31,14 +31,17 @@ export interface PageOptions {
 /** URL path of the bundled font. */
 export const FONT_PATH = "/assets/noto-sans-jp.ttf";
 
-const CSS = `
+/** The font, box model and body text both app pages (`serve`, `label serve`) start from. */
+export const BASE_CSS = `
 @font-face { font-family: "toxlora-jp"; src: local("Noto Sans JP"), local("NotoSansJP-Regular"),
   url("${FONT_PATH}") format("truetype"); font-display: block; }
 * { box-sizing: border-box; }
 body { margin: 0; background: #f6f7f9; color: #1d1d1f;
   font: 16px/1.6 system-ui, -apple-system, "Hiragino Sans", "Hiragino Kaku Gothic ProN", "Yu Gothic UI", Meiryo,
     "Noto Sans CJK JP", "toxlora-jp", sans-serif; }
-header { background: #1f2d3d; color: #fff; padding: 14px 24px; display: flex; align-items: baseline;
+`;
+
+const CSS = `${BASE_CSS}header { background: #1f2d3d; color: #fff; padding: 14px 24px; display: flex; align-items: baseline;
   gap: 16px; flex-wrap: wrap; }
 header h1 { font-size: 20px; margin: 0; }
 header .run { color: #c9d3de; font-size: 13px; }

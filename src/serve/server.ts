@@ -137,6 +137,18 @@ export function hostChecker(
   };
 }
 
+/** A page of the app (`serve`'s and `label serve`'s): its inline script may call this server only. */
+export function sendPage(res: ServerResponse, page: string): void {
+  res.writeHead(200, {
+    "content-type": "text/html; charset=utf-8",
+    "content-length": Buffer.byteLength(page),
+    "cache-control": "no-store",
+    "content-security-policy":
+      "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; font-src 'self'; connect-src 'self'; frame-ancestors 'none'",
+  });
+  res.end(page);
+}
+
 export function sendJson(
   res: ServerResponse,
   status: number,
@@ -505,14 +517,7 @@ export async function createServer(
     },
     "/": {
       GET: (_req, res) => {
-        res.writeHead(200, {
-          "content-type": "text/html; charset=utf-8",
-          "content-length": Buffer.byteLength(page),
-          "cache-control": "no-store",
-          "content-security-policy":
-            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; font-src 'self'; connect-src 'self'; frame-ancestors 'none'",
-        });
-        res.end(page);
+        sendPage(res, page);
       },
     },
     "/report": {
