@@ -3,7 +3,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { type ImportFormat, importTweets } from "../sources/import.js";
 import { buildSearchQuery, QUERY_PRESETS } from "../sources/query.js";
-import { defaultSummaryFile, formatScoreSummary, scoreTweets } from "../sources/score.js";
+import { defaultSummaryFile, formatScoreSummary, type ScoreSummary, scoreTweets } from "../sources/score.js";
 import { DEFAULT_BASE_URL, fetchTweets } from "../sources/x-api.js";
 import { addComputeOptions, type ComputeFlags } from "./compute.js";
 import { withInterrupt } from "./interrupt.js";
@@ -198,6 +198,20 @@ export function register(program: Command): void {
     ) => {
       const { log, status } = stderrReporter();
       refuseQuantKernelOnQueue(flags);
+      // What one machine and the queue share: how rows are scored and what is written beside them.
+      const scoring = {
+        batchSize: flags.batchSize,
+        normalize: flags.normalize,
+        topK: flags.top,
+        summaryFile: flags.summary,
+        chartBase: flags.chart ? undefined : null,
+        log,
+      };
+      const printSummary = (summary: ScoreSummary) => {
+        process.stdout.write(formatScoreSummary(summary));
+        const files = [flags.out, flags.summary ?? defaultSummaryFile(flags.out), summary.chart?.png];
+        process.stdout.write(`wrote ${files.filter(Boolean).join(", ")}\n`);
+      };
       if (flags.queue !== undefined) {
         const { parseRedisUrl, redactedMessage } = await import("../cluster/redis.js");
         const { scoreTweetsOnQueue } = await import("../cluster/tweets.js");
@@ -211,21 +225,14 @@ export function register(program: Command): void {
             resume: flags.resume ? true : "auto",
             chunkSize: flags.chunkSize,
             maxAttempts: flags.maxAttempts,
-            batchSize: flags.batchSize,
-            normalize: flags.normalize,
-            topK: flags.top,
-            summaryFile: flags.summary,
-            chartBase: flags.chart ? undefined : null,
+            ...scoring,
             signal,
-            log,
             onProgress: (p) => status(clusterStatus(p)),
           }),
         ).catch((err: unknown) => {
           throw new Error(redactedMessage(err, redis.secrets));
         });
-        process.stdout.write(formatScoreSummary(summary));
-        const files = [flags.out, flags.summary ?? defaultSummaryFile(flags.out), summary.chart?.png];
-        process.stdout.write(`wrote ${files.filter(Boolean).join(", ")}\n`);
+        printSummary(summary);
         return;
       }
       // Loaded on demand: fetch/import should not pay for onnxruntime and the model code.
@@ -239,22 +246,9 @@ export function register(program: Command): void {
       });
       try {
         const summary = await withInterrupt("stopping after this batch", (signal) =>
-          scoreTweets(classifier, flags.input, flags.out, {
-            resume: flags.resume,
-            batchSize: flags.batchSize,
-            normalize: flags.normalize,
-            topK: flags.top,
-            summaryFile: flags.summary,
-            chartBase: flags.chart ? undefined : null,
-            signal,
-            log,
-          }),
+          scoreTweets(classifier, flags.input, flags.out, { resume: flags.resume, ...scoring, signal }),
         );
-        process.stdout.write(formatScoreSummary(summary));
-        const files = [flags.out, flags.summary ?? defaultSummaryFile(flags.out), summary.chart?.png].filter(
-          Boolean,
-        );
-        process.stdout.write(`wrote ${files.join(", ")}\n`);
+        printSummary(summary);
       } finally {
         await classifier.close();
       }
