@@ -14,8 +14,8 @@ import { fileURLToPath } from "node:url";
 import { Graph, Session, tensor } from "../src/engine/index.js";
 import { openCheckpoint } from "../src/io/safetensors.js";
 import { buildClassifier, type LoadedCheckpoint, loadCheckpoint } from "../src/models/registry.js";
-import { writeSyntheticCheckpoint } from "../src/models/synthetic.js";
 import { dequantizeWeight, type QuantizeOptions, quantizedBytes } from "../src/quant/weights.js";
+import { writeBertBaseModel } from "./bert-base.js";
 
 const round = (x: number, d = 4) => Number(x.toPrecision(d));
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
@@ -57,15 +57,7 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), "toxlora-bench-dq-"));
   try {
     const model = join(dir, "bert-base");
-    await writeSyntheticCheckpoint(model, {
-      family: "bert",
-      hidden: 768,
-      layers: 12,
-      heads: 12,
-      intermediate: 3072,
-      vocab: 32_000,
-      maxPositions: 512,
-    });
+    await writeBertBaseModel(model);
     const [batch, len] = [8, 64];
     let s = 7;
     const ids = Array.from({ length: batch * len }, () => {

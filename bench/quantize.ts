@@ -23,9 +23,9 @@ import * as ort from "onnxruntime-node";
 import { Graph, toOnnx } from "../src/engine/index.js";
 import { loraConfig } from "../src/io/peft.js";
 import { buildClassifier, loadCheckpoint } from "../src/models/registry.js";
-import { writeSyntheticCheckpoint } from "../src/models/synthetic.js";
 import type { QuantizeOptions, QuantScheme } from "../src/quant/weights.js";
 import { train } from "../src/train/trainer.js";
+import { writeBertBaseModel } from "./bert-base.js";
 import { llmJpScaleRun, stepSeconds, writeLlmJpScaleModel, writeLongPosts } from "./llmjp-scale.js";
 
 const layers = Number(process.env.BENCH_LAYERS ?? 24);
@@ -163,15 +163,7 @@ async function opProfile(
 
 async function predictPart(dir: string) {
   const model = join(dir, "bert-base");
-  await writeSyntheticCheckpoint(model, {
-    family: "bert",
-    hidden: 768,
-    layers: 12,
-    heads: 12,
-    intermediate: 3072,
-    vocab: 32_000,
-    maxPositions: 512,
-  });
+  await writeBertBaseModel(model);
   const batch = 32;
   const len = 64;
   let s = 7;
