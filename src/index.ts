@@ -318,6 +318,7 @@ export {
 export * from "./run/metrics.js";
 export { decide, type ScoredFields, scoredFields } from "./run/output.js";
 export {
+  type BaseQuantization,
   type Classifier,
   type PredictOptions,
   RUN_FILES,

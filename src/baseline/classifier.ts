@@ -13,6 +13,9 @@ import { loadTfidfLr, TFIDF_LR_FILES, type TfidfLrModel } from "./model.js";
 export const BASELINE_MODEL_DIR = "model";
 
 export class TfidfClassifier implements TrainedClassifier {
+  /** No transformer base, so nothing is quantized. */
+  readonly quantization = null;
+
   private constructor(
     readonly runDir: string,
     readonly labels: string[],

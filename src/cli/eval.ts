@@ -5,9 +5,15 @@ import { evaluateRun } from "../predict/evaluate.js";
 import { formatPrototypeTable } from "../run/metrics.js";
 import { addDatasetOptions, type DatasetFlags, integer, nonNegativeInt } from "./analyze.js";
 import { addComputeOptions, type ComputeFlags } from "./compute.js";
-import { addRunQuantOptions, type QuantFlags, quantFromFlags } from "./quant.js";
+import {
+  addRunQuantOptions,
+  type QuantFlags,
+  type QuantKernelFlags,
+  quantFromFlags,
+  quantKernelOption,
+} from "./quant.js";
 
-interface EvalFlags extends DatasetFlags, ComputeFlags {
+interface EvalFlags extends DatasetFlags, ComputeFlags, QuantKernelFlags {
   run: string;
   data: string;
   out?: string;
@@ -49,10 +55,12 @@ export function register(program: Command): void {
     )
     .option("--bootstrap <n>", "bootstrap resamples for 95% intervals (0 = off)", nonNegativeInt, 1000)
     .option("--seed <n>", "seed of the bootstrap resampling", integer, 42)
-    .option("--json", "print the evaluation as JSON");
+    .option("--json", "print the evaluation as JSON")
+    .addOption(quantKernelOption());
   addComputeOptions(addRunQuantOptions(addDatasetOptions(cmd))).action(async (f: EvalFlags & QuantFlags) => {
     const r = await evaluateRun(f.run, f.data, {
       ...quantFromFlags(f),
+      quantKernel: f.quantKernel,
       schema: schemaFlags(f),
       inputFormat: f.inputFormat,
       lenient: f.lenient,
@@ -66,7 +74,7 @@ export function register(program: Command): void {
     for (const d of Object.values(r.degenerate)) process.stderr.write(`warning: ${d.warning}\n`);
     if (f.json) {
       process.stdout.write(
-        `${JSON.stringify({ at05: r.at05, tuned: r.tuned, thresholds: r.thresholds }, null, 2)}\n`,
+        `${JSON.stringify({ at05: r.at05, tuned: r.tuned, thresholds: r.thresholds, quantization: r.quantization }, null, 2)}\n`,
       );
       return;
     }

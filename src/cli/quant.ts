@@ -74,7 +74,7 @@ export interface QuantKernelFlags {
   quantKernel?: "matmulnbits" | "qgemm";
 }
 
-/** `--quant-kernel` (predict, serve, tweets score): which kernel runs a loaded int8/int4 base. */
+/** `--quant-kernel` (eval, predict, serve, tweets score): which kernel runs a loaded int8/int4 base. */
 export function quantKernelOption(): Option {
   return new Option(
     "--quant-kernel <kernel>",

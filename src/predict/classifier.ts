@@ -33,6 +33,7 @@ import { decide } from "../run/output.js";
 import { runLoadQuant } from "../run/quant.js";
 import { type RunConfig, readRunConfig, readThresholds } from "../run/run-config.js";
 import {
+  type BaseQuantization,
   type Classifier,
   type PredictOptions,
   RUN_FILES,
@@ -63,7 +64,8 @@ export interface LoadClassifierOptions extends SessionOptions, QuantLoadOptions 
    * Kernel of a quantized int8/int4 base: "matmulnbits" (default: float32 activations, equal to
    * the float32 model on the dequantized weights) or "qgemm" (the base requantized per output
    * channel for onnxruntime's int8 GEMM, activations quantized to 8 bits per tensor: about 2×
-   * faster at batch 32 on an x86 CPU with VNNI, see bench/results/quantize-predict.json).
+   * faster at batch 32 on an x86 CPU with VNNI, see bench/results/quantize-predict.json). Refused
+   * with an nf4 or float32 base, which have one kernel each.
    */
   quantKernel?: "matmulnbits" | "qgemm";
   /**
@@ -160,15 +162,10 @@ export class RunClassifier implements TrainedClassifier {
     const modelDir = await runModelDir(run);
     const tokenizer = await loadTokenizer(modelDir);
     const { options: quant, notice: quantNotice } = runLoadQuant(run, opts, runDir);
-    if (quantNotice) opts.onNotice?.(quantNotice);
     const quantOpts = checkpointQuantOptions(quant);
+    const qgemm = baseKernel(opts.quantKernel, quantOpts.quantize?.scheme) === "qgemm";
+    if (quantNotice) opts.onNotice?.(quantNotice);
     const ckpt = await loadCheckpoint(modelDir, quantOpts);
-    const qgemm = opts.quantKernel === "qgemm" && ["int8", "int4"].includes(quantOpts.quantize?.scheme ?? "");
-    if (opts.quantKernel === "qgemm" && !qgemm) {
-      throw new Error(
-        `--quant-kernel qgemm (quantKernel) runs an int8 or int4 base; this run loads ${quantOpts.quantize?.scheme ?? "float32"}`,
-      );
-    }
     const { g, m } = await buildRunGraph(runDir, run, ckpt, qgemm ? { baseKernel: "qgemm" } : {});
     g.output("probs", m.probs);
     const fitted = fitMaxLength(
@@ -201,6 +198,19 @@ export class RunClassifier implements TrainedClassifier {
           }
         : null,
     );
+  }
+
+  /** How the base runs its linear layers (scheme, block size, kernel); eval.json records it. */
+  get quantization(): BaseQuantization {
+    const q = this.quant;
+    if (!q) return { scheme: "none", blockSize: null, doubleQuant: false, kernel: null };
+    const scheme = q.scheme as BaseQuantization["scheme"];
+    return {
+      scheme,
+      blockSize: q.blockSize,
+      doubleQuant: q.doubleQuant === true,
+      kernel: scheme === "nf4" ? "matmulbnb4" : (q.kernel ?? "matmulnbits"),
+    };
   }
 
   /** Probabilities per text (rows in input order, one column per label), calibrated when the run is. */
@@ -257,6 +267,24 @@ export class RunClassifier implements TrainedClassifier {
       ...(this.quant ? { quantize: this.quant } : {}),
     };
   }
+}
+
+/**
+ * The kernel `quantKernel` asks for, checked: it chooses between the int8/int4 kernels, so on an
+ * nf4 or float32 base (one kernel each) it is refused rather than ignored.
+ */
+function baseKernel(
+  kernel: string | undefined,
+  scheme: string | undefined,
+): "matmulnbits" | "qgemm" | undefined {
+  if (kernel === undefined) return undefined;
+  if (kernel !== "matmulnbits" && kernel !== "qgemm")
+    throw new Error(`--quant-kernel: unknown kernel "${kernel}" (expected matmulnbits or qgemm)`);
+  if (scheme !== "int8" && scheme !== "int4")
+    throw new Error(
+      `--quant-kernel ${kernel} (quantKernel) runs an int8 or int4 base; this run loads ${scheme ?? "float32"}`,
+    );
+  return kernel;
 }
 
 /**

@@ -13,6 +13,7 @@ import { schemaForConfig } from "../run/data.js";
 import { evaluateSplit, writeEvaluationFiles } from "../run/eval-files.js";
 import { type DegenerateLabel, degenerateLabels } from "../run/label-checks.js";
 import type { EvalReport } from "../run/metrics.js";
+import type { BaseQuantization } from "../run/types.js";
 import { type LoadClassifierOptions, loadClassifier, readRunConfig } from "./classifier.js";
 
 export interface EvaluateRunResult {
@@ -23,6 +24,8 @@ export interface EvaluateRunResult {
   thresholds: number[];
   /** Labels whose decisions mean nothing on this data (src/run/label-checks.ts), also in eval.json. */
   degenerate: Record<string, DegenerateLabel>;
+  /** How the base ran (scheme, block size, kernel), also in eval.json; null for a tfidf-lr run. */
+  quantization: BaseQuantization | null;
 }
 
 /**
@@ -81,6 +84,8 @@ export async function evaluateRun(
       tuned,
       thresholds: clf.thresholds,
       degenerate,
+      // The numbers depend on it: a quantized base or the qgemm kernel moves the probabilities.
+      quantization: clf.quantization,
     });
     await writeEvaluationFiles(
       outDir,
@@ -89,7 +94,15 @@ export async function evaluateRun(
       at05,
       tuned,
     );
-    return { outDir, rows: data.records.length, at05, tuned, thresholds: clf.thresholds, degenerate };
+    return {
+      outDir,
+      rows: data.records.length,
+      at05,
+      tuned,
+      thresholds: clf.thresholds,
+      degenerate,
+      quantization: clf.quantization,
+    };
   } finally {
     await clf.close();
   }

@@ -34,9 +34,23 @@ export interface Classifier {
   identity?(): Promise<Record<string, unknown>>;
 }
 
+/** How a classifier's transformer base runs its linear layers (eval.json's `quantization`). */
+export interface BaseQuantization {
+  /** "none" for a float32 base. */
+  scheme: "none" | "int8" | "int4" | "nf4";
+  /** Values per quantization block (null: float32). */
+  blockSize: number | null;
+  /** nf4: the absmax values quantized too. */
+  doubleQuant: boolean;
+  /** onnxruntime kernel of the quantized linear layers (null: float32's MatMul). */
+  kernel: "matmulbnb4" | "matmulnbits" | "qgemm" | null;
+}
+
 /** A classifier loaded from a run directory: a LoRA run's or a tfidf-lr baseline's. */
 export interface TrainedClassifier extends Classifier {
   readonly runDir: string;
+  /** How the base runs; null for a model without a transformer base (tfidf-lr). */
+  readonly quantization: BaseQuantization | null;
   /** Probabilities per text (rows in input order, one column per label). */
   probs(texts: readonly string[]): Promise<number[][]>;
 }

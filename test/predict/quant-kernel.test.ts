@@ -1,8 +1,9 @@
 // loadClassifier's quantKernel: "qgemm" runs an int8/int4 base on onnxruntime's int8 GEMM (the
 // graph itself is checked in test/quant/export-kernels.test.ts); here the run-level plumbing: the
 // probabilities stay close to the default kernel's, identity() names the kernel (so resuming a
-// file scored with the other kernel is refused), an nf4 or float32 base is refused; and
-// `--quant-kernel` on `predict`, `serve` and `tweets score`.
+// file scored with the other kernel is refused), an nf4 or float32 base is refused; eval.json
+// records the scheme and kernel its numbers come from; and `--quant-kernel` on `eval`, `predict`,
+// `serve` and `tweets score`.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -10,8 +11,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { after, before, test } from "node:test";
 import { type LoadClassifierOptions, loadClassifier } from "../../src/predict/classifier.js";
+import { evaluateRun } from "../../src/predict/evaluate.js";
 import { trainTinyRun } from "../report/trained-run.js";
-import { demoTexts } from "../train/helpers.js";
+import { DEMO_DATA, demoTexts } from "../train/helpers.js";
 
 let dir: string;
 let run: string;
@@ -59,6 +61,88 @@ test("quantKernel qgemm on an nf4 or float32 base is refused", async () => {
     loadClassifier(run, { quantize: "none", quantKernel: "qgemm" }),
     /this run loads float32/,
   );
+});
+
+test("quantKernel matmulnbits on an nf4 or float32 base, or an unknown kernel, is refused, not ignored", async () => {
+  await assert.rejects(
+    loadClassifier(run, { quantize: "nf4", quantCache: false, quantKernel: "matmulnbits" }),
+    /--quant-kernel matmulnbits \(quantKernel\) runs an int8 or int4 base; this run loads nf4/,
+  );
+  await assert.rejects(
+    loadClassifier(run, { quantize: "none", quantKernel: "matmulnbits" }),
+    /--quant-kernel matmulnbits \(quantKernel\) runs an int8 or int4 base; this run loads float32/,
+  );
+  await assert.rejects(
+    loadClassifier(run, { quantize: "int8", quantCache: false, quantKernel: "fast" as "qgemm" }),
+    /--quant-kernel: unknown kernel "fast" \(expected matmulnbits or qgemm\)/,
+  );
+});
+
+test("evaluateRun records in eval.json the scheme and kernel its numbers come from", async () => {
+  const evaluated = async (name: string, opts: LoadClassifierOptions) => {
+    const outDir = join(dir, "evals", name);
+    const r = await evaluateRun(run, DEMO_DATA, { ...opts, outDir, bootstrap: 0 });
+    const saved = JSON.parse(readFileSync(join(outDir, "eval.json"), "utf8")) as { quantization: unknown };
+    assert.deepEqual(saved.quantization, r.quantization);
+    return r;
+  };
+  const int8 = { quantize: "int8", quantBlockSize: 16, quantCache: false } as const;
+  const exact = await evaluated("int8", int8);
+  assert.deepEqual(exact.quantization, {
+    scheme: "int8",
+    blockSize: 16,
+    doubleQuant: false,
+    kernel: "matmulnbits",
+  });
+  const fast = await evaluated("int8-qgemm", { ...int8, quantKernel: "qgemm" });
+  assert.deepEqual(fast.quantization, { scheme: "int8", blockSize: 16, doubleQuant: false, kernel: "qgemm" });
+  // The kernel reaches the scores (8-bit activations move the probabilities a little).
+  const predictions = (r: { outDir: string }) => readFileSync(join(r.outDir, "predictions.jsonl"), "utf8");
+  assert.notEqual(predictions(fast), predictions(exact));
+  const nf4 = await evaluated("nf4", { quantize: "nf4", doubleQuant: true, quantCache: false });
+  assert.deepEqual(nf4.quantization, {
+    scheme: "nf4",
+    blockSize: 64,
+    doubleQuant: true,
+    kernel: "matmulbnb4",
+  });
+  const fp32 = await evaluated("fp32", {}); // the tiny run was trained on a float32 base
+  assert.deepEqual(fp32.quantization, { scheme: "none", blockSize: null, doubleQuant: false, kernel: null });
+});
+
+test("eval --quant-kernel qgemm evaluates on the qgemm kernel; with nf4 it stops with one line", () => {
+  const cli = (...args: string[]) =>
+    spawnSync(
+      process.execPath,
+      [
+        "--import",
+        "tsx",
+        resolve("src/cli/main.ts"),
+        "eval",
+        "--run",
+        run,
+        "--data",
+        DEMO_DATA,
+        "--bootstrap",
+        "0",
+        ...args,
+      ],
+      { encoding: "utf8", timeout: 120_000, env: cliEnv() },
+    );
+  const out = join(dir, "eval-cli");
+  const ok = cli("--out", out, ...QGEMM_INT8);
+  assert.equal(ok.status, 0, ok.stderr);
+  const saved = JSON.parse(readFileSync(join(out, "eval.json"), "utf8")) as { quantization: unknown };
+  assert.deepEqual(saved.quantization, {
+    scheme: "int8",
+    blockSize: 16,
+    doubleQuant: false,
+    kernel: "qgemm",
+  });
+  const bad = cli("--out", join(dir, "eval-bad"), "--quantize", "nf4", "--quant-kernel", "qgemm");
+  assert.notEqual(bad.status, 0);
+  assert.match(bad.stderr, NF4_QGEMM);
+  assert.equal(bad.stderr.trim().split("\n").length, 1, bad.stderr);
 });
 
 test("predict --quant-kernel qgemm scores a file; with nf4 it stops with one line", () => {
