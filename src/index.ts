@@ -7,7 +7,9 @@ export {
   type BaselineConfig,
   type BaselineConfigInput,
   BaselineConfigSchema,
+  type BaseOnlyOptions,
   isBaselineModel,
+  refuseBaseOptions,
   resolveBaselineConfig,
 } from "./baseline/config.js";
 export { DEFAULT_LBFGS, type LbfgsOptions, type LbfgsResult, minimizeLbfgs } from "./baseline/lbfgs.js";

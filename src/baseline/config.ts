@@ -2,6 +2,7 @@
 // pos-weight, seed and calibration settings (same names, same meaning) plus the baseline's own.
 // Saved in full as <run>/config.json's `train`.
 import { z } from "zod";
+import type { QuantLoadOptions } from "../quant/weights.js";
 import { checkCalibrate, TrainConfigSchema } from "../run/config.js";
 
 /** The `model` value that selects the baseline instead of a pretrained transformer. */
@@ -58,7 +59,40 @@ export const BaselineConfigSchema = TrainConfigSchema.pick({
 export type BaselineConfig = z.infer<typeof BaselineConfigSchema>;
 export type BaselineConfigInput = z.input<typeof BaselineConfigSchema>;
 
-export function resolveBaselineConfig(input: BaselineConfigInput): BaselineConfig {
+/**
+ * Options of a transformer base that reach a tfidf-lr run from the shared flags or a LoRA config
+ * (train, eval, predict, serve, tweets score, worker); set, they are refused by
+ * {@link refuseBaseOptions}, not ignored.
+ */
+export interface BaseOnlyOptions extends QuantLoadOptions {
+  quantKernel?: string;
+  gradientCheckpointing?: boolean;
+}
+
+/**
+ * One line naming every base-only option set for a tfidf-lr model (which has no transformer base
+ * to quantize or recompute). Their defaults (`quantize: "none"`, no double quantization, the
+ * cache on, no checkpointing) pass.
+ */
+export function refuseBaseOptions(o: BaseOnlyOptions): void {
+  const given: string[] = [];
+  if (o.quantize !== undefined && o.quantize !== "none") given.push(`--quantize ${o.quantize} (quantize)`);
+  if (o.quantBlockSize !== undefined) given.push(`--quant-block-size ${o.quantBlockSize} (quantBlockSize)`);
+  if (o.doubleQuant === true) given.push("--double-quant (doubleQuant)");
+  if (o.quantCache === false) given.push("--no-quant-cache (quantCache: false)");
+  if (o.quantKernel !== undefined) given.push(`--quant-kernel ${o.quantKernel} (quantKernel)`);
+  if (given.length > 0)
+    throw new Error(
+      `${given.join(", ")}: a ${BASELINE_MODEL} model has no transformer base to quantize; leave ${given.length > 1 ? "them" : "it"} out`,
+    );
+  if (o.gradientCheckpointing === true)
+    throw new Error(
+      `--gradient-checkpointing (gradientCheckpointing): a ${BASELINE_MODEL} model has no transformer layers to recompute; leave it out`,
+    );
+}
+
+export function resolveBaselineConfig(input: BaselineConfigInput & BaseOnlyOptions): BaselineConfig {
+  refuseBaseOptions(input);
   const r = BaselineConfigSchema.safeParse(input);
   if (!r.success) {
     const msg = r.error.issues.map((i) => `${i.path.join(".") || "config"}: ${i.message}`).join("; ");

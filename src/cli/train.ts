@@ -1,7 +1,12 @@
 // `toxlora train`: LoRA fine-tuning of a classifier (see src/train/trainer.ts), or with
 // `--model tfidf-lr` the character n-gram TF-IDF + logistic regression baseline (src/baseline/).
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { BASELINE_MODEL, type BaselineConfigInput, isBaselineModel } from "../baseline/config.js";
+import {
+  BASELINE_MODEL,
+  type BaselineConfigInput,
+  type BaseOnlyOptions,
+  isBaselineModel,
+} from "../baseline/config.js";
 import type { TrainConfigInput } from "../run/config.js";
 import type { ProgressMode } from "../run/progress.js";
 import { train } from "../train/trainer.js";
@@ -121,9 +126,10 @@ function checkModelFlags(cmd: Command, baseline: boolean): void {
 }
 
 /** The CLI flags as a tfidf-lr baseline config (the same object `train()` takes). */
-export function baselineConfigFromFlags(f: TrainFlags): BaselineConfigInput {
+export function baselineConfigFromFlags(f: TrainFlags): BaselineConfigInput & BaseOnlyOptions {
   const c = trainConfigFromFlags(f);
   return {
+    ...quantFromFlags(f), // given, train() refuses them in one line (no base to quantize)
     model: BASELINE_MODEL,
     data: c.data,
     eval: c.eval,

@@ -6,7 +6,7 @@ import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { TfidfClassifier } from "../baseline/classifier.js";
-import { isBaselineModel } from "../baseline/config.js";
+import { isBaselineModel, refuseBaseOptions } from "../baseline/config.js";
 import { Graph, Session, type SessionOptions } from "../engine/index.js";
 import { Attributor } from "../explain/attribute.js";
 import { resolveModel } from "../io/hub.js";
@@ -300,11 +300,12 @@ export async function loadClassifier(
   opts: LoadClassifierOptions = {},
 ): Promise<TrainedClassifier> {
   const run = await readRunConfig(runDir);
+  const baseline = isBaselineModel(run.model);
+  if (baseline) refuseBaseOptions(opts); // no base: --quantize and --quant-kernel would be ignored
   // Whoever predicts with the run hears what its test evaluation found about its labels.
   if (opts.evalWarnings !== false)
     for (const w of await savedDegenerateWarnings(runDir))
       opts.onNotice?.(`this run's evaluation (eval.json): ${w}`);
-  if (isBaselineModel(run.model))
-    return TfidfClassifier.load(runDir, run, await readThresholds(runDir, run.labels));
+  if (baseline) return TfidfClassifier.load(runDir, run, await readThresholds(runDir, run.labels));
   return RunClassifier.load(runDir, opts);
 }

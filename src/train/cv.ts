@@ -10,7 +10,12 @@
 import { existsSync } from "node:fs";
 import { mkdir, readFile, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { type BaselineConfigInput, isBaselineModel } from "../baseline/config.js";
+import {
+  type BaselineConfigInput,
+  type BaseOnlyOptions,
+  isBaselineModel,
+  refuseBaseOptions,
+} from "../baseline/config.js";
 import { loadDataset } from "../data/load.js";
 import { iterativeStratification } from "../data/split.js";
 import { toJsonl } from "../data/write.js";
@@ -201,6 +206,8 @@ export async function crossValidate(
   options: TrainOptions & { onFold?: (fold: number, folds: number, status: string) => void } = {},
 ): Promise<CvResult> {
   if (config.eval) throw new Error("cv uses every row of --data as test data once; --eval does not apply");
+  // Before anything is written (each fold's train() would refuse them too).
+  if (isBaselineModel(config.model)) refuseBaseOptions(config as BaseOnlyOptions);
   const parent = resolve(config.out ?? `${defaultRunDir(config.model)}-cv`);
   const seed = config.seed ?? 42;
   const data = resolve(config.data);

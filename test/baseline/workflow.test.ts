@@ -13,6 +13,7 @@ import { loadClassifier } from "../../src/predict/classifier.js";
 import { evaluateRun } from "../../src/predict/evaluate.js";
 import { predictFile } from "../../src/predict/predict.js";
 import { buildComparison, buildReport } from "../../src/report/report.js";
+import { runLoadQuant } from "../../src/run/quant.js";
 import { RUN_FILES } from "../../src/run/types.js";
 import { createServer } from "../../src/serve/server.js";
 import { train } from "../../src/train/trainer.js";
@@ -171,6 +172,100 @@ describe("tfidf-lr bad input: one clear line each", () => {
       ),
       oneLine(/bad\.jsonl:2: field "text": text must be a string, got number/),
     );
+  });
+
+  const NO_BASE = /: a tfidf-lr model has no transformer base to quantize; leave (it|them) out$/;
+
+  it("train() refuses base quantization and gradient checkpointing, named, before anything is written", async () => {
+    const out = join(dir, "bad-quant");
+    await assert.rejects(
+      train({ ...base, out, quantize: "nf4" }, { progress: "quiet" }),
+      oneLine(/^--quantize nf4 \(quantize\): a tfidf-lr model has no transformer base to quantize/),
+    );
+    await assert.rejects(
+      train({ ...base, out, quantBlockSize: 32, doubleQuant: true }, { progress: "quiet" }),
+      oneLine(/^--quant-block-size 32 \(quantBlockSize\), --double-quant \(doubleQuant\): .*leave them out$/),
+    );
+    await assert.rejects(
+      train({ ...base, out, gradientCheckpointing: true }, { progress: "quiet" }),
+      oneLine(
+        /--gradient-checkpointing \(gradientCheckpointing\): a tfidf-lr model has no transformer layers/,
+      ),
+    );
+    assert.ok(!existsSync(out), "nothing written");
+    // Their defaults say nothing is quantized: accepted.
+    await train({ ...base, out, quantize: "none", quantCache: true }, { progress: "quiet" });
+    assert.ok(existsSync(join(out, RUN_FILES.config)));
+  });
+
+  it("loading, evaluating or predicting a tfidf-lr run refuses --quantize and --quant-kernel", async () => {
+    await assert.rejects(loadClassifier(run, { quantize: "int8" }), oneLine(NO_BASE));
+    await assert.rejects(loadClassifier(run, { quantKernel: "qgemm" }), oneLine(/^--quant-kernel qgemm/));
+    await assert.rejects(
+      evaluateRun(run, DATA, { outDir: join(dir, "eval-quant"), quantize: "nf4", doubleQuant: true }),
+      oneLine(/^--quantize nf4 \(quantize\), --double-quant \(doubleQuant\): .*leave them out$/),
+    );
+    assert.ok(!existsSync(join(dir, "eval-quant")), "nothing written");
+    await (await loadClassifier(run, { quantize: "none" })).close(); // nothing quantized: fine
+    // What `predict --queue`, `tweets score --queue` and `worker` decide with.
+    const config = JSON.parse(await readFile(join(run, RUN_FILES.config), "utf8"));
+    assert.throws(() => runLoadQuant(config, { quantize: "int4", quantBlockSize: 64 }), oneLine(NO_BASE));
+    assert.deepEqual(runLoadQuant(config, {}).options.quantize, "none");
+  });
+
+  it("the CLI shows the refusal: train --quantize, predict and eval --quant-kernel with a tfidf-lr run", async () => {
+    const main = new URL("../../src/cli/main.ts", import.meta.url).pathname;
+    const cli = (...args: string[]) =>
+      promisify(execFile)(process.execPath, ["--import", "tsx", main, ...args], { encoding: "utf8" }).catch(
+        (e: { stderr: string; code: number }) => e,
+      ) as Promise<{ stderr: string; code?: number }>;
+    const input = join(dir, "quant-texts.txt");
+    await writeFile(input, "ありがとう\n");
+    const out = join(dir, "q-train");
+    const trained = await cli(
+      "train",
+      "--model",
+      "tfidf-lr",
+      "--data",
+      DATA,
+      "--out",
+      out,
+      "--quantize",
+      "int4",
+    );
+    const predicted = await cli(
+      "predict",
+      "--run",
+      run,
+      "--input",
+      input,
+      "--out",
+      join(dir, "q.jsonl"),
+      "--quantize",
+      "nf4",
+    );
+    const evaluated = await cli(
+      "eval",
+      "--run",
+      run,
+      "--data",
+      DATA,
+      "--out",
+      join(dir, "q-eval"),
+      "--quant-kernel",
+      "qgemm",
+    );
+    assert.ok(!existsSync(out) && !existsSync(join(dir, "q-eval")), "nothing written");
+    for (const [r, flag] of [
+      [trained, "--quantize int4"],
+      [predicted, "--quantize nf4"],
+      [evaluated, "--quant-kernel qgemm"],
+    ] as const) {
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);
+      assert.ok(r.stderr.includes(`${flag} (`), r.stderr);
+      assert.match(r.stderr.trim(), NO_BASE);
+    }
   });
 
   it("the CLI refuses LoRA flags with --model tfidf-lr", async () => {

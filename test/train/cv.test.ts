@@ -46,6 +46,15 @@ describe("crossValidate (tfidf-lr baseline)", () => {
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
+  test("--quantize with tfidf-lr is refused in one line before anything is written", async () => {
+    const out = join(dir, "cv-quant");
+    await assert.rejects(
+      crossValidate({ ...config(), out, quantize: "nf4" }, 3, { progress: "quiet" }),
+      /^Error: --quantize nf4 \(quantize\): a tfidf-lr model has no transformer base to quantize; leave it out$/,
+    );
+    assert.ok(!existsSync(out));
+  });
+
   test("one run per fold, every row tested once, cv.json and a report", async () => {
     const r = await crossValidate(config(), 3, { progress: "quiet" });
     assert.equal(r.interrupted, false);
