@@ -201,7 +201,12 @@ export {
   type SaveAdapterOptions,
   saveAdapter,
 } from "./models/model.js";
-export { checkpointHash, readQuantizedWeights, toxloraCacheDir } from "./models/quantized-load.js";
+export {
+  checkpointHash,
+  type HashProgress,
+  readQuantizedWeights,
+  toxloraCacheDir,
+} from "./models/quantized-load.js";
 export { type RandomCheckpointOptions, writeRandomCheckpoint } from "./models/random-checkpoint.js";
 export {
   backbonePrefix,
@@ -319,6 +324,7 @@ export {
 } from "./run/label-checks.js";
 export * from "./run/metrics.js";
 export { decide, type ScoredFields, scoredFields } from "./run/output.js";
+export { hashProgress, type ProgressMode } from "./run/progress.js";
 export {
   type BaseQuantization,
   type Classifier,

@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import type { SchemaOptions } from "../data/schema.js";
 import { evaluateRun } from "../predict/evaluate.js";
 import { formatPrototypeTable } from "../run/metrics.js";
+import { hashProgress } from "../run/progress.js";
 import { addDatasetOptions, type DatasetFlags, integer, nonNegativeInt } from "./analyze.js";
 import { addComputeOptions, type ComputeFlags } from "./compute.js";
 import {
@@ -70,6 +71,7 @@ export function register(program: Command): void {
       bootstrap: f.bootstrap,
       seed: f.seed,
       onNotice: (line) => process.stderr.write(`note: ${line}\n`),
+      onHashProgress: hashProgress(),
     });
     for (const d of Object.values(r.degenerate)) process.stderr.write(`warning: ${d.warning}\n`);
     if (f.json) {

@@ -12,6 +12,7 @@ import {
   type PredictFileResult,
   predictFile,
 } from "../predict/predict.js";
+import { hashProgress } from "../run/progress.js";
 import { positiveInt } from "./analyze.js";
 import { addComputeOptions, type ComputeFlags } from "./compute.js";
 import { withInterrupt } from "./interrupt.js";
@@ -164,6 +165,7 @@ export function register(program: Command): void {
       threads: f.threads,
       device: f.device,
       onNotice: (line) => process.stderr.write(`note: ${line}\n`),
+      onHashProgress: hashProgress(f.quiet ? "quiet" : "auto"),
     });
     try {
       const r = await withInterrupt("stopping after this chunk; rerun with --resume to continue", (signal) =>

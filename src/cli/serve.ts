@@ -4,6 +4,7 @@ import { basename, join, resolve } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
 import { loadClassifier } from "../predict/classifier.js";
 import { describeQuantization } from "../quant/weights.js";
+import { hashProgress } from "../run/progress.js";
 import type { TrainedClassifier } from "../run/types.js";
 import { createServer } from "../serve/server.js";
 import { positiveInt } from "./analyze.js";
@@ -115,6 +116,7 @@ export function register(program: Command): void {
       threads: f.threads,
       device: f.device,
       onNotice: (line) => process.stderr.write(`serve: note: ${line}\n`),
+      onHashProgress: hashProgress(),
     });
     const server = await createServer(classifier, {
       port: f.port,

@@ -1,6 +1,7 @@
 // `toxlora tweets fetch | import | score`: collect posts from the X API v2 (or files the user already
 // has) into one JSONL schema, and score them with a trained run.
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { hashProgress } from "../run/progress.js";
 import { type ImportFormat, importTweets } from "../sources/import.js";
 import { buildSearchQuery, QUERY_PRESETS } from "../sources/query.js";
 import { defaultSummaryFile, formatScoreSummary, type ScoreSummary, scoreTweets } from "../sources/score.js";
@@ -243,6 +244,7 @@ export function register(program: Command): void {
         device: flags.device,
         threads: flags.threads,
         onNotice: (line) => log(`note: ${line}`),
+        onHashProgress: hashProgress(),
       });
       try {
         const summary = await withInterrupt("stopping after this batch", (signal) =>

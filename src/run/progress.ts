@@ -102,3 +102,27 @@ export class Progress {
     this.stream.write(`warning: ${message}\n`);
   }
 }
+
+/**
+ * A progress callback for hashing a checkpoint's files (checkpointHash's `onProgress`), in MB:
+ * silent for its first second — a small or remembered checkpoint says nothing — then a bar on a
+ * terminal, a line every few seconds in a log; nothing when quiet (or in json mode, whose stdout
+ * carries the job's own events).
+ */
+export function hashProgress(
+  mode: ProgressMode = "auto",
+  stream: NodeJS.WriteStream = process.stderr,
+  label = "hashing the base weights (MB)",
+): (doneBytes: number, totalBytes: number) => void {
+  if (mode === "quiet" || mode === "json") return () => {};
+  const start = Date.now();
+  let shown: Progress | undefined;
+  return (done, total) => {
+    if (!shown && Date.now() - start < 1000) return;
+    // Whole MB, reaching the total only with the last byte (the bar ends its line there).
+    const totalMb = Math.ceil(total / 1e6);
+    const doneMb = done >= total ? totalMb : Math.min(Math.floor(done / 1e6), totalMb - 1);
+    shown ??= new Progress(label, mode, stream, doneMb);
+    shown.update({ done: doneMb, total: totalMb });
+  };
+}

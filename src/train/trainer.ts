@@ -59,7 +59,7 @@ import { epochRecords, labelRates, prepareData, resolvePosWeight } from "../run/
 import { batchFeeds, encodeTexts, scoreRows } from "../run/encode.js";
 import { finishRun, validEvalLine } from "../run/finish.js";
 import { type EvalReport, evaluate } from "../run/metrics.js";
-import { Progress } from "../run/progress.js";
+import { hashProgress, Progress } from "../run/progress.js";
 import { adapterBaseRecord, runQuantization } from "../run/quant.js";
 import { defaultRunDir, type TrainOptions, type TrainResult } from "../run/train-contract.js";
 import { RUN_FILES } from "../run/types.js";
@@ -560,6 +560,9 @@ async function buildSessions(
 ): Promise<TrainingSessions> {
   const { cfg, modelDir } = plan;
   progress.log(`loading ${modelDir}`);
+  // Hashed first, with progress (a large base takes seconds): config.json's `base` and the
+  // quantized cache's key then find the hash remembered.
+  await baseIdentity(modelDir, cfg.model, undefined, hashProgress(options.progress));
   const so: SessionOptions = { device: cfg.device, threads: cfg.threads ?? availableParallelism() };
   const model = await createSessions(modelDir, cfg, plan.head, plan.padId, so, {
     lowMemory: options.lowMemory,
