@@ -61,6 +61,7 @@ export function grad(loss: Tensor, params: Tensor[], seed?: Tensor): Map<Tensor,
       const prev = grads.get(t);
       grads.set(t, prev ? add(prev, gi) : gi);
     });
+    recompute.finishRegion(k, grads, params);
   }
   return new Map(params.map((p) => [p, grads.get(p) ?? null]));
 }
@@ -88,6 +89,27 @@ class Recompute {
       this.copies.set(r, copy);
     }
     return copy[k - r.start];
+  }
+
+  /**
+   * Called after node k's VJP. When k starts a recomputed region, the gradients leaving the region
+   * (towards the values it read from before it) are made to wait for the gradients of the
+   * parameters it uses. Without that edge onnxruntime may compute a layer's parameter gradients
+   * only at the end of the backward pass, keeping every layer's recomputed values alive until
+   * then (measured: ~150 MB per llm-jp-3-1.8b layer at 512 tokens, the whole saving gone).
+   */
+  finishRegion(k: number, grads: Map<Tensor, Tensor>, params: Tensor[]): void {
+    const r = this.regionAt[k];
+    if (!r || r.start !== k || !this.copies.has(r)) return;
+    const region = this.forward.slice(r.start, r.end);
+    const inside = new Set(region);
+    const used = new Set(region.flatMap((n) => n.inputs));
+    const paramGrads = params.filter((p) => used.has(p)).flatMap((p) => grads.get(p) ?? []);
+    if (paramGrads.length === 0) return;
+    for (const t of used) {
+      const gt = grads.get(t);
+      if (gt && t.producer && !inside.has(t.producer)) grads.set(t, afterTensor(gt, ...paramGrads));
+    }
   }
 
   /**

@@ -5,4 +5,5 @@ export * from "./graph.js";
 export { EXTERNAL_DATA_BYTES, ExternalWeights, initializerBytes, toOnnx } from "./onnx.js";
 export * from "./ops.js";
 export * from "./optim.js";
+export * from "./profile.js";
 export * from "./runtime.js";

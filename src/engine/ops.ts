@@ -746,25 +746,30 @@ export const OPS: Record<string, OpDef> = {
     emit: simple("Identity"),
     vjp: ([g]) => [g],
   },
-  // x, available only once `after` exists: a Reshape of x to its own shape, where the shape is
-  // concatenated with an empty slice of after's shape. onnxruntime runs nodes when their inputs
+  // x, available only once every `after` tensor exists: a Reshape of x to its own shape, where the
+  // shape is concatenated with an empty slice of each after's values (not of its shape, which
+  // onnxruntime folds to a constant when it is static). onnxruntime runs nodes when their inputs
   // exist, so a recomputation that reads x through After starts only when the gradient (after)
-  // reaches it, and cannot be merged with the forward computation of the same values. (after's
-  // shape must not be fully static, else constant folding cuts the edge: symbolic batch/seq.)
+  // reaches it, and cannot be merged with the forward computation of the same values.
   After: {
     infer: ([x]) => [{ dtype: x.dtype, shape: x.shape }],
-    emit: (e, [x, after], outs) => {
-      const full = e.tmp("shape");
-      e.node("Shape", [after], [full]);
-      const none = e.tmp("none");
-      e.node("Slice", [full, e.constI64([0]), e.constI64([0])], [none]);
+    emit: (e, [x, ...after], outs) => {
+      const empties = after.map((a) => {
+        const flat = e.tmp("flat");
+        e.node("Reshape", [a, e.constI64([-1])], [flat]);
+        const none = e.tmp("none");
+        e.node("Slice", [flat, e.constI64([0]), e.constI64([0])], [none]);
+        const dims = e.tmp("none_i64");
+        e.node("Cast", [none], [dims], { to: { i: onnxDtype("int64") } });
+        return dims;
+      });
       const own = e.tmp("shape");
       e.node("Shape", [x], [own]);
       const shape = e.tmp("shape");
-      e.node("Concat", [none, own], [shape], { axis: { i: 0 } });
+      e.node("Concat", [own, ...empties], [shape], { axis: { i: 0 } });
       e.node("Reshape", [x, shape], outs);
     },
-    vjp: ([g], _n, needs) => [needs[0] ? g : null, null],
+    vjp: ([g], n, needs) => [needs[0] ? g : null, ...n.inputs.slice(1).map(() => null)],
   },
 };
 
@@ -941,8 +946,8 @@ export const erf = (x: Tensor): Tensor => one("Erf", [x]);
 export const sigmoid = (x: Tensor): Tensor => one("Sigmoid", [x]);
 export const relu = (x: Tensor): Tensor => one("Relu", [x]);
 export const identity = (x: Tensor): Tensor => one("Identity", [x]);
-/** x, computed only once `after` is (an ordering edge for onnxruntime; see the After op). */
-export const afterTensor = (x: Tensor, after: Tensor): Tensor => one("After", [x, after]);
+/** x, computed only once every `after` tensor is (ordering edges for onnxruntime; see the After op). */
+export const afterTensor = (x: Tensor, ...after: Tensor[]): Tensor => one("After", [x, ...after]);
 /** GELU: "none" = exact erf form (BERT, ModernBERT), "tanh" = the tanh approximation. */
 export const gelu = (x: Tensor, approximate: "none" | "tanh" = "none"): Tensor =>
   one("Gelu", [x], { approximate });
