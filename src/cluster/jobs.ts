@@ -2,12 +2,15 @@
 // that keep runs and outputs apart (queue per run, job ids per output).
 import { createHash } from "node:crypto";
 import { z } from "zod";
+import { isBaselineModel, refuseBaseOptions } from "../baseline/config.js";
 import {
   blockSizeOf,
   describeQuantization,
   parseQuantScheme,
   type QuantLoadOptions,
 } from "../quant/weights.js";
+import { runLoadQuant } from "../run/quant.js";
+import type { RunConfig } from "../run/run-config.js";
 import type { Scored } from "../run/types.js";
 
 /** Prefix of every key toxlora writes in Redis. */
@@ -35,6 +38,15 @@ export function quantSpec(o: QuantLoadOptions): QuantSpec {
   };
   if (o.doubleQuant) spec.doubleQuant = true;
   return spec;
+}
+
+/**
+ * How the coordinator or a worker loads the run in `runDir` (its own scheme unless `opts` say
+ * otherwise); a tfidf-lr run, which has no base, refuses --quantize and the like in one line.
+ */
+export function runQuantSpec(run: RunConfig, opts: QuantLoadOptions, runDir: string): QuantSpec {
+  if (isBaselineModel(run.model)) refuseBaseOptions(opts);
+  return quantSpec(runLoadQuant(run, opts, runDir).options);
 }
 
 /** "int8 (block 32)", "nf4 (block 64, double-quant)" or "none": for messages. */

@@ -23,10 +23,9 @@ import {
   predictionRows,
 } from "../predict/predict.js";
 import type { QuantLoadOptions } from "../quant/weights.js";
-import { runLoadQuant } from "../run/quant.js";
 import { type ClusterProgress, scoreOnQueue } from "./coordinator.js";
 import { runFingerprint } from "./fingerprint.js";
-import { jobNamespace, type QuantSpec, quantSpec } from "./jobs.js";
+import { jobNamespace, type QuantSpec, runQuantSpec } from "./jobs.js";
 import { checkRedis, type RedisTarget } from "./redis.js";
 
 /** `quantize` etc.: the workers load the run so (and only workers started with them take the chunks). */
@@ -82,10 +81,10 @@ async function countRecords(path: string, opts: ReadInputOptions): Promise<numbe
 
 /** Scores `input` into `out` on the queue; the file is byte-identical to `predictFile`'s. */
 export async function predictFileOnQueue(opts: QueuePredictOptions): Promise<PredictFileResult> {
-  await checkRedis(opts.redis);
   const run = await readRunConfig(opts.run);
+  const quant = runQuantSpec(run, opts, opts.run); // bad options are refused before Redis is asked
+  await checkRedis(opts.redis);
   const fingerprint = await runFingerprint(opts.run);
-  const quant = quantSpec(runLoadQuant(run, opts, opts.run).options);
   const chunkSize = opts.chunkSize ?? 2000;
   const batchSize = opts.batchSize ?? DEFAULT_BATCH_SIZE;
   const input = opts.input === "-" ? "-" : resolve(opts.input);

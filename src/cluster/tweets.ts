@@ -6,7 +6,6 @@
 import { resolve } from "node:path";
 import { DEFAULT_BATCH_SIZE, readRunConfig, readThresholds } from "../predict/classifier.js";
 import type { QuantLoadOptions } from "../quant/weights.js";
-import { runLoadQuant } from "../run/quant.js";
 import {
   type ScoreOptions,
   type ScoreSummary,
@@ -15,7 +14,7 @@ import {
 } from "../sources/score.js";
 import { type ClusterProgress, scoreOnQueue } from "./coordinator.js";
 import { runFingerprint } from "./fingerprint.js";
-import { jobNamespace, quantSpec } from "./jobs.js";
+import { jobNamespace, runQuantSpec } from "./jobs.js";
 import { queueClassifierIdentity } from "./predict.js";
 import { checkRedis, type RedisTarget } from "./redis.js";
 
@@ -41,11 +40,11 @@ export async function scoreTweetsOnQueue(
   outFile: string,
   opts: QueueTweetsOptions,
 ): Promise<ScoreSummary> {
-  await checkRedis(opts.redis);
   const run = await readRunConfig(opts.run);
+  const quant = runQuantSpec(run, opts, opts.run); // bad options are refused before Redis is asked
+  await checkRedis(opts.redis);
   const thresholds = await readThresholds(opts.run, run.labels);
   const fingerprint = await runFingerprint(opts.run);
-  const quant = quantSpec(runLoadQuant(run, opts, opts.run).options);
   const classifierIdentity = queueClassifierIdentity(opts.run, fingerprint, quant);
   const chunkSize = opts.chunkSize ?? 2000;
   const block = Math.max(1, opts.batchSize ?? 32);

@@ -7,7 +7,6 @@ import { type Job, UnrecoverableError, Worker } from "bullmq";
 import { loadClassifier, readRunConfig } from "../predict/classifier.js";
 import { scoreAligned } from "../predict/predict.js";
 import type { QuantLoadOptions } from "../quant/weights.js";
-import { runLoadQuant } from "../run/quant.js";
 import type { Classifier } from "../run/types.js";
 import { runFingerprint } from "./fingerprint.js";
 import {
@@ -16,8 +15,9 @@ import {
   chunkJobSchema,
   describeQuant,
   KEY_PREFIX,
-  quantSpec,
+  type QuantSpec,
   queueName,
+  runQuantSpec,
   toResult,
 } from "./jobs.js";
 import { checkRedis, type RedisTarget, redact, redactedMessage } from "./redis.js";
@@ -50,7 +50,7 @@ export interface RunningWorker {
   readonly queue: string;
   readonly fingerprint: string;
   /** How the run is loaded (see quantSpec). */
-  readonly quant: ReturnType<typeof quantSpec>;
+  readonly quant: QuantSpec;
   /** Chunks scored so far. */
   readonly chunks: number;
   /** Stop taking chunks; resolves when the current ones are finished and stored. */
@@ -79,9 +79,9 @@ async function scoreChunk(clf: Classifier, job: ChunkJob): Promise<ChunkResult> 
 export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
   const { redis } = opts;
   const log = (line: string) => opts.log?.(redact(line, redis.secrets));
+  const quant = runQuantSpec(await readRunConfig(opts.run), opts, opts.run); // before Redis is asked
   await checkRedis(redis);
   const fingerprint = await runFingerprint(opts.run);
-  const quant = quantSpec(runLoadQuant(await readRunConfig(opts.run), opts, opts.run).options);
   const clf =
     opts.classifier ??
     (await loadClassifier(opts.run, {

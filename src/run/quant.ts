@@ -4,7 +4,6 @@
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { isBaselineModel, refuseBaseOptions } from "../baseline/config.js";
 import {
   blockSizeOf,
   checkpointQuantOptions,
@@ -41,15 +40,13 @@ function describe(o: QuantLoadOptions): string {
 /**
  * The quantization to load a run with: `asked.quantize` undefined → the run's own scheme (block
  * size and double quantization too, unless given); an explicit one wins, with a notice when it
- * differs from the trained one. The result is checked (unknown scheme, bad block size…); a
- * scheme asked of a tfidf-lr run is refused (it has no base to quantize).
+ * differs from the trained one. The result is checked (unknown scheme, bad block size…).
  */
 export function runLoadQuant(
-  run: Pick<RunConfig, "train"> & { model?: string },
+  run: Pick<RunConfig, "train">,
   asked: QuantLoadOptions,
   runDir?: string,
 ): { options: QuantLoadOptions; notice?: string } {
-  if (isBaselineModel(run.model)) refuseBaseOptions(asked);
   const trained = trainedQuant(run, runDir ? join(runDir, RUN_FILES.config) : undefined);
   const sameScheme = asked.quantize === undefined || asked.quantize === trained.quantize;
   const options: QuantLoadOptions = {

@@ -9,11 +9,13 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { promisify } from "node:util";
 import { loadTfidfLr, TFIDF_LR_FILES } from "../../src/baseline/model.js";
+import { runQuantSpec } from "../../src/cluster/jobs.js";
+import { predictFileOnQueue } from "../../src/cluster/predict.js";
+import { parseRedisUrl } from "../../src/cluster/redis.js";
 import { loadClassifier } from "../../src/predict/classifier.js";
 import { evaluateRun } from "../../src/predict/evaluate.js";
 import { predictFile } from "../../src/predict/predict.js";
 import { buildComparison, buildReport } from "../../src/report/report.js";
-import { runLoadQuant } from "../../src/run/quant.js";
 import { RUN_FILES } from "../../src/run/types.js";
 import { createServer } from "../../src/serve/server.js";
 import { train } from "../../src/train/trainer.js";
@@ -207,10 +209,24 @@ describe("tfidf-lr bad input: one clear line each", () => {
     );
     assert.ok(!existsSync(join(dir, "eval-quant")), "nothing written");
     await (await loadClassifier(run, { quantize: "none" })).close(); // nothing quantized: fine
-    // What `predict --queue`, `tweets score --queue` and `worker` decide with.
+    // What `predict --queue`, `tweets score --queue` and `worker` decide with, before Redis is
+    // asked (no server listens on port 1: the refusal comes first).
     const config = JSON.parse(await readFile(join(run, RUN_FILES.config), "utf8"));
-    assert.throws(() => runLoadQuant(config, { quantize: "int4", quantBlockSize: 64 }), oneLine(NO_BASE));
-    assert.deepEqual(runLoadQuant(config, {}).options.quantize, "none");
+    assert.throws(
+      () => runQuantSpec(config, { quantize: "int4", quantBlockSize: 64 }, run),
+      oneLine(NO_BASE),
+    );
+    assert.equal(runQuantSpec(config, {}, run), null);
+    await assert.rejects(
+      predictFileOnQueue({
+        redis: parseRedisUrl("redis://127.0.0.1:1"),
+        run,
+        input: DATA,
+        out: join(dir, "queued.jsonl"),
+        quantize: "nf4",
+      }),
+      oneLine(NO_BASE),
+    );
   });
 
   it("the CLI shows the refusal: train --quantize, predict and eval --quant-kernel with a tfidf-lr run", async () => {
