@@ -22,7 +22,12 @@ export interface QuantAttrs {
   n: number;
   k: number;
   blockSize: number;
-  /** MatMulNBits accuracy_level: 0 = float32 compute (default), 4 = int8 activations (faster, coarser). */
+  /**
+   * MatMulNBits accuracy_level: 0 = float32 compute, 4 = int8 activations (faster, coarser). Unset
+   * for int8, the weights are dequantized per layer (DequantizeLinear) into float32's MatMul, which
+   * is exact too and faster than MatMulNBits' 8-bit float32 path; an export that asks for
+   * MatMulNBits sets it.
+   */
   accuracyLevel?: number;
 }
 
@@ -141,7 +146,7 @@ export interface QuantizedTensor {
 export function quantLayout(key: string, n: number, k: number, opts: QuantizeOptions) {
   const bs = blockSizeOf(opts);
   const attrs: QuantAttrs = { scheme: opts.scheme as QuantAttrs["scheme"], n, k, blockSize: bs };
-  if (opts.accuracyLevel) attrs.accuracyLevel = opts.accuracyLevel;
+  if (opts.accuracyLevel !== undefined) attrs.accuracyLevel = opts.accuracyLevel;
   const blocks = Math.ceil(k / bs);
   if (opts.scheme === "nf4") {
     if ((n * k) % bs !== 0) {

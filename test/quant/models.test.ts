@@ -1,10 +1,15 @@
 // A quantized frozen base, per scheme and architecture: logits of the quantized model (fused
-// onnxruntime kernels forward, per-layer dequantization backward) equal those of the float32 model
-// built from the dequantized weights, and so does every LoRA and head gradient.
+// onnxruntime kernels forward for nf4/int4, int8 dequantized per layer; per-layer dequantization
+// backward) equal those of the float32 model built from the dequantized weights, and so does every
+// LoRA and head gradient. The per-layer dequantization stays in the graph onnxruntime runs (a
+// folded float32 copy of the weights would undo the point of quantizing).
 import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { Graph, grad, tensor } from "../../src/engine/index.js";
+import * as ort from "onnxruntime-node";
+import { Graph, grad, tensor, toOnnx } from "../../src/engine/index.js";
 import { readAdapter } from "../../src/io/peft.js";
 import { buildClassifier, type LoadedCheckpoint, loadCheckpoint } from "../../src/models/registry.js";
 import type { QuantizeOptions } from "../../src/quant/weights.js";
@@ -80,3 +85,45 @@ for (const arch of ARCHS) {
     }
   });
 }
+
+describe("int8 base in onnxruntime", () => {
+  it("DequantizeLinear per layer, not folded into float32 constants, no MatMulNBits", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "toxlora-int8-"));
+    try {
+      const ckpt = await loadCheckpoint(path.join(REFERENCE, "llama"), {
+        quantize: { scheme: "int8" },
+        quantCacheDir: null,
+      });
+      const g = new Graph();
+      const m = buildClassifier(g, ckpt, {
+        head: { kind: "multilabel", numLabels: 4 },
+        adapter: await readAdapter(path.join(REFERENCE, "llama", "lora")),
+        training: true,
+      });
+      const loss = m.loss();
+      g.output("loss", loss);
+      for (const [p, gr] of grad(loss, m.params)) if (gr) g.output(`grad:${p.name}`, gr);
+      const model = toOnnx(g);
+      const file = path.join(dir, "optimized.onnx");
+      const session = await ort.InferenceSession.create(model, {
+        graphOptimizationLevel: "all",
+        optimizedModelFilePath: file,
+      });
+      await session.release();
+      const optimized = readFileSync(file);
+      const text = optimized.toString("latin1");
+      const dq = text.match(/DequantizeLinear(?![_A-Za-z0-9])/g)?.length ?? 0;
+      const layers = ckpt.config.num_hidden_layers;
+      // forward and backward of at least 4 projections per layer
+      assert.ok(dq >= 8 * layers, `${dq} DequantizeLinear nodes for ${layers} layers`);
+      assert.doesNotMatch(text, /MatMulNBits(?![_A-Za-z0-9])/);
+      // Folded float32 weights would make the file about 4x the int8 codes it started from.
+      assert.ok(
+        optimized.length < 1.5 * model.length,
+        `optimized ${optimized.length} B vs ${model.length} B`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
