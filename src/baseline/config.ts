@@ -66,7 +66,7 @@ export type BaselineConfigInput = z.input<typeof BaselineConfigSchema>;
  */
 export interface BaseOnlyOptions extends QuantLoadOptions {
   quantKernel?: string;
-  gradientCheckpointing?: boolean;
+  gradientCheckpointing?: boolean | "full" | "selective";
 }
 
 /**
@@ -85,7 +85,7 @@ export function refuseBaseOptions(o: BaseOnlyOptions): void {
     throw new Error(
       `${given.join(", ")}: a ${BASELINE_MODEL} model has no transformer base to quantize; leave ${given.length > 1 ? "them" : "it"} out`,
     );
-  if (o.gradientCheckpointing === true)
+  if (o.gradientCheckpointing !== undefined && o.gradientCheckpointing !== false)
     throw new Error(
       `--gradient-checkpointing (gradientCheckpointing): a ${BASELINE_MODEL} model has no transformer layers to recompute; leave it out`,
     );

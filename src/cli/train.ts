@@ -65,7 +65,7 @@ export interface TrainFlags extends DatasetFlags, QuantFlags {
   bestMetric: "macroF1" | "microF1" | "loss" | "macroPrAuc";
   bucketing: boolean;
   shuffle: boolean;
-  gradientCheckpointing?: boolean;
+  gradientCheckpointing?: boolean | "full" | "selective";
   adapter?: string;
   resume?: boolean;
   quiet?: boolean;
@@ -332,9 +332,13 @@ export function addTrainOptions(command: Command): Command {
     )
     .option("--no-bucketing", "plain batches instead of length-bucketed ones")
     .option("--no-shuffle", "rows in file order, the same every epoch (no shuffling)")
-    .option(
-      "--gradient-checkpointing",
-      "recompute each layer in the backward pass instead of keeping its activations: less memory, one more forward pass of time (default with --quantize)",
+    .addOption(
+      new Option(
+        "--gradient-checkpointing [mode]",
+        "recompute each layer in the backward pass instead of keeping its activations. full (the flag alone): all of it, least memory, one more forward pass of time; selective (default with --quantize): keep the products with the frozen weights, recompute the rest",
+      )
+        .choices(["full", "selective"])
+        .preset("full"),
     )
     .option("--no-gradient-checkpointing", "keep every layer's activations (default without --quantize)")
     .option("--ngram <min,max>", `${BASELINE_MODEL}: character n-gram lengths`, ngramRange, [1, 3])

@@ -5,7 +5,8 @@
 // Gradient checkpointing: the nodes of a recomputed region (Graph.recompute, e.g. a transformer
 // layer) are built a second time when the backward pass reaches the region, reading the region's
 // inputs through After(·, incoming gradient); the region's VJPs then use the recomputed values, so
-// onnxruntime can free the forward ones as soon as the forward pass is done with them.
+// onnxruntime can free the forward ones as soon as the forward pass is done with them. A region
+// may keep some nodes' forward values (RecomputeRegion.keep: selective checkpointing).
 
 import { type Graph, isFloat, type Node, type RecomputeRegion, ShapeError, type Tensor } from "./graph.js";
 import { add, afterTensor, OPS, scalarLike, zerosLike } from "./ops.js";
@@ -129,6 +130,11 @@ class Recompute {
       return m;
     };
     return this.forward.slice(r.start, r.end).map((n) => {
+      // A kept node is its own copy: its VJP and the recomputed nodes read its forward outputs.
+      if (r.keep?.(n)) {
+        for (const o of n.outputs) map.set(o, o);
+        return n;
+      }
       const copy = g.addNode(
         n.op,
         n.inputs.map(from),

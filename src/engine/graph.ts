@@ -80,6 +80,8 @@ export interface Initializer {
 export interface RecomputeRegion {
   start: number;
   end: number;
+  /** Nodes of the region whose forward values are kept after all (selective checkpointing). */
+  keep?: (n: Node) => boolean;
 }
 
 export class Graph {
@@ -176,11 +178,13 @@ export class Graph {
    * Builds the nodes of `fn` as a recomputed region: grad() does not keep their values from the
    * forward to the backward pass but builds them again from the region's inputs, ordered after the
    * incoming gradient (a transformer layer: only its input stays alive). Gradients are unchanged.
+   * `keep` names nodes whose outputs are kept from the forward pass instead (see keepFrozenMatmuls).
    */
-  recompute<T>(fn: () => T): T {
+  recompute<T>(fn: () => T, keep?: (n: Node) => boolean): T {
     const start = this.nodes.length;
     const result = fn();
-    if (this.nodes.length > start) this.recomputed.push({ start, end: this.nodes.length });
+    if (this.nodes.length > start)
+      this.recomputed.push({ start, end: this.nodes.length, ...(keep ? { keep } : {}) });
     return result;
   }
 
@@ -190,6 +194,17 @@ export class Graph {
     t.name = this.uniqueName(name);
     return t;
   }
+}
+
+/**
+ * Selective checkpointing's rule: keep the products with frozen weight matrices (a quantized
+ * base's QMatMul, a MatMul by an initializer), the costly part of a layer, and recompute the rest
+ * (norms, attention, activations, LoRA). A Llama layer of llm-jp-3-1.8b keeps 45 MB at 512
+ * tokens against ~146 MB of everything and 4 MB of full recomputation.
+ */
+export function keepFrozenMatmuls(n: Node): boolean {
+  if (n.op === "QMatMul") return true;
+  return n.op === "MatMul" && n.inputs.some((t) => t.leaf === "initializer" && t.rank === 2);
 }
 
 // ---- symbolic dimension arithmetic ----------------------------------------------------------

@@ -7,6 +7,7 @@ import {
   type Graph,
   gather,
   gelu,
+  keepFrozenMatmuls,
   layerNorm,
   relu,
   rmsNorm,
@@ -39,16 +40,24 @@ export interface BackboneContext {
   /** Model dropouts (hidden, attention…) active: training mode with the config's rates. */
   dropout: boolean;
   /** Gradient checkpointing: each layer is recomputed in the backward pass (see {@link layer}). */
-  recompute?: boolean;
+  recompute?: CheckpointMode | false;
 }
+
+/**
+ * Gradient checkpointing: "full" recomputes all of a layer from its input in the backward pass;
+ * "selective" keeps the products with frozen weights (keepFrozenMatmuls) and recomputes the rest.
+ */
+export type CheckpointMode = "full" | "selective";
 
 /**
  * One transformer layer, `x` → `fn(x)`. With gradient checkpointing its values are not kept for
  * the backward pass but recomputed from `x` when the gradient reaches the layer (Graph.recompute):
- * the saved activations shrink from every layer's intermediates to one input per layer.
+ * the saved activations shrink from every layer's intermediates to one input per layer ("full"),
+ * or to that input and the layer's frozen-weight products ("selective").
  */
 export function layer(ctx: BackboneContext, x: Tensor, fn: (x: Tensor) => Tensor): Tensor {
-  return ctx.recompute ? ctx.g.recompute(() => fn(x)) : fn(x);
+  if (!ctx.recompute) return fn(x);
+  return ctx.g.recompute(() => fn(x), ctx.recompute === "selective" ? keepFrozenMatmuls : undefined);
 }
 
 /** Dropout with the config's rate when the model trains, identity otherwise. */

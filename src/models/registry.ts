@@ -37,7 +37,7 @@ import {
 } from "../io/peft.js";
 import type { QuantizeOptions } from "../quant/weights.js";
 import { bertModel } from "./bert.js";
-import type { BackboneContext, BackboneInputs } from "./common.js";
+import type { BackboneContext, BackboneInputs, CheckpointMode } from "./common.js";
 import { classifierHead, type HeadContext, type HeadKind, type HeadSpec, poolOutputs } from "./heads.js";
 import { llamaModel } from "./llama.js";
 import { createLoraContext } from "./lora.js";
@@ -132,9 +132,11 @@ export interface ClassifierOptions {
   training?: boolean;
   /**
    * Gradient checkpointing: every transformer layer keeps only its input for the backward pass and
-   * is recomputed there (less memory, about one more forward pass of time). Gradients are the same.
+   * is recomputed there. true or "full": all of it (least memory, about one more forward pass of
+   * time); "selective": the products with frozen weights are kept and the rest recomputed (more
+   * memory, little more time). Gradients are the same.
    */
-  gradientCheckpointing?: boolean;
+  gradientCheckpointing?: boolean | CheckpointMode;
   /** Fold LoRA into the frozen weights and freeze the head (prediction). Default false. */
   merged?: boolean;
   /** With `merged`: modify the checkpoint's arrays in place (saves memory; the checkpoint is used up). */
@@ -231,7 +233,7 @@ export function buildClassifier(g: Graph, ckpt: LoadedCheckpoint, opts: Classifi
     weights,
     lora,
     dropout: training,
-    recompute: opts.gradientCheckpointing ?? false,
+    recompute: opts.gradientCheckpointing === true ? "full" : (opts.gradientCheckpointing ?? false),
   };
 
   const inputs: BackboneInputs = {

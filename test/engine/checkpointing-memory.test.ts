@@ -32,7 +32,11 @@ const [BATCH, SEQ, HIDDEN] = [2, 128, 128];
  * Peak arena bytes in use over one training step (loss + every LoRA/head gradient), above those in
  * use when it started (the weights and their pre-packed copies, which grow with layers anyway).
  */
-async function stepPeak(layers: number, gradientCheckpointing: boolean, scheme?: "nf4"): Promise<number> {
+async function stepPeak(
+  layers: number,
+  gradientCheckpointing: boolean | "selective",
+  scheme?: "nf4",
+): Promise<number> {
   const dir = path.join(work, `llama-${layers}`);
   await writeSyntheticCheckpoint(dir, {
     family: "llama",
@@ -79,7 +83,7 @@ async function stepPeak(layers: number, gradientCheckpointing: boolean, scheme?:
 
 describe("gradient checkpointing in onnxruntime's memory", () => {
   it("peak bytes in use grow per layer by a small fraction of what a plain graph keeps", async (t) => {
-    const perLayer = async (ckpt: boolean, scheme?: "nf4") =>
+    const perLayer = async (ckpt: boolean | "selective", scheme?: "nf4") =>
       ((await stepPeak(6, ckpt, scheme)) - (await stepPeak(2, ckpt, scheme))) / 4;
     const plain = await perLayer(false);
     const layerInput = BATCH * SEQ * HIDDEN * 4;
@@ -92,5 +96,13 @@ describe("gradient checkpointing in onnxruntime's memory", () => {
         `${scheme ?? "float32"}: ${ckpt} B per layer with checkpointing vs ${plain} without (layer input ${layerInput} B)`,
       );
     }
+    // Selective keeps the frozen-weight products: q, k, v, o (a layer input each) and gate, up
+    // (4 each), 12 layer inputs, and grows by about that.
+    const selective = await perLayer("selective", "nf4");
+    t.diagnostic(`nf4 selective: ${selective} B per layer`);
+    assert.ok(
+      selective > 8 * layerInput && selective < 16 * layerInput && selective < 0.6 * plain,
+      `selective: ${selective} B per layer (layer input ${layerInput} B, plain ${plain} B)`,
+    );
   });
 });

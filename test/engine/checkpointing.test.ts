@@ -6,7 +6,15 @@
 import assert from "node:assert/strict";
 import path from "node:path";
 import { describe, it } from "node:test";
-import { DROPOUT_KEY, dropoutKey, Graph, grad, type Tensor, tensor } from "../../src/engine/index.js";
+import {
+  DROPOUT_KEY,
+  dropoutKey,
+  Graph,
+  grad,
+  keepFrozenMatmuls,
+  type Tensor,
+  tensor,
+} from "../../src/engine/index.js";
 import { readAdapter } from "../../src/io/peft.js";
 import { buildClassifier, loadCheckpoint } from "../../src/models/registry.js";
 import type { QuantizeOptions } from "../../src/quant/weights.js";
@@ -29,7 +37,11 @@ interface Built {
   initial: Map<string, Float32Array>;
 }
 
-async function build(arch: Arch, gradientCheckpointing: boolean, quantize?: QuantizeOptions): Promise<Built> {
+async function build(
+  arch: Arch,
+  gradientCheckpointing: boolean | "selective",
+  quantize?: QuantizeOptions,
+): Promise<Built> {
   const dir = path.join(REFERENCE, arch);
   const ckpt = await loadCheckpoint(dir, quantize ? { quantize, quantCacheDir: null } : {});
   const adapter = await readAdapter(path.join(dir, "lora"));
@@ -77,7 +89,7 @@ async function largestDifference(arch: Arch, a: Built, b: Built): Promise<{ wors
 }
 
 /** Forward tensors of a layer (inside a recomputed region) that a backward node reads. */
-function keptLayerValues(g: Graph, forwardNodes: number): number {
+function keptLayerTensors(g: Graph, forwardNodes: number): Tensor[] {
   const inRegion = new Set(g.recomputed.flatMap((r) => g.nodes.slice(r.start, r.end)));
   const kept = new Set<Tensor>();
   for (const n of g.nodes.slice(forwardNodes)) {
@@ -85,8 +97,10 @@ function keptLayerValues(g: Graph, forwardNodes: number): number {
   }
   // A layer's output is the next layer's input (read through After): that one stays, by design.
   const outputsOfRegions = new Set(g.recomputed.map((r) => g.nodes[r.end - 1].outputs[0]));
-  return [...kept].filter((t) => !outputsOfRegions.has(t)).length;
+  return [...kept].filter((t) => !outputsOfRegions.has(t));
 }
+
+const keptLayerValues = (g: Graph, forwardNodes: number) => keptLayerTensors(g, forwardNodes).length;
 
 for (const arch of ARCHS) {
   describe(`gradient checkpointing, ${arch}`, () => {
@@ -115,6 +129,21 @@ for (const arch of ARCHS) {
       // Without recomputation many layer values are kept (this check is not vacuous).
       const forwardPlain = plain.g.nodes.length - (ckpt.g.nodes.length - plain.g.nodes.length);
       assert.ok(forwardPlain > 0);
+    });
+
+    it("selective (frozen-weight products kept), nf4 and float32: the same gradients; only those products are read", async () => {
+      for (const quantize of [undefined, { scheme: "nf4" } as const]) {
+        const plain = await build(arch, false, quantize);
+        const sel = await build(arch, "selective", quantize);
+        const { worst, what } = await largestDifference(arch, sel, plain);
+        assert.ok(worst <= TOL, `${what}: relative difference ${worst.toExponential(2)} > ${TOL}`);
+        const first = sel.g.nodes.findIndex((n) => n.op === "After");
+        const kept = keptLayerTensors(sel.g, first);
+        assert.ok(kept.length > 0, "selective keeps the frozen-weight products");
+        for (const t of kept) {
+          assert.ok(t.producer && keepFrozenMatmuls(t.producer), `${t.name} (${t.producer?.op}) kept`);
+        }
+      }
     });
 
     it("a recomputation from the wrong input (the previous layer's) changes the gradients", async () => {
