@@ -130,9 +130,11 @@ class Recompute {
       return m;
     };
     return this.forward.slice(r.start, r.end).map((n) => {
-      // A kept node is its own copy: its VJP and the recomputed nodes read its forward outputs.
+      // A kept node is its own copy: its VJP reads its forward outputs, and so do the recomputed
+      // nodes, through After (else onnxruntime would merge a recomputed Cast of a kept mask with
+      // the forward one and keep its float32 result instead).
       if (r.keep?.(n)) {
-        for (const o of n.outputs) map.set(o, o);
+        for (const o of n.outputs) map.set(o, afterTensor(o, after));
         return n;
       }
       const copy = g.addNode(

@@ -655,32 +655,21 @@ export const OPS: Record<string, OpDef> = {
     },
   },
 
-  // Training-mode dropout: outputs y and the bool keep-mask (reused by the VJP). The mask is a
-  // pure function of the int64 graph input `dropout_key` and the element's position, so a run is
+  // Training-mode dropout's bool keep-mask, shaped like x (see dropout()). The mask is a pure
+  // function of the int64 graph input `dropout_key` and the element's position, so a run is
   // reproducible and can resume mid-way (onnxruntime's Dropout seeds once per session instead).
-  Dropout: {
+  // Not differentiable (bool); x only gives the shape.
+  DropoutMask: {
     infer: ([x, key]) => {
       if (key.dtype !== "int64" || key.rank !== 0)
-        fail("Dropout", "the key must be an int64 scalar", [x, key]);
-      return [
-        { dtype: x.dtype, shape: x.shape },
-        { dtype: "bool", shape: x.shape },
-      ];
+        fail("DropoutMask", "the key must be an int64 scalar", [x, key]);
+      return [{ dtype: "bool", shape: x.shape }];
     },
-    emit: (e, [x, key], [y, mask], n) => {
-      const ratio = n.attrs.ratio as number;
+    emit: (e, [x, key], [mask], n) => {
       const keep = e.tmp("keep");
-      emitKeepMask(e, x, key, n.attrs.stream as number, ratio, keep);
+      emitKeepMask(e, x, key, n.attrs.stream as number, n.attrs.ratio as number, keep);
       e.node("Reshape", [keep, shapeOf(e, x)], [mask]);
-      const dt = n.inputs[0].dtype;
-      const kept = e.tmp("kept");
-      e.node("Mul", [x, castTo(e, mask, dt)], [kept]);
-      e.node("Mul", [kept, e.constScalar(1 / (1 - ratio), dt)], [y]);
     },
-    vjp: ([g], { inputs: [x], outputs: [, mask], attrs }) => [
-      mul(mul(g, cast(mask, x.dtype)), scalarLike(x, 1 / (1 - (attrs.ratio as number)))),
-      null,
-    ],
   },
 
   // Elementwise binary cross-entropy on logits, PyTorch's stable form:
@@ -1236,8 +1225,10 @@ export function dropout(x: Tensor, ratio: number): Tensor {
     key = g.input(DROPOUT_KEY, "int64", []);
     g.cache.set(`input:${DROPOUT_KEY}`, key);
   }
-  const stream = g.nodes.filter((n) => n.op === "Dropout").length;
-  return apply("Dropout", [x, key], { ratio, stream })[0];
+  const stream = g.nodes.filter((n) => n.op === "DropoutMask").length;
+  // y = x · mask / (1 − ratio): Mul's VJP gives the dropout gradient g · mask / (1 − ratio).
+  const mask = one("DropoutMask", [x, key], { ratio, stream });
+  return mul(mul(x, cast(mask, x.dtype)), scalarLike(x, 1 / (1 - ratio)));
 }
 
 /**

@@ -7,7 +7,7 @@ import {
   type Graph,
   gather,
   gelu,
-  keepFrozenMatmuls,
+  keepCostly,
   layerNorm,
   relu,
   rmsNorm,
@@ -45,7 +45,7 @@ export interface BackboneContext {
 
 /**
  * Gradient checkpointing: "full" recomputes all of a layer from its input in the backward pass;
- * "selective" keeps the products with frozen weights (keepFrozenMatmuls) and recomputes the rest.
+ * "selective" keeps the products with frozen weights (keepCostly) and recomputes the rest.
  */
 export type CheckpointMode = "full" | "selective";
 
@@ -57,7 +57,7 @@ export type CheckpointMode = "full" | "selective";
  */
 export function layer(ctx: BackboneContext, x: Tensor, fn: (x: Tensor) => Tensor): Tensor {
   if (!ctx.recompute) return fn(x);
-  return ctx.g.recompute(() => fn(x), ctx.recompute === "selective" ? keepFrozenMatmuls : undefined);
+  return ctx.g.recompute(() => fn(x), ctx.recompute === "selective" ? keepCostly : undefined);
 }
 
 /** Dropout with the config's rate when the model trains, identity otherwise. */

@@ -11,7 +11,7 @@ import {
   dropoutKey,
   Graph,
   grad,
-  keepFrozenMatmuls,
+  keepCostly,
   type Tensor,
   tensor,
 } from "../../src/engine/index.js";
@@ -141,7 +141,7 @@ for (const arch of ARCHS) {
         const kept = keptLayerTensors(sel.g, first);
         assert.ok(kept.length > 0, "selective keeps the frozen-weight products");
         for (const t of kept) {
-          assert.ok(t.producer && keepFrozenMatmuls(t.producer), `${t.name} (${t.producer?.op}) kept`);
+          assert.ok(t.producer && keepCostly(t.producer), `${t.name} (${t.producer?.op}) kept`);
         }
       }
     });
