@@ -60,6 +60,34 @@ export function collectGarbage(): void {
   gc();
 }
 
+/**
+ * Collects garbage and waits (up to `maxMs`) until V8 has given the ArrayBuffers back: it frees
+ * their memory after the collection, off the main thread, and onnxruntime's run blocks the main
+ * thread for a whole training step. Measured on an llm-jp-3-1.8b-shaped nf4 run: right after the
+ * collection 1.8 GB of ArrayBuffers were still held, 0.2 GB half a second later; without waiting,
+ * the first training step ran beside the JavaScript copy of the weights (peak 4.9 GB, not 3.6).
+ * Returns once less than a fifth of the ArrayBuffer bytes are left, or nothing moves any more
+ * (at once when they were under 64 MB).
+ */
+export async function releaseGarbage(maxMs = 5000): Promise<void> {
+  const before = process.memoryUsage().arrayBuffers;
+  const start = performance.now();
+  let last = before;
+  let still = 0;
+  collectGarbage();
+  if (before < 64e6) return; // small models: nothing worth waiting for
+  while (performance.now() - start < maxMs) {
+    await new Promise((r) => setTimeout(r, 50));
+    const now = process.memoryUsage().arrayBuffers;
+    if (now < before / 5) return;
+    still = now < last ? 0 : still + 1;
+    last = now;
+    if (still === 10) {
+      collectGarbage();
+    } else if (still > 20) return;
+  }
+}
+
 /** The array class onnxruntime expects for each dtype. */
 const ARRAY_CLASS: Partial<Record<DType, new (n: number) => TypedArray>> = {
   float32: Float32Array,

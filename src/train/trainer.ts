@@ -17,7 +17,6 @@ import type { DataRecord } from "../data/load.js";
 import { deriveSeed } from "../data/random.js";
 import {
   adamw,
-  collectGarbage,
   DROPOUT_KEY,
   dropoutKey,
   Graph,
@@ -25,6 +24,7 @@ import {
   initializerBytes,
   type OptimizerGraph,
   type OrtTensor,
+  releaseGarbage,
   Session,
   type SessionOptions,
   SharedWeights,
@@ -568,7 +568,9 @@ async function buildSessions(
     lowMemory: options.lowMemory,
     adapter: plan.startAdapter,
   });
-  collectGarbage(); // the JS copy of the weights is unreachable now that the sessions hold them
+  // The JS copy of the weights is unreachable now that the sessions hold them: give it back
+  // before the first step.
+  await releaseGarbage();
   for (const w of model.warnings) progress.log(`note: ${w}`);
   return model;
 }
