@@ -243,9 +243,14 @@ async function predictPart(dir: string) {
 }
 
 /** One training run in this process (child mode): prints peak RSS and step times as JSON. */
-async function trainChild(model: string, data: string, out: string, scheme: QuantScheme) {
+async function trainChild(model: string, data: string, out: string, scheme: QuantScheme, ckpt?: string) {
   const r = await train(
-    { ...llmJpScaleRun(model, data, out, seq), quantize: scheme, quantCache: false },
+    {
+      ...llmJpScaleRun(model, data, out, seq),
+      quantize: scheme,
+      quantCache: false,
+      ...(ckpt ? { gradientCheckpointing: ckpt as "full" } : {}),
+    },
     { progress: "quiet" },
   );
   const steps = stepSeconds(r.runDir);
@@ -263,8 +268,13 @@ async function trainPart(dir: string) {
   await writeLlmJpScaleModel(model, layers);
   const data = join(dir, "data.jsonl");
   writeLongPosts(data, rows * 2);
-  const out: Record<string, number | number[]> = {};
-  for (const scheme of SCHEMES) {
+  const out: Record<string, number | number[] | string> = {};
+  // Each quantized run uses the default (selective checkpointing); nf4 once more with "full".
+  const runs: [QuantScheme, string | undefined][] = [
+    ...SCHEMES.map((s) => [s, undefined] as [QuantScheme, undefined]),
+    ["nf4", "full"],
+  ];
+  for (const [scheme, ckpt] of runs) {
     const stdout = execFileSync(
       process.execPath,
       [
@@ -274,13 +284,14 @@ async function trainPart(dir: string) {
         "--child",
         model,
         data,
-        join(dir, `run-${scheme}`),
+        join(dir, `run-${scheme}${ckpt ?? ""}`),
         scheme,
+        ...(ckpt ? [ckpt] : []),
       ],
       { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 1 << 24 },
     );
     const r = JSON.parse(stdout.trim().split("\n").pop() as string);
-    const name = scheme === "none" ? "fp32" : scheme;
+    const name = `${scheme === "none" ? "fp32" : scheme}${ckpt ? `_${ckpt}` : ""}`;
     out[`train_peak_rss_gb_${name}`] = r.peak_rss_gb;
     out[`train_median_step_s_${name}`] = median(r.step_seconds);
     out[`train_step_seconds_${name}`] = r.step_seconds;
@@ -293,6 +304,9 @@ async function trainPart(dir: string) {
     train_step_ratio_int8: ratio("int8"),
     train_step_ratio_int4: ratio("int4"),
     train_step_ratio_nf4: ratio("nf4"),
+    train_step_ratio_nf4_full: ratio("nf4_full"),
+    train_gradient_checkpointing:
+      "int8/int4/nf4: selective (the default with --quantize); nf4_full: --gradient-checkpointing full; fp32: none",
   };
 }
 
@@ -342,6 +356,6 @@ async function main() {
 }
 
 const argv = process.argv;
-if (argv[2] === "--child") await trainChild(argv[3], argv[4], argv[5], argv[6] as QuantScheme);
+if (argv[2] === "--child") await trainChild(argv[3], argv[4], argv[5], argv[6] as QuantScheme, argv[7]);
 else if (argv[2] === "--predict-child") console.log(JSON.stringify(await predictPart(argv[3])));
 else await main();
