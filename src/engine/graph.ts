@@ -201,7 +201,7 @@ export class Graph {
  * (norms, attention, activations, LoRA). Kept: the products with frozen weight matrices (a
  * quantized base's QMatMul, a MatMul by an initializer) and the dropout keep-masks (bool; the
  * counter-based generator costs about as much as the layer's other elementwise work). A Llama
- * layer of llm-jp-3-1.8b keeps ~55 MB at 512 tokens against ~146 MB of everything and 4 MB of
+ * layer of llm-jp-3-1.8b keeps ~60 MB at 512 tokens against ~146 MB of everything and 4 MB of
  * full recomputation.
  */
 export function keepCostly(n: Node): boolean {

@@ -26,7 +26,9 @@ export function readMemoryProfile(file: string): RunMemory[] {
   );
   if (events.length === 0) throw new Error(`${file}: no node events (was the profile written by a run?)`);
   if (events[0].args?.mem_bytes_in_use === undefined) {
-    throw new Error(`${file}: node events carry no memory figures (onnxruntime older than 1.20?)`);
+    throw new Error(
+      `${file}: node events carry no memory figures (this onnxruntime build does not record them)`,
+    );
   }
   const runs: RunMemory[] = [];
   const first = events[0].name;
