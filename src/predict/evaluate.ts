@@ -77,8 +77,7 @@ export async function evaluateRun(
       { name: "data", scores: probs, probs, truth },
     ]);
     await mkdir(outDir, { recursive: true });
-    await writeJsonAtomic(join(outDir, "eval.json"), {
-      data: dataFile,
+    const summary = {
       rows: data.records.length,
       at05,
       tuned,
@@ -86,7 +85,8 @@ export async function evaluateRun(
       degenerate,
       // The numbers depend on it: a quantized base or the qgemm kernel moves the probabilities.
       quantization: clf.quantization,
-    });
+    };
+    await writeJsonAtomic(join(outDir, "eval.json"), { data: dataFile, ...summary });
     await writeEvaluationFiles(
       outDir,
       "predictions.jsonl",
@@ -94,15 +94,7 @@ export async function evaluateRun(
       at05,
       tuned,
     );
-    return {
-      outDir,
-      rows: data.records.length,
-      at05,
-      tuned,
-      thresholds: clf.thresholds,
-      degenerate,
-      quantization: clf.quantization,
-    };
+    return { outDir, ...summary };
   } finally {
     await clf.close();
   }
