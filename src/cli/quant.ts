@@ -78,7 +78,7 @@ export interface QuantKernelFlags {
 export function quantKernelOption(): Option {
   return new Option(
     "--quant-kernel <kernel>",
-    "with an int8/int4 base: matmulnbits (default; float32 activations, as the run was evaluated) or qgemm (onnxruntime's int8 GEMM: ~2x faster on x86 CPUs with VNNI, activations quantized to 8 bits)",
+    "with an int8/int4 base: matmulnbits (default; float32 activations, as the run was evaluated; int8 is dequantized per layer) or qgemm (onnxruntime's int8 GEMM: ~2x faster on x86 CPUs with VNNI, activations quantized to 8 bits)",
   ).choices(["matmulnbits", "qgemm"]);
 }
 

@@ -68,7 +68,8 @@ export interface LoadClassifierOptions extends SessionOptions, QuantLoadOptions 
   onHashProgress?: HashProgress;
   /**
    * Kernel of a quantized int8/int4 base: "matmulnbits" (default: float32 activations, equal to
-   * the float32 model on the dequantized weights) or "qgemm" (the base requantized per output
+   * the float32 model on the dequantized weights; int4 on MatMulNBits, int8 dequantized per layer
+   * into float32's GEMM, which measured faster than MatMulNBits' 8-bit path) or "qgemm" (the base requantized per output
    * channel for onnxruntime's int8 GEMM, activations quantized to 8 bits per tensor: about 2×
    * faster at batch 32 on an x86 CPU with VNNI, see bench/results/quantize-predict.json). Refused
    * with an nf4 or float32 base, which have one kernel each.

@@ -49,8 +49,10 @@ export interface QuantizeOptions {
   /** int4/int8: MatMulNBits accuracy_level (0 = float32 compute; 4 = int8 activations, faster). */
   accuracyLevel?: 0 | 4;
   /**
-   * Prediction graphs only: "matmulnbits" (default) runs MatMulNBits; "qgemm" runs onnxruntime's int8
-   * QGEMM on per-channel int8 weights (src/quant/qgemm.ts), faster for batches on x86.
+   * Prediction graphs only: "matmulnbits" (default) keeps float32 activations (int4 on MatMulNBits,
+   * int8 dequantized per layer, see QuantAttrs.accuracyLevel; an export with this kernel writes
+   * MatMulNBits for both); "qgemm" runs onnxruntime's int8 QGEMM on per-channel int8 weights
+   * (src/quant/qgemm.ts), faster for batches on x86.
    */
   kernel?: "matmulnbits" | "qgemm";
   /**
