@@ -319,9 +319,12 @@ test("page: the why? toggle marks the spans of each category above its threshold
     const shot = join(dir, "explain-page.png");
     await page.screenshot({ path: shot, fullPage: true });
     if (process.env.TOXLORA_SCREENSHOT) await copyFile(shot, process.env.TOXLORA_SCREENSHOT);
-    // toggle off: no explanation requested
+    // toggle off: no explanation requested. The page is still "done" from the first request when
+    // the click returns, so wait for the new answer's render (no explanation section) rather than
+    // for the state, which raced with it (CI saw the old sections).
     await page.uncheck("#why");
     await page.click("#classify");
+    await page.locator(".why-label").first().waitFor({ state: "detached", timeout: 60_000 });
     await page.waitForSelector('body[data-state="done"]');
     assert.equal(await page.locator(".why-label").count(), 0);
   } finally {
