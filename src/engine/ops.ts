@@ -328,15 +328,7 @@ export const OPS: Record<string, OpDef> = {
           outs,
         );
       }
-      // codes reshaped to their own size, with a shape computed from `after` at run time.
-      const dim0 = e.tmp("dim0");
-      e.node("Shape", [after], [dim0], { start: { i: 0 }, end: { i: 1 } });
-      const none = e.tmp("none");
-      e.node("Slice", [dim0, e.constI64([0]), e.constI64([0])], [none]);
-      const shape = e.tmp("shape");
-      e.node("Concat", [none, e.constI64([-1])], [shape], { axis: { i: 0 } });
-      const flat = e.tmp("codes");
-      e.node("Reshape", [codes, shape], [flat]);
+      const flat = reshapeAfter(e, codes, [after], { shape: [-1] });
       const idx = e.tmp("idx");
       e.node("Cast", [flat], [idx], { to: { i: onnxDtype("int32") } });
       // One table lookup turns each byte into its value(s): [bytes, perByte] = blocks of bs values.
@@ -761,25 +753,44 @@ export const OPS: Record<string, OpDef> = {
   // reaches it, and cannot be merged with the forward computation of the same values.
   After: {
     infer: ([x]) => [{ dtype: x.dtype, shape: x.shape }],
-    emit: (e, [x, ...after], outs) => {
-      const empties = after.map((a) => {
-        const flat = e.tmp("flat");
-        e.node("Reshape", [a, e.constI64([-1])], [flat]);
-        const none = e.tmp("none");
-        e.node("Slice", [flat, e.constI64([0]), e.constI64([0])], [none]);
-        const dims = e.tmp("none_i64");
-        e.node("Cast", [none], [dims], { to: { i: onnxDtype("int64") } });
-        return dims;
-      });
-      const own = e.tmp("shape");
-      e.node("Shape", [x], [own]);
-      const shape = e.tmp("shape");
-      e.node("Concat", [own, ...empties], [shape], { axis: { i: 0 } });
-      e.node("Reshape", [x, shape], outs);
+    emit: (e, [x, ...after], [out]) => {
+      reshapeAfter(e, x, after, { out });
     },
     vjp: ([g], n, needs) => [needs[0] ? g : null, ...n.inputs.slice(1).map(() => null)],
   },
 };
+
+/**
+ * x reshaped to `shape` (default: its own) into `out`, computed only once every `after` tensor exists: the
+ * shape is concatenated with an empty slice of each after's values. Reading values, not shapes,
+ * keeps the edge when a shape is static (onnxruntime folds Shape of a static shape to a constant).
+ * The ordering device of After, and of the dequantizations tied to a gradient.
+ */
+function reshapeAfter(
+  e: Emitter,
+  x: string,
+  after: string[],
+  { shape, out = e.tmp("after") }: { shape?: number[]; out?: string } = {},
+): string {
+  const empties = after.map((a) => {
+    const flat = e.tmp("flat");
+    e.node("Reshape", [a, e.constI64([-1])], [flat]);
+    const none = e.tmp("none");
+    e.node("Slice", [flat, e.constI64([0]), e.constI64([0])], [none]);
+    const dims = e.tmp("none_i64");
+    e.node("Cast", [none], [dims], { to: { i: onnxDtype("int64") } });
+    return dims;
+  });
+  const own = () => {
+    const t = e.tmp("shape");
+    e.node("Shape", [x], [t]);
+    return t;
+  };
+  const full = e.tmp("shape");
+  e.node("Concat", [shape ? e.constI64(shape) : own(), ...empties], [full], { axis: { i: 0 } });
+  e.node("Reshape", [x, full], [out]);
+  return out;
+}
 
 function oneHotEmit(e: Emitter, labels: string, depth: number, dtype: DType): string {
   const idx = e.tmp("idx");
@@ -1078,14 +1089,7 @@ function int8DequantizeLinear(
 ): string {
   const { n, k, blockSize: bs } = a;
   const blocks = Math.ceil(k / bs);
-  const dim0 = e.tmp("dim0");
-  e.node("Shape", [after], [dim0], { start: { i: 0 }, end: { i: 1 } });
-  const none = e.tmp("none");
-  e.node("Slice", [dim0, e.constI64([0]), e.constI64([0])], [none]);
-  const shape = e.tmp("shape");
-  e.node("Concat", [none, e.constI64([n, blocks * bs])], [shape], { axis: { i: 0 } });
-  const q = e.tmp("codes");
-  e.node("Reshape", [codes, shape], [q]);
+  const q = reshapeAfter(e, codes, [after], { shape: [n, blocks * bs] });
   const sc = e.tmp("scales");
   e.node("Reshape", [scales, e.constI64([n, blocks])], [sc]);
   const zero = e.tmp("zero_point");
